@@ -1,0 +1,55 @@
+"""mlci: CI/CD for machine learning, as a library and the ``mlci`` command.
+
+Every capability of the CLI is importable from here. Names resolve lazily so that
+``import mlci_lib`` stays cheap and heavy libraries load only when a capability is used::
+
+    from mlci_lib import run_gate
+    verdict = run_gate(candidate="preds.parquet", baseline="champion.parquet", rules="gate.yaml")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Grouped by stage.
+_EXPORTS: dict[str, str] = {
+    # foundation
+    "MlciError": "mlci_lib.errors",
+    "InputError": "mlci_lib.errors",
+    "UsageError": "mlci_lib.errors",
+    "ConfigError": "mlci_lib.errors",
+    "ModelLoadError": "mlci_lib.errors",
+    "UnsafeModelError": "mlci_lib.errors",
+    "ServiceError": "mlci_lib.errors",
+    "CheckFailed": "mlci_lib.errors",
+    "CiRunner": "mlci_lib.runner",
+    "Annotation": "mlci_lib.runner",
+    "read_table": "mlci_lib.tables",
+    "fingerprint_path": "mlci_lib.fingerprint",
+    "git_context": "mlci_lib.gitcontext",
+    "load_model": "mlci_lib.models",
+    "save_model": "mlci_lib.models",
+    # gate
+    # data and drift
+    # registry
+    # image and serving
+    # pipeline, report, init, demo
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'mlci_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

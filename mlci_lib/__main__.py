@@ -1,0 +1,3 @@
+from mlci_lib.cli import entrypoint
+
+entrypoint()

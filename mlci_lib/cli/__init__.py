@@ -1,0 +1,150 @@
+"""The ``mlci`` command line: the only place in mlci that prints and exits.
+
+``main(argv)`` returns the exit code (0 passed, 1 a check or gate failed, 2 bad usage or bad
+input) so tests call it directly; :func:`entrypoint` is the console script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from mlci_lib import __version__
+from mlci_lib.cli.framework import (
+    Context,
+    Outcome,
+    Parser,
+    argv_from_action_inputs,
+    find_command_parser,
+)
+from mlci_lib.errors import MlciError, UsageError
+from mlci_lib.runner import Annotation, CiRunner
+
+#: Command modules, in the order ``mlci --help`` lists them. Each has ``register(subparsers)``.
+COMMAND_MODULES = (
+    "data",
+    "drift",
+    "gate",
+    "model",
+    "image",
+    "serve",
+    "report",
+    "run",
+    "init",
+    "demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="mlci",
+        description="CI/CD for machine learning: data checks, metric gates, model registry, "
+        "serving images and reports.",
+        epilog="Exit codes: 0 passed, 1 a check or gate failed, 2 bad usage or bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlci {__version__}")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument(
+        "--from-env",
+        action="store_true",
+        help="read the command's options from MLCI_INPUT_<OPTION> variables (how actions call mlci)",
+    )
+    subparsers = parser.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=Parser, dest="command"
+    )
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"mlci_lib.cli.{name}_cmd").register(subparsers)
+    return parser
+
+
+def _wants(flag: str, argv: Sequence[str]) -> bool:
+    return flag in argv[: argv.index("--")] if "--" in argv else flag in argv
+
+
+def main(argv: Sequence[str] | None = None, *, runner: CiRunner | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    runner = runner or CiRunner()
+    json_output = _wants("--json", args_list)
+    debug = _wants("--debug", args_list) or os.environ.get("MLCI_DEBUG") == "1"
+    try:
+        parser = build_parser()
+        if _wants("--from-env", args_list):
+            command_parser, start = find_command_parser(parser, args_list)
+            extra = argv_from_action_inputs(command_parser, os.environ)
+            explicit = args_list[start:]
+            if "--" in extra and "--" in explicit:
+                raise UsageError("give positional arguments either in MLCI_INPUT_* or on the command line")
+            args_list = (
+                args_list[:start] + explicit + extra
+                if "--" in extra
+                else (args_list[:start] + extra + explicit)
+            )
+        args = parser.parse_args(args_list)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            group_parser = getattr(args, "group_parser", parser)
+            runner.print(group_parser.format_help())
+            return 2
+        context = Context(runner=runner, json_output=json_output, debug=debug)
+        outcome = handler(args, context)
+        return _finish(outcome, runner, json_output)
+    except MlciError as error:
+        return _fail(error.one_line(), error.title, error.exit_code, runner, json_output, debug)
+    except KeyboardInterrupt:
+        runner.print("mlci: interrupted", to_stderr=True)
+        return 130
+    except Exception as error:  # the CLI is the last line: no traceback unless asked for
+        message = (
+            f"internal error: {type(error).__name__}: {' '.join(str(error).split())} "
+            "(rerun with --debug for the traceback, and please report it)"
+        )
+        return _fail(message, "mlci internal error", 2, runner, json_output, debug)
+
+
+def _finish(outcome: Outcome, runner: CiRunner, json_output: bool) -> int:
+    exit_code = 0 if outcome.passed else outcome.failed_exit_code
+    for annotation in outcome.annotations:
+        runner.annotate(annotation, to_stderr=json_output)
+    if outcome.summary:
+        runner.append_summary(outcome.summary)
+    if outcome.outputs:
+        runner.set_outputs(outcome.outputs)
+    if json_output:
+        if outcome.result is not None:
+            runner.print(outcome.result.to_json())
+        else:
+            runner.print(json.dumps({"passed": outcome.passed, "outputs": outcome.outputs}))
+    elif outcome.text:
+        runner.print(outcome.text)
+    return exit_code
+
+
+def _fail(message: str, title: str, exit_code: int, runner: CiRunner, json_output: bool, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    if runner.on_github:
+        runner.annotate(Annotation("error", message, title=title), to_stderr=True)
+        runner.append_summary(f"> [!CAUTION]\n> **{title}**: {message}\n")
+    else:
+        runner.print(f"mlci: error: {message}", to_stderr=True)
+    if json_output:
+        error = {
+            "schema": "mlci.error",
+            "schema_version": 1,
+            "error": message,
+            "title": title,
+            "exit_code": exit_code,
+        }
+        runner.print(json.dumps(error))
+    return exit_code
+
+
+def entrypoint() -> None:
+    """Console script ``mlci``."""
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Reading and writing the small files mlci exchanges: JSON, YAML, text.
+
+Writes are atomic (a temporary file in the same folder, then ``os.replace``) so a report or a
+verdict that existed before is never left half-written. Reads turn every way a file can be bad
+into an :class:`InputError` that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlci_lib.errors import ConfigError, InputError
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` (already JSON-compatible) as indented JSON, atomically."""
+    return write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def existing_file(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Path:
+    """Return ``path`` if it is a readable, non-empty regular file; raise InputError otherwise."""
+    file = Path(path)
+    where = f" (option {option})" if option else ""
+    if not file.exists():
+        raise InputError(f"{what} {file}{where} does not exist", hint="check the path")
+    if file.is_dir():
+        raise InputError(f"{what} {file}{where} is a directory, expected a file")
+    if file.stat().st_size == 0:
+        raise InputError(f"{what} {file}{where} is empty (0 bytes)", hint="regenerate it")
+    return file
+
+
+def read_text(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> str:
+    file = existing_file(path, what=what, option=option)
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {file} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{what} {file} cannot be read: {exc.strerror}") from None
+
+
+def read_json(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Any:
+    """Parse a JSON file; NaN and Infinity are refused since they are not JSON."""
+    text = read_text(path, what=what, option=option)
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except ValueError as exc:
+        raise InputError(f"{what} {path} is not valid JSON: {exc}", hint="fix the file") from None
+
+
+def read_yaml(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Any:
+    """Parse a YAML file with the safe loader (no Python object tags)."""
+    import yaml
+
+    text = read_text(path, what=what, option=option)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
+
+
+def read_mapping(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> dict[str, Any]:
+    """Read a JSON or YAML file (by extension) whose top level must be a mapping."""
+    suffix = Path(path).suffix.lower()
+    data = (
+        read_json(path, what=what, option=option)
+        if suffix == ".json"
+        else read_yaml(path, what=what, option=option)
+    )
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping at the top level, found {type(data).__name__}")
+    return data

@@ -1,0 +1,209 @@
+"""Reading tabular inputs (CSV, Parquet, JSON Lines, a folder of Parquet) as hostile input.
+
+Every way a table can be wrong becomes an :class:`InputError` that names the file and, where it
+applies, the column: a missing or empty file, content that does not match the extension, a
+truncated Parquet file, non-UTF-8 text, a missing column, a non-numeric or non-finite value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlci_lib.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_PARQUET_MAGIC = b"PAR1"
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """The format named by the file's extension (``csv``, ``parquet``, ``jsonl``), or an error."""
+    file = Path(path)
+    if file.is_dir():
+        return "parquet-dir"
+    fmt = FORMATS.get(file.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(FORMATS))
+        raise InputError(
+            f"{file}: unknown table format {file.suffix or '(no extension)'!r}",
+            hint=f"use one of {known}, or a folder of .parquet files",
+        )
+    return fmt
+
+
+def _sniff(file: Path, fmt: str, what: str) -> None:
+    with open(file, "rb") as handle:
+        head = handle.read(4096)
+        handle.seek(max(0, file.stat().st_size - 4))
+        tail = handle.read(4)
+    is_parquet = head[:4] == _PARQUET_MAGIC
+    if fmt == "parquet":
+        if not is_parquet:
+            raise InputError(
+                f"{what} {file} is not a Parquet file (no PAR1 header)",
+                hint="check the file, or give it the extension of its real format",
+            )
+        if tail != _PARQUET_MAGIC:
+            raise InputError(
+                f"{what} {file} is a truncated Parquet file (no PAR1 footer)", hint="write the file again"
+            )
+        return
+    if is_parquet:
+        raise InputError(
+            f"{what} {file} holds Parquet data but its extension says {fmt}", hint="rename it to .parquet"
+        )
+    if b"\0" in head:
+        raise InputError(
+            f"{what} {file} is binary, not {fmt.upper()} text", hint="check the file and its extension"
+        )
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "table",
+    columns: Sequence[str] | None = None,
+    require_rows: bool = True,
+) -> "pd.DataFrame":
+    """Read a table into a DataFrame; ``columns`` restricts the read and must all exist."""
+    import pandas as pd
+    import pyarrow as pa
+
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{what} {file} does not exist", hint="check the path")
+    fmt = table_format(file)
+    if fmt == "parquet-dir":
+        parts = sorted(file.glob("*.parquet"))
+        if not parts:
+            raise InputError(f"{what} folder {file} holds no .parquet files")
+        frames = [read_table(p, what=what, columns=columns, require_rows=False) for p in parts]
+        frame = pd.concat(frames, ignore_index=True)
+        if require_rows and len(frame) == 0:
+            raise InputError(f"{what} folder {file} has no rows", hint="check the data export")
+        return frame
+    if file.stat().st_size == 0:
+        raise InputError(f"{what} {file} is empty (0 bytes)", hint="check the step that writes it")
+    _sniff(file, fmt, what)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            if columns is not None:
+                schema_names = pq.read_schema(file).names
+                _require_names(schema_names, columns, file, what)
+            table = pq.read_table(file, columns=list(columns) if columns is not None else None)
+            frame = table.to_pandas()
+        elif fmt == "csv":
+            frame = _read_csv(file, columns, what)
+        else:
+            frame = pd.read_json(file, lines=True, dtype=False)
+            if columns is not None:
+                _require_names(list(frame.columns), columns, file, what)
+                frame = frame[list(columns)]
+    except InputError:
+        raise
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {file} is not UTF-8 text", hint="save it as UTF-8") from None
+    except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        if "utf-8" in detail.lower() or "utf8" in detail.lower():
+            raise InputError(f"{what} {file} is not UTF-8 text", hint="save it as UTF-8") from None
+        raise InputError(f"{what} {file} cannot be read as {fmt.upper()}: {detail}") from None
+    if require_rows and len(frame) == 0:
+        raise InputError(
+            f"{what} {file} has no rows (only a header, or nothing)", hint="check the step that writes it"
+        )
+    return frame
+
+
+def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pd.DataFrame":
+    import pyarrow.csv as pcsv
+
+    # Arrow's reader is several times faster than pandas' own and checks UTF-8 as it goes.
+    convert = pcsv.ConvertOptions(include_columns=list(columns) if columns is not None else None)
+    try:
+        table = pcsv.read_csv(file, convert_options=convert)
+    except Exception as exc:  # Arrow raises ArrowInvalid/KeyError for a missing included column
+        text = str(exc)
+        if columns is not None and ("include_columns" in text or "not found" in text.lower()):
+            _require_names(_csv_header(file), columns, file, what)
+        if "Empty CSV file" in text:
+            raise InputError(
+                f"{what} {file} has no header row", hint="write the column names first"
+            ) from None
+        raise
+    return table.to_pandas()
+
+
+def _csv_header(file: Path) -> list[str]:
+    import csv
+
+    with open(file, encoding="utf-8", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _require_names(available: Sequence[str], wanted: Sequence[str], file: Path, what: str) -> None:
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        shown = ", ".join(list(available)[:12]) + (" ..." if len(available) > 12 else "")
+        raise InputError(
+            f"{what} {file} has no column {missing[0]!r}",
+            hint=f"its columns are: {shown or '(none)'}",
+        )
+
+
+def require_columns(
+    frame: "pd.DataFrame", names: Sequence[str], *, file: str | os.PathLike[str], what: str = "table"
+) -> None:
+    _require_names([str(c) for c in frame.columns], names, Path(file), what)
+
+
+def numeric_column(
+    frame: "pd.DataFrame",
+    name: str,
+    *,
+    file: str | os.PathLike[str],
+    what: str = "table",
+    allow_nan: bool = False,
+) -> "np.ndarray":
+    """Column ``name`` as a float64 array; non-numeric or non-finite values are an InputError."""
+    import numpy as np
+    import pandas as pd
+
+    require_columns(frame, [name], file=file, what=what)
+    series = frame[name]
+    if series.dtype == bool:
+        return series.to_numpy(dtype=np.float64)
+    if not pd.api.types.is_numeric_dtype(series.dtype):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna() & series.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{what} {file}: column {name!r} is not numeric (row {row + 1} is {series.iloc[row]!r})",
+                hint="write numbers only in this column",
+            )
+        series = converted
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not allow_nan:
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            raise InputError(
+                f"{what} {file}: column {name!r} has a missing or infinite value at row {row + 1}",
+                hint="drop or fill those rows before this step",
+            )
+    return values
