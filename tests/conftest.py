@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Session fixtures that start real components (Docker engine, image registry, MLflow server,
+# workflow runner) live in tests/helpers/components.py; importing them here shares them.
+from tests.helpers.components import (  # noqa: F401
+    act_binary,
+    docker_engine,
+    image_registry,
+    mlflow_server,
+    python_base_image,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must not see the CI variables of the run that executes them."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "MLCI_")) or name in ("MLFLOW_TRACKING_URI", "RUNNER_TEMP"):
+            monkeypatch.delenv(name, raising=False)

