@@ -34,6 +34,14 @@ _EXPORTS: dict[str, str] = {
     "save_model": "mlci_lib.models",
     # gate
     # data and drift
+    "check_data": "mlci_lib.data",
+    "profile_data": "mlci_lib.data",
+    "write_profile": "mlci_lib.data",
+    "load_suite": "mlci_lib.data",
+    "DataCheckResult": "mlci_lib.data",
+    "detect_drift": "mlci_lib.drift",
+    "DriftVerdict": "mlci_lib.drift",
+    "DriftConfig": "mlci_lib.drift",
     # registry
     # image and serving
     # pipeline, report, init, demo

@@ -207,3 +207,36 @@ def numeric_column(
                 hint="drop or fill those rows before this step",
             )
     return values
+
+
+#: What :func:`pandas.api.types.infer_dtype` says of a column whose values are of several kinds.
+_MIXED_KINDS = {"mixed", "mixed-integer"}
+
+
+def require_uniform_types(
+    frame: "pd.DataFrame", *, file: str | os.PathLike[str], what: str = "table"
+) -> None:
+    """Raise InputError for a column whose values mix types (e.g. numbers and text in JSON Lines).
+
+    Only ``object`` columns can mix; typed columns (numbers, strings, Arrow types) cannot.
+    Integers mixed with floats count as numbers, and missing values are ignored.
+    """
+    import pandas as pd
+
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype != object:
+            continue
+        if pd.api.types.infer_dtype(series, skipna=True) not in _MIXED_KINDS:
+            continue
+        values = series.dropna()
+        first_type = type(values.iloc[0])
+        odd = values.map(lambda v, t=first_type: type(v) is not t)
+        row = int(odd.to_numpy().nonzero()[0][0])
+        position = int(frame.index.get_loc(values.index[row])) + 1
+        first = int(frame.index.get_loc(values.index[0])) + 1
+        raise InputError(
+            f"{what} {file}: column {str(name)!r} mixes types ({first_type.__name__} at row {first}, "
+            f"{type(values.iloc[row]).__name__} at row {position})",
+            hint="write one type per column, e.g. quote numbers that are really text",
+        )

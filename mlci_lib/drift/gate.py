@@ -1,0 +1,509 @@
+"""The drift gate: compare every feature of current data with reference data, then decide.
+
+A feature has drifted when its gating statistic crosses its threshold: PSI or Jensen-Shannon
+distance at or above it, or a KS / chi-square p-value below it. The gate fails when the share of
+drifted features exceeds ``max_drift_share``, when a feature marked critical drifted, or when
+the prediction column drifted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mlci_lib.errors import ConfigError, InputError
+from mlci_lib.results import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NUMERIC_METHODS = ("psi", "ks", "js")
+CATEGORICAL_METHODS = ("psi", "chi2", "js")
+#: Default thresholds: PSI and JS distance are "drifted at or above"; KS and chi2 are p-values.
+DEFAULT_THRESHOLDS: dict[str, float] = {"psi": 0.2, "js": 0.1, "ks": 0.05, "chi2": 0.05}
+P_VALUE_METHODS = ("ks", "chi2")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureRule:
+    """How one feature is judged; ``None`` fields take the config-wide default."""
+
+    method: str | None = None
+    threshold: float | None = None
+    critical: bool = False
+    ignore: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftConfig:
+    numeric_method: str = "psi"
+    categorical_method: str = "psi"
+    thresholds: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    max_drift_share: float = 0.5
+    bins: int = 10
+    max_levels: int = 50
+    prediction_column: str | None = "prediction"
+    #: True when the prediction column was named explicitly: then it must exist.
+    prediction_required: bool = False
+    ignore: tuple[str, ...] = ()
+    features: Mapping[str, FeatureRule] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.numeric_method not in NUMERIC_METHODS:
+            raise ConfigError(
+                f"numeric drift method {self.numeric_method!r} is unknown",
+                hint=f"use one of {', '.join(NUMERIC_METHODS)}",
+            )
+        if self.categorical_method not in CATEGORICAL_METHODS:
+            raise ConfigError(
+                f"categorical drift method {self.categorical_method!r} is unknown",
+                hint=f"use one of {', '.join(CATEGORICAL_METHODS)}",
+            )
+        for method, value in self.thresholds.items():
+            _check_threshold(method, value, where=f"threshold of {method}")
+        if not (isinstance(self.max_drift_share, (int, float)) and 0 <= self.max_drift_share <= 1):
+            raise ConfigError(
+                f"max drift share must be between 0 and 1, got {self.max_drift_share!r}",
+                hint="0.5 fails the gate when more than half of the features drifted",
+            )
+        if not (isinstance(self.bins, int) and 2 <= self.bins <= 1000):
+            raise ConfigError(f"bins must be an integer from 2 to 1000, got {self.bins!r}")
+        if not (isinstance(self.max_levels, int) and 1 <= self.max_levels <= 10_000):
+            raise ConfigError(f"max levels must be an integer from 1 to 10000, got {self.max_levels!r}")
+
+    def threshold(self, method: str) -> float:
+        return float(self.thresholds.get(method, DEFAULT_THRESHOLDS[method]))
+
+
+def _check_threshold(method: str, value: Any, *, where: str) -> None:
+    if method not in DEFAULT_THRESHOLDS:
+        raise ConfigError(f"{where}: unknown drift method {method!r}", hint="use psi, ks, chi2 or js")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if method in P_VALUE_METHODS and not 0 < value < 1:
+        raise ConfigError(f"{where} is a p-value and must be between 0 and 1, got {value!r}")
+    if method not in P_VALUE_METHODS and value <= 0:
+        raise ConfigError(f"{where} must be above 0, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    kind: str  # "numeric" or "categorical"
+    method: str
+    threshold: float
+    #: The gating statistic: the PSI or JS distance, or the test's p-value.
+    value: float
+    drifted: bool
+    #: How far past (above 1) or below the threshold the feature is, for sorting by severity.
+    severity: float
+    critical: bool
+    psi: float
+    js_distance: float
+    ks_statistic: float | None
+    ks_p_value: float | None
+    chi2_statistic: float | None
+    chi2_p_value: float | None
+    reference_missing_share: float
+    current_missing_share: float
+    unseen_levels: tuple[str, ...] = ()
+    unseen_share: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftVerdict(Result):
+    SCHEMA: ClassVar[str] = "mlci.drift-verdict"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    passed: bool
+    reference: str
+    current: str
+    reference_rows: int
+    current_rows: int
+    features: tuple[FeatureDrift, ...]
+    drifted_features: tuple[str, ...]
+    drift_share: float
+    max_drift_share: float
+    prediction: FeatureDrift | None
+    reasons: tuple[str, ...]
+
+    def markdown(self) -> str:
+        icon = "✅" if self.passed else "❌"
+        head = (
+            f"### {icon} Drift: {len(self.drifted_features)} of {len(self.features)} features drifted "
+            f"({self.drift_share:.0%}, gate {self.max_drift_share:.0%})"
+        )
+        lines = [head, ""]
+        if self.reasons:
+            lines += [f"- {reason}" for reason in self.reasons] + [""]
+        lines += [
+            f"Reference `{self.reference}` ({self.reference_rows:,} rows), "
+            f"current `{self.current}` ({self.current_rows:,} rows).",
+            "",
+            "| feature | kind | method | value | threshold | drifted | PSI | JS | missing ref → cur |",
+            "| --- | --- | --- | ---: | ---: | :---: | ---: | ---: | ---: |",
+        ]
+        rows = ([self.prediction] if self.prediction else []) + list(self.features)
+        for feature in rows:
+            name = _md(feature.name) + (" (prediction)" if feature is self.prediction else "")
+            if feature.critical:
+                name += " (critical)"
+            mark = "❌" if feature.drifted else "✅"
+            extra = f" · unseen: {_md(', '.join(feature.unseen_levels))}" if feature.unseen_levels else ""
+            lines.append(
+                f"| {name}{extra} | {feature.kind} | {feature.method} | {_num(feature.value)} | "
+                f"{_num(feature.threshold)} | {mark} | {_num(feature.psi)} | {_num(feature.js_distance)} | "
+                f"{feature.reference_missing_share:.1%} → {feature.current_missing_share:.1%} |"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
+        return f"{value:.2e}"
+    return f"{value:.4f}"
+
+
+# -- reading and typing ---------------------------------------------------------------------
+
+
+def _kind(series: "pd.Series") -> str:
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        return "numeric"
+    return "categorical"
+
+
+def _check_uniform(frame: "pd.DataFrame", file: str, what: str) -> None:
+    from mlci_lib.tables import require_uniform_types
+
+    require_uniform_types(frame, file=file, what=what)
+
+
+def _load(data: "str | os.PathLike[str] | pd.DataFrame", what: str) -> tuple["pd.DataFrame", str]:
+    import pandas as pd
+
+    from mlci_lib.tables import read_table
+
+    if isinstance(data, pd.DataFrame):
+        if len(data) == 0:
+            raise InputError(f"{what} data frame has no rows")
+        return data, f"<{what} data frame>"
+    return read_table(data, what=what), str(data)
+
+
+# -- the computation ------------------------------------------------------------------------
+
+
+def _numeric_values(series: "pd.Series") -> "Any":
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        values = series.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+        values[series.isna().to_numpy()] = np.nan
+        return values
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _feature(
+    name: str, ref: "pd.Series", cur: "pd.Series", kind: str, rule: FeatureRule, config: DriftConfig
+) -> FeatureDrift:
+    import numpy as np
+
+    from mlci_lib.drift import stats
+
+    if kind == "numeric":
+        ref_values, cur_values = _numeric_values(ref), _numeric_values(cur)
+        ref_nan, cur_nan = np.isnan(ref_values), np.isnan(cur_values)
+        ref_sorted = np.sort(ref_values[~ref_nan])
+        cur_sorted = np.sort(cur_values[~cur_nan])
+        ref_missing, cur_missing = int(ref_nan.sum()), int(cur_nan.sum())
+        binned = stats.bin_numeric(ref_sorted, cur_sorted, ref_missing, cur_missing, config.bins)
+        ks_stat, ks_p = stats.ks_two_sample(ref_sorted, cur_sorted)
+        chi_stat = chi_p = None
+        default_method = config.numeric_method
+    else:
+        ref_counts = _level_counts(ref)
+        cur_counts = _level_counts(cur)
+        ref_missing, cur_missing = int(ref.isna().sum()), int(cur.isna().sum())
+        binned = stats.bin_categorical(ref_counts, cur_counts, ref_missing, cur_missing, config.max_levels)
+        chi_stat, chi_p = stats.chi_square(binned)
+        ks_stat = ks_p = None
+        default_method = config.categorical_method
+    method = rule.method or default_method
+    allowed = NUMERIC_METHODS if kind == "numeric" else CATEGORICAL_METHODS
+    if method not in allowed:
+        raise ConfigError(
+            f"drift method {method!r} does not apply to {kind} feature {name!r}",
+            hint=f"use one of {', '.join(allowed)} for it",
+        )
+    threshold = rule.threshold if rule.threshold is not None else config.threshold(method)
+    psi_value = stats.psi(binned)
+    js_value = stats.js_distance(binned)
+    value = {"psi": psi_value, "js": js_value, "ks": ks_p, "chi2": chi_p}[method]
+    assert value is not None
+    if method in P_VALUE_METHODS:
+        drifted = not value >= threshold  # a NaN p-value counts as drifted: fail closed
+        severity = threshold / max(value, 1e-300) if value == value else math.inf
+    else:
+        drifted = not value < threshold
+        severity = value / threshold if value == value else math.inf
+    return FeatureDrift(
+        name=name,
+        kind=kind,
+        method=method,
+        threshold=float(threshold),
+        value=float(value),
+        drifted=bool(drifted),
+        severity=float(severity),
+        critical=rule.critical,
+        psi=psi_value,
+        js_distance=js_value,
+        ks_statistic=ks_stat,
+        ks_p_value=ks_p,
+        chi2_statistic=chi_stat,
+        chi2_p_value=chi_p,
+        reference_missing_share=ref_missing / max(len(ref), 1),
+        current_missing_share=cur_missing / max(len(cur), 1),
+        unseen_levels=binned.unseen_levels,
+        unseen_share=binned.unseen_count / max(len(cur), 1),
+    )
+
+
+def _level_counts(series: "pd.Series") -> "pd.Series":
+    counts = series.dropna().value_counts(sort=False)
+    if counts.index.dtype == object or str(counts.index.dtype) == "category":
+        counts.index = counts.index.map(str)
+    return counts
+
+
+def detect_drift(
+    reference: "str | os.PathLike[str] | pd.DataFrame",
+    current: "str | os.PathLike[str] | pd.DataFrame",
+    *,
+    config: DriftConfig | None = None,
+    columns: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> DriftVerdict:
+    """Compare ``current`` with ``reference`` feature by feature and apply the drift gate.
+
+    ``reference`` and ``current`` are table files (CSV, Parquet, JSON Lines, a folder of
+    Parquet) or data frames. ``columns`` restricts the comparison; by default every column
+    shared by both is compared, and a column present in only one of them is an input error.
+    """
+    config = config or DriftConfig()
+    ref_frame, ref_name = _load(reference, "reference")
+    cur_frame, cur_name = _load(current, "current")
+    ref_cols = [str(c) for c in ref_frame.columns]
+    cur_cols = [str(c) for c in cur_frame.columns]
+    ignored = set(config.ignore) | {name for name, rule in config.features.items() if rule.ignore}
+    if columns is not None:
+        for name in columns:
+            for frame_cols, label, file in (
+                (ref_cols, "reference", ref_name),
+                (cur_cols, "current", cur_name),
+            ):
+                if name not in frame_cols:
+                    raise InputError(
+                        f"{label} {file} has no column {name!r}",
+                        hint="check --columns against the data",
+                    )
+        wanted = [c for c in columns if c not in ignored]
+    else:
+        only_ref = [c for c in ref_cols if c not in cur_cols and c not in ignored]
+        only_cur = [c for c in cur_cols if c not in ref_cols and c not in ignored]
+        if only_ref or only_cur:
+            parts = []
+            if only_ref:
+                parts.append(f"only in reference: {', '.join(only_ref[:5])}")
+            if only_cur:
+                parts.append(f"only in current: {', '.join(only_cur[:5])}")
+            raise InputError(
+                f"reference {ref_name} and current {cur_name} have different columns ({'; '.join(parts)})",
+                hint="export both with the same columns, or list the ones to skip with --ignore",
+            )
+        wanted = [c for c in ref_cols if c not in ignored]
+    for name in config.features:
+        if name not in ref_cols:
+            raise ConfigError(
+                f"drift config names feature {name!r}, which the reference data does not have",
+                hint="fix the name in the config",
+            )
+    prediction = config.prediction_column
+    if prediction and prediction not in wanted:
+        if config.prediction_required and prediction not in ignored:
+            raise InputError(
+                f"prediction column {prediction!r} is not in both reference and current data",
+                hint="check --prediction-column, or leave it empty to skip prediction drift",
+            )
+        prediction = None
+    ref_frame = ref_frame[wanted]
+    cur_frame = cur_frame[wanted]
+    _check_uniform(ref_frame, ref_name, "reference")
+    _check_uniform(cur_frame, cur_name, "current")
+    kinds: dict[str, str] = {}
+    for name in wanted:
+        ref_kind, cur_kind = _kind(ref_frame[name]), _kind(cur_frame[name])
+        if ref_kind != cur_kind:
+            raise InputError(
+                f"column {name!r} is {ref_kind} ({ref_frame[name].dtype}) in reference {ref_name} "
+                f"but {cur_kind} ({cur_frame[name].dtype}) in current {cur_name}",
+                hint="export both with the same column types",
+            )
+        kinds[name] = ref_kind
+    features_only = [name for name in wanted if name != prediction]
+    if not features_only:
+        raise InputError("no features left to compare for drift", hint="check --columns and --ignore")
+
+    def run(name: str) -> FeatureDrift:
+        rule = config.features.get(name, FeatureRule())
+        return _feature(name, ref_frame[name], cur_frame[name], kinds[name], rule, config)
+
+    # numpy's sorts and searches release the GIL, so features run in parallel on threads.
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(run, wanted))
+    by_name = dict(zip(wanted, results, strict=True))
+    features = sorted(
+        (by_name[name] for name in features_only),
+        key=lambda f: (not f.drifted, -f.severity if f.severity == f.severity else 0.0, f.name),
+    )
+    prediction_result = by_name.get(prediction) if prediction else None
+    drifted = tuple(f.name for f in features if f.drifted)
+    share = len(drifted) / len(features)
+    reasons: list[str] = []
+    if share > config.max_drift_share:
+        reasons.append(
+            f"{len(drifted)} of {len(features)} features drifted ({share:.0%}), "
+            f"more than the allowed {config.max_drift_share:.0%}"
+        )
+    for feature in features:
+        if feature.drifted and feature.critical:
+            reasons.append(
+                f"critical feature {feature.name!r} drifted ({feature.method} {_num(feature.value)})"
+            )
+    if prediction_result is not None and prediction_result.drifted:
+        reasons.append(
+            f"prediction column {prediction_result.name!r} drifted "
+            f"({prediction_result.method} {_num(prediction_result.value)})"
+        )
+    return DriftVerdict(
+        passed=not reasons,
+        reference=ref_name,
+        current=cur_name,
+        reference_rows=len(ref_frame),
+        current_rows=len(cur_frame),
+        features=tuple(features),
+        drifted_features=drifted,
+        drift_share=share,
+        max_drift_share=float(config.max_drift_share),
+        prediction=prediction_result,
+        reasons=tuple(reasons),
+    )
+
+
+# -- configuration --------------------------------------------------------------------------
+
+_CONFIG_KEYS = {
+    "numeric_method",
+    "categorical_method",
+    "thresholds",
+    "max_drift_share",
+    "bins",
+    "max_levels",
+    "prediction_column",
+    "ignore",
+    "features",
+}
+_RULE_KEYS = {"method", "threshold", "critical", "ignore"}
+
+
+def load_drift_config(path: str | os.PathLike[str] | None, **overrides: Any) -> DriftConfig:
+    """Read a drift config (YAML or JSON) and apply command-line overrides (``None`` = not given)."""
+    from mlci_lib.files import read_mapping
+
+    raw: dict[str, Any] = dict(read_mapping(path, what="drift config")) if path else {}
+    where = f"drift config {path}" if path else "drift options"
+    unknown = sorted(set(raw) - _CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}", hint=f"known keys: {', '.join(sorted(_CONFIG_KEYS))}"
+        )
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    raw_thresholds = raw.get("thresholds") or {}
+    if not isinstance(raw_thresholds, dict):
+        raise ConfigError(f"{where}: thresholds must be a mapping like {{psi: 0.2, ks: 0.05}}")
+    for method, value in raw_thresholds.items():
+        _check_threshold(str(method), value, where=f"{where}: thresholds.{method}")
+        thresholds[str(method)] = float(value)
+    for method, value in (overrides.pop("thresholds", None) or {}).items():
+        _check_threshold(method, value, where=f"option --{method}-threshold")
+        thresholds[method] = float(value)
+    features: dict[str, FeatureRule] = {}
+    raw_features = raw.get("features") or {}
+    if not isinstance(raw_features, dict):
+        raise ConfigError(f"{where}: features must map feature names to rules")
+    for name, rule in raw_features.items():
+        features[str(name)] = _rule(rule, f"{where}: features.{name}")
+    for name, rule in (overrides.pop("features", None) or {}).items():
+        features[name] = dataclasses.replace(features.get(name, FeatureRule()), **rule)
+    ignore = raw.get("ignore") or []
+    if isinstance(ignore, str) or not isinstance(ignore, list):
+        raise ConfigError(f"{where}: ignore must be a list of column names")
+    ignore = [str(c) for c in ignore] + list(overrides.pop("ignore", None) or [])
+    values: dict[str, Any] = {k: raw[k] for k in raw if k not in ("thresholds", "features", "ignore")}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "prediction_column" in values:
+        values["prediction_column"] = values["prediction_column"] or None
+        values.setdefault("prediction_required", values["prediction_column"] is not None)
+    for key in ("bins", "max_levels"):
+        if key in values and (isinstance(values[key], bool) or not isinstance(values[key], int)):
+            raise ConfigError(f"{where}: {key} must be an integer, got {values[key]!r}")
+    return DriftConfig(thresholds=thresholds, features=features, ignore=tuple(ignore), **values)
+
+
+def _rule(raw: Any, where: str) -> FeatureRule:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping like {{method: ks, threshold: 0.01}}")
+    unknown = sorted(set(raw) - _RULE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}", hint=f"known keys: {', '.join(sorted(_RULE_KEYS))}"
+        )
+    method = raw.get("method")
+    if method is not None and method not in DEFAULT_THRESHOLDS:
+        raise ConfigError(f"{where}: unknown method {method!r}", hint="use psi, ks, chi2 or js")
+    threshold = raw.get("threshold")
+    if threshold is not None:
+        _check_threshold(method or "psi", threshold, where=f"{where}.threshold")
+    for key in ("critical", "ignore"):
+        if key in raw and not isinstance(raw[key], bool):
+            raise ConfigError(f"{where}.{key} must be true or false")
+    return FeatureRule(
+        method=method,
+        threshold=float(threshold) if threshold is not None else None,
+        critical=bool(raw.get("critical", False)),
+        ignore=bool(raw.get("ignore", False)),
+    )
+
+
+def write_verdict(verdict: DriftVerdict, path: str | os.PathLike[str]) -> Path:
+    from mlci_lib.files import write_json_atomic
+
+    return write_json_atomic(path, verdict.to_dict())
