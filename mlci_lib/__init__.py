@@ -33,6 +33,11 @@ _EXPORTS: dict[str, str] = {
     "load_model": "mlci_lib.models",
     "save_model": "mlci_lib.models",
     # gate
+    "run_gate": "mlci_lib.gate",
+    "GateVerdict": "mlci_lib.gate",
+    "GateRules": "mlci_lib.gate",
+    "load_gate_rules": "mlci_lib.gate",
+    "compute_metrics": "mlci_lib.gate",
     # data and drift
     "check_data": "mlci_lib.data",
     "profile_data": "mlci_lib.data",

@@ -1,4 +1,4 @@
-"""`mlci gate`: gate a candidate model against its baseline."""
+"""`mlci gate`: gate a candidate model against its baseline, with confidence intervals."""
 
 from __future__ import annotations
 
@@ -6,12 +6,156 @@ import argparse
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command
-from mlci_lib.errors import UsageError
+
+DEFAULT_VERDICT_FILE = "mlci-gate-verdict.json"
+
+_DESCRIPTION = """\
+Gate a candidate model against its baseline. With per-row predictions of both models on the same
+rows, each rule is decided on a paired-bootstrap confidence interval: pass, fail, or inconclusive
+when the interval straddles the threshold (then --on-inconclusive decides). With metrics JSON
+files the gate compares point estimates and says so.
+
+examples:
+  mlci gate --candidate preds.parquet --baseline champion.parquet --rules gate.yaml
+  mlci gate --candidate preds.csv --baseline champion.csv --rule 'accuracy max-drop=0.01'
+  mlci gate --candidate metrics.json --rule 'f1_macro min=0.8'
+
+exit codes: 0 passed, 1 the gate failed, 2 bad usage or bad input
+"""
 
 
 def register(subparsers: Any) -> None:
-    add_command(subparsers, "gate", handle, "gate a candidate model against its baseline")
+    parser = add_command(
+        subparsers, "gate", handle, "gate a candidate model against its baseline", description=_DESCRIPTION
+    )
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument(
+        "--candidate", metavar="FILE", help="candidate predictions (CSV, Parquet, JSON Lines) or metrics JSON"
+    )
+    inputs.add_argument(
+        "--baseline", metavar="FILE", help="baseline predictions on the same rows, or metrics JSON"
+    )
+    inputs.add_argument(
+        "--rules", metavar="FILE", help="gate file (YAML) with metric, slice and latency rules"
+    )
+    inputs.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="an inline rule, repeatable: 'accuracy max-drop=0.01', 'slice:recall min=0.7', "
+        "'latency:p95_ms max=250'",
+    )
+    inputs.add_argument("--candidate-latency", metavar="FILE", help="candidate latency JSON (mlci.latency)")
+    inputs.add_argument("--baseline-latency", metavar="FILE", help="baseline latency JSON (mlci.latency)")
+    cols = parser.add_argument_group("columns of the predictions files")
+    cols.add_argument(
+        "--id-column", metavar="NAME", help="row id to join candidate and baseline (default: id)"
+    )
+    cols.add_argument("--label-column", default="label", metavar="NAME", help="true label (default: label)")
+    cols.add_argument(
+        "--prediction-column", default="prediction", metavar="NAME", help="prediction (default: prediction)"
+    )
+    cols.add_argument(
+        "--score-column", default="score", metavar="NAME", help="positive-class probability (default: score)"
+    )
+    cols.add_argument(
+        "--proba-prefix",
+        default="proba_",
+        metavar="PREFIX",
+        help="class probability columns (default: proba_)",
+    )
+    cols.add_argument("--pos-label", metavar="CLASS", help="the positive class (default: 1 for 0/1 labels)")
+    cols.add_argument(
+        "--task",
+        choices=("binary", "multiclass", "regression"),
+        help="the task (default: inferred from the data)",
+    )
+    cols.add_argument(
+        "--slice-column", action="append", default=[], metavar="NAME", help="a column to slice by, repeatable"
+    )
+    cols.add_argument(
+        "--slice-min-size", type=_int, metavar="N", help="slices smaller than this are not gated"
+    )
+    stats = parser.add_argument_group("decision")
+    stats.add_argument(
+        "--resamples", type=_int, metavar="N", help="bootstrap resamples, 0 for none (default 1000)"
+    )
+    stats.add_argument("--confidence", type=float, metavar="P", help="interval confidence (default 0.95)")
+    stats.add_argument("--seed", type=_int, metavar="N", help="bootstrap seed (default 0)")
+    stats.add_argument(
+        "--on-inconclusive",
+        choices=("fail", "warn", "pass"),
+        help="what an inconclusive rule does to the gate (default fail)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--verdict-file",
+        default=DEFAULT_VERDICT_FILE,
+        metavar="FILE",
+        help=f"where to write the verdict JSON (default {DEFAULT_VERDICT_FILE})",
+    )
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
-    raise UsageError("mlci gate is being built in this release")
+    from mlci_lib.errors import UsageError
+    from mlci_lib.files import write_json_atomic
+    from mlci_lib.gate.render import describe
+    from mlci_lib.gate.verdict import run_gate
+    from mlci_lib.runner import Annotation
+
+    if not args.candidate and not args.candidate_latency:
+        raise UsageError(
+            "mlci gate needs --candidate", hint="pass the candidate's predictions or metrics file"
+        )
+    verdict = run_gate(
+        args.candidate,
+        args.baseline,
+        args.rules,
+        rule=args.rule,
+        candidate_latency=args.candidate_latency,
+        baseline_latency=args.baseline_latency,
+        id_column=args.id_column,
+        label_column=args.label_column,
+        prediction_column=args.prediction_column,
+        score_column=args.score_column,
+        proba_prefix=args.proba_prefix,
+        pos_label=args.pos_label,
+        task=args.task,
+        slice_column=args.slice_column,
+        slice_min_size=args.slice_min_size,
+        resamples=args.resamples,
+        confidence=args.confidence,
+        seed=args.seed,
+        on_inconclusive=args.on_inconclusive,
+    )
+    path = write_json_atomic(args.verdict_file, verdict.to_dict())
+    annotations = []
+    for r in verdict.rules:
+        if r.outcome == "fail" and r.required:
+            annotations.append(Annotation("error", describe(r), title=f"mlci gate: {r.rule} failed"))
+        elif r.outcome == "inconclusive" and r.required:
+            level = {"fail": "error", "warn": "warning", "pass": "notice"}[verdict.on_inconclusive]
+            annotations.append(Annotation(level, describe(r), title=f"mlci gate: {r.rule} inconclusive"))
+        elif r.outcome in ("fail", "inconclusive"):
+            annotations.append(Annotation("warning", describe(r), title=f"mlci gate: {r.rule} (advisory)"))
+    summary = verdict.markdown()
+    return Outcome(
+        result=verdict,
+        passed=verdict.passed,
+        text=verdict.text() + f"\nverdict: {path}",
+        summary=summary,
+        outputs={
+            "passed": "true" if verdict.passed else "false",
+            "verdict-file": str(path),
+            "summary": summary,
+        },
+        annotations=annotations,
+    )

@@ -1,0 +1,344 @@
+"""Model metrics by scikit-learn's definitions, from arrays, confusion matrices or score groups.
+
+Every metric here equals its scikit-learn counterpart (to 1e-12, tests check it), but it is
+computed from a representation the bootstrap can resample cheaply:
+
+- confusion-matrix metrics (accuracy, balanced accuracy, precision, recall, F1 in binary, macro
+  and weighted forms) from a ``(..., K, K)`` matrix, vectorised over any leading axes;
+- ranking metrics (ROC AUC, PR AUC) from counts of positives and negatives per distinct score,
+  sorted by score, also vectorised;
+- per-row metrics (log loss, Brier score, MAE, MSE, RMSE, R², MAPE) from the arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlci_lib.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
+TASKS = (BINARY, MULTICLASS, REGRESSION)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    #: confusion | ranking | proba | regression
+    family: str
+    tasks: tuple[str, ...]
+    higher_is_better: bool
+    description: str
+
+
+_CLS = (BINARY, MULTICLASS)
+_SPECS = [
+    MetricSpec("accuracy", "confusion", _CLS, True, "share of correct predictions"),
+    MetricSpec("balanced_accuracy", "confusion", _CLS, True, "mean recall over classes"),
+    MetricSpec("precision", "confusion", (BINARY,), True, "precision of the positive class"),
+    MetricSpec("recall", "confusion", (BINARY,), True, "recall of the positive class"),
+    MetricSpec("f1", "confusion", (BINARY,), True, "F1 of the positive class"),
+    MetricSpec("precision_macro", "confusion", _CLS, True, "unweighted mean precision over classes"),
+    MetricSpec("recall_macro", "confusion", _CLS, True, "unweighted mean recall over classes"),
+    MetricSpec("f1_macro", "confusion", _CLS, True, "unweighted mean F1 over classes"),
+    MetricSpec("precision_weighted", "confusion", _CLS, True, "support-weighted mean precision"),
+    MetricSpec("recall_weighted", "confusion", _CLS, True, "support-weighted mean recall"),
+    MetricSpec("f1_weighted", "confusion", _CLS, True, "support-weighted mean F1"),
+    MetricSpec("roc_auc", "ranking", _CLS, True, "ROC AUC (multiclass: one-vs-rest, macro)"),
+    MetricSpec("pr_auc", "ranking", _CLS, True, "average precision (multiclass: macro)"),
+    MetricSpec("log_loss", "proba", _CLS, False, "cross-entropy of the predicted probabilities"),
+    MetricSpec("brier_score", "proba", _CLS, False, "Brier score loss"),
+    MetricSpec("mae", "regression", (REGRESSION,), False, "mean absolute error"),
+    MetricSpec("mse", "regression", (REGRESSION,), False, "mean squared error"),
+    MetricSpec("rmse", "regression", (REGRESSION,), False, "root mean squared error"),
+    MetricSpec("r2", "regression", (REGRESSION,), True, "coefficient of determination"),
+    MetricSpec("mape", "regression", (REGRESSION,), False, "mean absolute percentage error"),
+]
+METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
+#: Other spellings users write (scikit-learn scorer names, MLflow metric names).
+ALIASES: dict[str, str] = {
+    "accuracy_score": "accuracy",
+    "f1_score": "f1",
+    "precision_score": "precision",
+    "recall_score": "recall",
+    "average_precision": "pr_auc",
+    "precision_recall_auc": "pr_auc",
+    "brier": "brier_score",
+    "brier_score_loss": "brier_score",
+    "mean_absolute_error": "mae",
+    "mean_squared_error": "mse",
+    "root_mean_squared_error": "rmse",
+    "r2_score": "r2",
+    "mean_absolute_percentage_error": "mape",
+}
+CONFUSION_METRICS = tuple(s.name for s in _SPECS if s.family == "confusion")
+
+
+def canonical_name(name: str) -> str:
+    """The canonical name of a known metric (aliases resolved), else ``name`` unchanged."""
+    key = name.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    return key if key in METRICS else name.strip()
+
+
+def known_metric(name: str) -> MetricSpec | None:
+    return METRICS.get(canonical_name(name))
+
+
+def metric_for_task(name: str, task: str, *, where: str) -> MetricSpec:
+    """The spec of ``name``, or an InputError when it is unknown or does not fit ``task``."""
+    spec = known_metric(name)
+    if spec is None:
+        raise InputError(
+            f"{where}: unknown metric {name!r}",
+            hint=f"known metrics are {', '.join(METRICS)}",
+        )
+    if task not in spec.tasks:
+        fit = [s.name for s in _SPECS if task in s.tasks]
+        extra = " (for more than two classes use the _macro or _weighted form)" if task == MULTICLASS else ""
+        raise InputError(
+            f"{where}: metric {spec.name!r} does not apply to a {task} task{extra}",
+            hint=f"metrics for {task}: {', '.join(fit)}",
+        )
+    return spec
+
+
+# -- confusion-matrix metrics ------------------------------------------------------------------
+
+
+def _safe_div(num: "np.ndarray", den: "np.ndarray") -> "np.ndarray":
+    """num / den, and 0 where den is 0 (scikit-learn's zero_division default)."""
+    import numpy as np
+
+    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def confusion_metric(name: str, conf: "np.ndarray", pos_index: int | None = None) -> "np.ndarray":
+    """Metric ``name`` from confusion matrices ``conf[..., true, predicted]`` (counts)."""
+    import numpy as np
+
+    conf = np.asarray(conf, dtype=np.float64)
+    tp = np.diagonal(conf, axis1=-2, axis2=-1)
+    true_sum = conf.sum(axis=-1)
+    pred_sum = conf.sum(axis=-2)
+    total = true_sum.sum(axis=-1)
+    if name == "accuracy":
+        return _safe_div(tp.sum(axis=-1), total)
+    if name == "balanced_accuracy":
+        present = true_sum > 0
+        recall = _safe_div(tp, true_sum)
+        return _safe_div((recall * present).sum(axis=-1), present.sum(axis=-1))
+    kind, _, average = name.partition("_")
+    if kind == "precision":
+        per_class = _safe_div(tp, pred_sum)
+    elif kind == "recall":
+        per_class = _safe_div(tp, true_sum)
+    elif kind == "f1":
+        per_class = _safe_div(2 * tp, true_sum + pred_sum)
+    else:
+        raise ValueError(f"not a confusion-matrix metric: {name}")
+    if average == "":
+        if pos_index is None:
+            raise ValueError(f"{name} needs the positive class")
+        return per_class[..., pos_index]
+    present = (true_sum + pred_sum) > 0
+    if average == "macro":
+        return _safe_div((per_class * present).sum(axis=-1), present.sum(axis=-1))
+    if average == "weighted":
+        return _safe_div((per_class * true_sum).sum(axis=-1), true_sum.sum(axis=-1))
+    raise ValueError(f"unknown average in {name}")
+
+
+def confusion_matrix(labels: "np.ndarray", predictions: "np.ndarray", n_classes: int) -> "np.ndarray":
+    import numpy as np
+
+    cells = np.bincount(labels * n_classes + predictions, minlength=n_classes * n_classes)
+    return cells.reshape(n_classes, n_classes)
+
+
+# -- ranking metrics -----------------------------------------------------------------------------
+
+
+def ranking_from_groups(name: str, pos: "np.ndarray", neg: "np.ndarray") -> "np.ndarray":
+    """ROC AUC or average precision from counts per distinct score, sorted by ascending score.
+
+    ``pos[..., g]`` and ``neg[..., g]`` count positives and negatives whose score is the g-th
+    smallest. Ties count one half in the AUC, as in scikit-learn's trapezoidal ROC curve; average
+    precision steps over distinct scores from the highest down, as ``average_precision_score``.
+    Undefined values (no positive or no negative) are NaN.
+    """
+    import numpy as np
+
+    pos = np.asarray(pos, dtype=np.float64)
+    neg = np.asarray(neg, dtype=np.float64)
+    n_pos = pos.sum(axis=-1)
+    n_neg = neg.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if name == "roc_auc":
+            below = np.cumsum(neg, axis=-1) - neg
+            wins = (pos * (below + 0.5 * neg)).sum(axis=-1)
+            out = wins / (n_pos * n_neg)
+            return np.where((n_pos > 0) & (n_neg > 0), out, np.nan)
+        if name == "pr_auc":
+            # From the highest score down: cumulative true and false positives at each threshold.
+            tp = np.cumsum(pos[..., ::-1], axis=-1)
+            fp = np.cumsum(neg[..., ::-1], axis=-1)
+            taken = (tp + fp) > 0
+            precision = np.where(taken, tp / np.where(taken, tp + fp, 1), 0.0)
+            out = (pos[..., ::-1] * precision).sum(axis=-1) / n_pos
+            return np.where(n_pos > 0, out, np.nan)
+    raise ValueError(f"not a ranking metric: {name}")
+
+
+def score_groups(
+    scores: "np.ndarray", positive: "np.ndarray"
+) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Group index of each row (rank of its distinct score) and positives/negatives per group."""
+    import numpy as np
+
+    _, groups = np.unique(scores, return_inverse=True)
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    pos = np.bincount(groups, weights=positive.astype(np.float64), minlength=n_groups)
+    neg = np.bincount(groups, weights=(~positive).astype(np.float64), minlength=n_groups)
+    return groups, pos, neg
+
+
+def ranking_metric(name: str, positive: "np.ndarray", scores: "np.ndarray") -> float:
+    _, pos, neg = score_groups(scores, positive)
+    return float(ranking_from_groups(name, pos, neg))
+
+
+# -- point estimates from arrays ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedRows:
+    """One model's predictions on the evaluation rows, encoded for metric computation.
+
+    Classification: ``labels`` and ``predictions`` are class indices into ``classes``;
+    ``scores`` is the positive-class probability (binary) or an ``(n, K)`` matrix (multiclass).
+    Regression: ``labels`` and ``predictions`` are floats and ``scores`` is None.
+    """
+
+    task: str
+    labels: "np.ndarray"
+    predictions: "np.ndarray"
+    scores: "np.ndarray | None" = None
+    n_classes: int = 0
+    pos_index: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index: "np.ndarray") -> "EncodedRows":
+        scores = None if self.scores is None else self.scores[index]
+        return dataclasses.replace(
+            self, labels=self.labels[index], predictions=self.predictions[index], scores=scores
+        )
+
+
+def _proba_matrix(rows: EncodedRows) -> "np.ndarray":
+    import numpy as np
+
+    assert rows.scores is not None
+    if rows.scores.ndim == 2:
+        return rows.scores
+    # Binary: columns in class order, the positive class holding the score.
+    matrix = np.empty((len(rows.scores), 2), dtype=np.float64)
+    pos = rows.pos_index if rows.pos_index is not None else 1
+    matrix[:, pos] = rows.scores
+    matrix[:, 1 - pos] = 1.0 - rows.scores
+    return matrix
+
+
+def point_metric(name: str, rows: EncodedRows) -> float:
+    """Metric ``name`` (canonical) on ``rows``; NaN when undefined (e.g. AUC with one class)."""
+    import numpy as np
+
+    spec = METRICS[name]
+    if spec.family == "confusion":
+        conf = confusion_matrix(rows.labels, rows.predictions, rows.n_classes)
+        return float(confusion_metric(name, conf, rows.pos_index))
+    if spec.family == "ranking":
+        if rows.task == BINARY:
+            positive = rows.labels == rows.pos_index
+            return ranking_metric(name, positive, np.asarray(rows.scores))
+        proba = _proba_matrix(rows)
+        values = [ranking_metric(name, rows.labels == k, proba[:, k]) for k in range(rows.n_classes)]
+        return float(np.mean(values))
+    if spec.family == "proba":
+        proba = _proba_matrix(rows)
+        if name == "log_loss":
+            eps = np.finfo(np.float64).eps
+            picked = np.clip(proba, eps, 1 - eps)[np.arange(len(rows)), rows.labels]
+            return float(np.mean(-np.log(picked)))
+        onehot = np.zeros_like(proba)
+        onehot[np.arange(len(rows)), rows.labels] = 1.0
+        brier = np.mean(((onehot - proba) ** 2).sum(axis=1))
+        return float(brier / 2 if proba.shape[1] < 3 else brier)
+    y = rows.labels.astype(np.float64)
+    p = rows.predictions.astype(np.float64)
+    err = y - p
+    if name == "mae":
+        return float(np.mean(np.abs(err)))
+    if name == "mse":
+        return float(np.mean(err**2))
+    if name == "rmse":
+        return float(np.sqrt(np.mean(err**2)))
+    if name == "mape":
+        return float(np.mean(np.abs(err) / np.maximum(np.abs(y), np.finfo(np.float64).eps)))
+    if name == "r2":
+        ss_res = float(np.sum(err**2))
+        ss_tot = float(np.sum((y - np.mean(y)) ** 2))
+        if ss_tot == 0:
+            return 1.0 if ss_res == 0 else 0.0
+        return 1.0 - ss_res / ss_tot
+    raise ValueError(f"unknown metric {name}")
+
+
+def needs_scores(name: str) -> bool:
+    return METRICS[name].family in ("ranking", "proba")
+
+
+def compute_metrics(
+    y_true: Sequence[Any] | "np.ndarray",
+    y_pred: Sequence[Any] | "np.ndarray",
+    *,
+    scores: Any = None,
+    metrics: Sequence[str] | None = None,
+    task: str | None = None,
+    pos_label: Any = None,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, float]:
+    """Compute metrics from labels, predictions and optional scores, as scikit-learn does.
+
+    ``scores`` is the positive-class probability (binary) or an ``(n, K)`` matrix of class
+    probabilities in the order of ``classes`` (default: sorted classes). ``metrics`` defaults to
+    every metric that applies. Raises :class:`InputError` on inputs that cannot be scored.
+    """
+    from mlci_lib.gate.predictions import encode_arrays
+
+    rows = encode_arrays(y_true, y_pred, scores=scores, task=task, pos_label=pos_label, classes=classes)
+    names = [canonical_name(n) for n in metrics] if metrics is not None else default_metrics(rows)
+    out: dict[str, float] = {}
+    for name in names:
+        metric_for_task(name, rows.task, where="compute_metrics")
+        if needs_scores(name) and rows.scores is None:
+            raise InputError(f"metric {name!r} needs scores", hint="pass scores= (class probabilities)")
+        out[name] = point_metric(name, rows)
+    return out
+
+
+def default_metrics(rows: EncodedRows) -> list[str]:
+    """Every metric that applies to the task and the columns at hand."""
+    return [
+        s.name
+        for s in _SPECS
+        if rows.task in s.tasks and not (s.family in ("ranking", "proba") and rows.scores is None)
+    ]

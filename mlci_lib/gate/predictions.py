@@ -1,0 +1,506 @@
+"""Reading the gate's inputs: per-row predictions files and metrics JSON files, as hostile input.
+
+A predictions file (CSV, Parquet, JSON Lines) has a label column, a prediction column, optional
+score (``score``) or class-probability (``proba_<class>``) columns, optional slice columns and an
+optional row id. Only the needed columns are read. Candidate and baseline rows are joined on the
+id, or by position when neither file has one and both have the same length; anything else is an
+error, never a silent partial comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci_lib.errors import InputError, UsageError
+from mlci_lib.gate.metrics import BINARY, MULTICLASS, REGRESSION, TASKS, EncodedRows
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+METRICS_SUFFIXES = (".json",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    """Column names of a predictions file (the ``--*-column`` options)."""
+
+    id: str = "id"
+    label: str = "label"
+    prediction: str = "prediction"
+    score: str = "score"
+    proba_prefix: str = "proba_"
+    #: True when the user named the id column, which then must exist.
+    id_explicit: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionTable:
+    """The columns of one predictions file, as read (not yet encoded)."""
+
+    source: str
+    labels: "np.ndarray | None"
+    predictions: "np.ndarray"
+    ids: "np.ndarray | None" = None
+    score: "np.ndarray | None" = None
+    #: class name as written in the column suffix -> probabilities
+    proba: Mapping[str, "np.ndarray"] = dataclasses.field(default_factory=dict)
+    slices: Mapping[str, "np.ndarray"] = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def take(self, index: "np.ndarray") -> "PredictionTable":
+        def pick(values: Any) -> Any:
+            return None if values is None else values[index]
+
+        return dataclasses.replace(
+            self,
+            labels=pick(self.labels),
+            predictions=self.predictions[index],
+            ids=pick(self.ids),
+            score=pick(self.score),
+            proba={k: v[index] for k, v in self.proba.items()},
+            slices={k: v[index] for k, v in self.slices.items()},
+        )
+
+
+def is_metrics_file(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in METRICS_SUFFIXES
+
+
+def load_metrics_json(path: str | os.PathLike[str], *, what: str) -> dict[str, float]:
+    """A ``{"metric": number}`` file (a top-level ``"metrics"`` mapping is also accepted)."""
+    from mlci_lib.files import read_json
+
+    data = read_json(path, what=what)
+    if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+        data = data["metrics"]
+    if not isinstance(data, dict) or not data:
+        raise InputError(
+            f"{what} {path} must be a JSON object of metric names to numbers",
+            hint='e.g. {"accuracy": 0.91, "f1": 0.88}',
+        )
+    return validate_metrics_mapping(data, where=f"{what} {path}")
+
+
+def validate_metrics_mapping(data: Mapping[str, Any], *, where: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(
+                f"{where}: metric {name!r} is {value!r}, not a number", hint="write metric values as numbers"
+            )
+        if not math.isfinite(float(value)):
+            raise InputError(f"{where}: metric {name!r} is not finite", hint="fix the evaluation step")
+        out[str(name)] = float(value)
+    return out
+
+
+# -- predictions files -----------------------------------------------------------------------------
+
+
+def _available_columns(path: Path, what: str) -> list[str] | None:
+    """Column names without reading the data (None for JSON Lines, which has no header)."""
+    from mlci_lib.files import existing_file
+    from mlci_lib.tables import _csv_header, _sniff, table_format
+
+    existing_file(path, what=what)
+    fmt = table_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        _sniff(path, fmt, what)
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception as exc:  # pyarrow raises several types for a damaged footer
+            detail = " ".join(str(exc).split())[:200]
+            raise InputError(f"{what} {path} cannot be read as PARQUET: {detail}") from None
+    if fmt == "csv":
+        _sniff(path, fmt, what)
+        try:
+            return [c.strip() for c in _csv_header(path)]
+        except UnicodeDecodeError:
+            raise InputError(f"{what} {path} is not UTF-8 text", hint="save it as UTF-8") from None
+    return None
+
+
+def read_predictions(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    columns: Columns = Columns(),
+    slice_columns: Sequence[str] = (),
+    need_labels: bool = True,
+) -> PredictionTable:
+    """Read the columns the gate needs from a predictions file."""
+    import pandas as pd
+
+    from mlci_lib.tables import read_table
+
+    file = Path(path)
+    available = _available_columns(file, what)
+    frame: pd.DataFrame | None = None
+    if available is None:
+        frame = read_table(file, what=what)
+        available = [str(c) for c in frame.columns]
+    wanted = [columns.prediction]
+    for name in (columns.label, *slice_columns):
+        if name not in wanted:
+            wanted.append(name)
+    missing = [c for c in wanted if c not in available]
+    if missing and not (missing == [columns.label] and not need_labels):
+        shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
+        raise InputError(f"{what} {file} has no column {missing[0]!r}", hint=f"its columns are: {shown}")
+    wanted = [c for c in wanted if c in available]
+    if columns.id in available:
+        wanted.append(columns.id)
+    elif columns.id_explicit:
+        raise InputError(f"{what} {file} has no id column {columns.id!r}", hint="check --id-column")
+    if columns.score in available and columns.score not in wanted:
+        wanted.append(columns.score)
+    proba_cols = [c for c in available if c.startswith(columns.proba_prefix) and c not in wanted]
+    wanted.extend(proba_cols)
+    frame = read_table(file, what=what, columns=wanted) if frame is None else frame[wanted]
+    if len(frame) == 0:
+        raise InputError(f"{what} {file} has no rows", hint="check the step that writes it")
+
+    labels = _class_column(frame, columns.label, file, what) if columns.label in frame else None
+    predictions = _class_column(frame, columns.prediction, file, what)
+    ids = None
+    if columns.id in frame:
+        ids = frame[columns.id].to_numpy()
+        if pd.isna(frame[columns.id]).any():
+            row = int(pd.isna(frame[columns.id]).to_numpy().argmax())
+            raise InputError(f"{what} {file}: id column {columns.id!r} is empty at row {row + 1}")
+    score = _score_column(frame, columns.score, file, what) if columns.score in frame else None
+    proba = {
+        c[len(columns.proba_prefix) :]: _score_column(frame, c, file, what)
+        for c in proba_cols
+        if c[len(columns.proba_prefix) :]
+    }
+    slices = {name: frame[name].to_numpy() for name in slice_columns}
+    return PredictionTable(
+        source=str(file),
+        labels=labels,
+        predictions=predictions,
+        ids=ids,
+        score=score,
+        proba=proba,
+        slices=slices,
+    )
+
+
+def _class_column(frame: "pd.DataFrame", name: str, file: Path, what: str) -> "np.ndarray":
+    """A label or prediction column: numbers (float64) or strings; no missing values."""
+    import numpy as np
+    import pandas as pd
+
+    series = frame[name]
+    missing = pd.isna(series).to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise InputError(
+            f"{what} {file}: column {name!r} has a missing value at row {row + 1}",
+            hint="drop or fill those rows before the gate",
+        )
+    if series.dtype == bool or pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64)
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            raise InputError(
+                f"{what} {file}: column {name!r} has an infinite value at row {row + 1}",
+                hint="write finite numbers only",
+            )
+        return values
+    return series.astype(str).to_numpy(dtype=object)
+
+
+def _score_column(frame: "pd.DataFrame", name: str, file: Path, what: str) -> "np.ndarray":
+    from mlci_lib.tables import numeric_column
+
+    return numeric_column(frame, name, file=file, what=what)
+
+
+# -- joining candidate and baseline ----------------------------------------------------------------
+
+
+def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> PredictionTable:
+    """Reorder ``baseline`` to the candidate's rows (by id, else by position), or raise."""
+    import numpy as np
+    import pandas as pd
+
+    if candidate.ids is not None and baseline.ids is not None:
+        for table in (candidate, baseline):
+            dup = pd.Index(table.ids).duplicated()
+            if dup.any():
+                raise InputError(
+                    f"{table.source}: row id {table.ids[int(np.flatnonzero(dup)[0])]!r} appears twice",
+                    hint="row ids must be unique to join candidate and baseline",
+                )
+        base_index = pd.Index(_id_keys(baseline.ids))
+        position = base_index.get_indexer(_id_keys(candidate.ids))
+        if (position < 0).any():
+            first = candidate.ids[int(np.flatnonzero(position < 0)[0])]
+            raise InputError(
+                f"{int((position < 0).sum())} candidate rows have no baseline row "
+                f"(first id {first!r} is not in {baseline.source})",
+                hint="evaluate both models on the same rows",
+            )
+        if len(baseline) != len(candidate):
+            raise InputError(
+                f"{len(baseline) - len(candidate)} baseline rows in {baseline.source} have no candidate row",
+                hint="evaluate both models on the same rows",
+            )
+        aligned = baseline.take(position)
+    elif candidate.ids is None and baseline.ids is None:
+        if len(candidate) != len(baseline):
+            raise InputError(
+                f"candidate has {len(candidate)} rows and baseline {baseline.source} has {len(baseline)}, "
+                "and there is no id column to join them",
+                hint="evaluate both models on the same rows, or add an id column to both files",
+            )
+        aligned = baseline
+    else:
+        has, lacks = (candidate, baseline) if candidate.ids is not None else (baseline, candidate)
+        raise InputError(
+            f"{has.source} has a row id column but {lacks.source} has none, so rows cannot be joined",
+            hint="write the id column in both files, or in neither (then rows join by position)",
+        )
+    if aligned.labels is not None and candidate.labels is not None:
+        differ = ~_same_values(candidate.labels, aligned.labels)
+        if differ.any():
+            row = int(np.flatnonzero(differ)[0])
+            where = f"id {candidate.ids[row]!r}" if candidate.ids is not None else f"row {row + 1}"
+            raise InputError(
+                f"candidate and baseline {baseline.source} disagree on the label at {where} "
+                f"({candidate.labels[row]!r} vs {aligned.labels[row]!r})",
+                hint="both files must score the same evaluation rows",
+            )
+    return aligned
+
+
+def _id_keys(ids: "np.ndarray") -> "np.ndarray":
+    """Ids as comparable keys: integral floats as ints, everything else as text."""
+    import numpy as np
+
+    if ids.dtype.kind in "iuf":
+        values = ids.astype(np.float64)
+        if np.all(values == np.round(values)):
+            return values.astype(np.int64)
+        return values
+    return np.asarray([str(v) for v in ids], dtype=object)
+
+
+def _same_values(a: "np.ndarray", b: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
+    if a.dtype == object or b.dtype == object:
+        return np.asarray([_class_text(x) for x in a]) == np.asarray([_class_text(y) for y in b])
+    return a == b
+
+
+# -- encoding ------------------------------------------------------------------------------------
+
+
+def _class_text(value: Any) -> str:
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value)
+
+
+def _infer_task(tables: Sequence[PredictionTable], hint: str | None) -> str:
+    import numpy as np
+
+    first = tables[0]
+    numeric = all(
+        (t.labels is None or t.labels.dtype != object) and t.predictions.dtype != object for t in tables
+    )
+    if numeric:
+        arrays = [t.predictions for t in tables] + [t.labels for t in tables if t.labels is not None]
+        fractional = any(not np.all(a == np.round(a)) for a in arrays)
+        if fractional:
+            return REGRESSION
+        if hint == REGRESSION:
+            return REGRESSION
+    if first.proba and len(first.proba) >= 3:
+        return MULTICLASS
+    classes = _classes(tables)
+    return MULTICLASS if len(classes) >= 3 else BINARY
+
+
+def _classes(tables: Sequence[PredictionTable]) -> list[str]:
+    import numpy as np
+
+    seen: set[str] = set()
+    numeric = True
+    for t in tables:
+        for arr in (t.labels, t.predictions):
+            if arr is None:
+                continue
+            uniq = np.unique(arr)
+            if arr.dtype == object:
+                numeric = False
+            seen.update(_class_text(v) for v in uniq.tolist())
+    return _sorted_classes(seen, numeric=numeric)
+
+
+def _sorted_classes(classes: Any, *, numeric: bool = True) -> list[str]:
+    """Classes in scikit-learn's order: by value for numbers, lexicographic for text."""
+    if numeric:
+        try:
+            return sorted(classes, key=float)
+        except ValueError:
+            pass
+    return sorted(classes)
+
+
+def encode_tables(
+    tables: Sequence[PredictionTable],
+    *,
+    task: str | None = None,
+    pos_label: str | None = None,
+    task_hint: str | None = None,
+) -> tuple[list[EncodedRows], list[str]]:
+    """Encode aligned tables (candidate first) on one shared class list; return rows and classes."""
+
+    if task is not None and task not in TASKS:
+        raise UsageError(f"option --task must be one of {', '.join(TASKS)}, got {task!r}")
+    labels = tables[0].labels
+    if labels is None:
+        raise InputError(f"{tables[0].source} has no label column", hint="check --label-column")
+    if len(labels) != len(tables[0].predictions):  # pragma: no cover - one frame, always equal
+        raise InputError(f"{tables[0].source}: labels and predictions have different lengths")
+    task = task or _infer_task(tables, task_hint)
+    if task == REGRESSION:
+        out = []
+        for t in tables:
+            if t.predictions.dtype == object or labels.dtype == object:
+                raise InputError(
+                    f"{t.source}: a regression needs numeric labels and predictions",
+                    hint="use --task binary or multiclass for class labels",
+                )
+            out.append(EncodedRows(task=REGRESSION, labels=labels, predictions=t.predictions))
+        return out, []
+    classes = _classes(tables)
+    pos_index: int | None = None
+    if task == BINARY:
+        if pos_label is None:
+            if set(classes) <= {"0", "1", "-1"}:
+                pos_label = "1"
+            else:
+                raise InputError(
+                    f"cannot tell the positive class among {', '.join(classes)}",
+                    hint="set --pos-label to the class the score is the probability of",
+                )
+        pos_label = _class_text(pos_label)
+        if pos_label not in classes:
+            classes = _sorted_classes([*classes, pos_label])
+        if len(classes) > 2:
+            raise InputError(
+                f"a binary task has more than two classes: {', '.join(classes[:6])}",
+                hint="use --task multiclass, or check the label and prediction columns",
+            )
+        if len(classes) == 1:
+            classes = _sorted_classes([*classes, "0" if pos_label != "0" else "1"])
+        pos_index = classes.index(pos_label)
+    index = {c: i for i, c in enumerate(classes)}
+    label_codes = _codes(labels, index)
+    out = []
+    for t in tables:
+        scores = _scores_for(t, task, classes, pos_label)
+        out.append(
+            EncodedRows(
+                task=task,
+                labels=label_codes,
+                predictions=_codes(t.predictions, index),
+                scores=scores,
+                n_classes=len(classes),
+                pos_index=pos_index,
+            )
+        )
+    if task == MULTICLASS and len(classes) < 2:
+        raise InputError("a multiclass task needs at least two classes", hint="check --task")
+    return out, classes
+
+
+def _codes(values: "np.ndarray", index: Mapping[str, int]) -> "np.ndarray":
+    import numpy as np
+
+    uniq, inverse = np.unique(values, return_inverse=True)
+    mapping = np.asarray([index[_class_text(v)] for v in uniq.tolist()], dtype=np.int64)
+    return mapping[inverse.reshape(-1)]
+
+
+def _scores_for(t: PredictionTable, task: str, classes: list[str], pos_label: str | None) -> Any:
+    import numpy as np
+
+    if task == BINARY:
+        if t.score is not None:
+            return t.score
+        if pos_label is not None and pos_label in t.proba:
+            return t.proba[pos_label]
+        return None
+    if not t.proba:
+        return None
+    missing = [c for c in classes if c not in t.proba]
+    if missing:
+        raise InputError(
+            f"{t.source} has probability columns but none for class {missing[0]!r}",
+            hint="write one probability column per class",
+        )
+    return np.column_stack([t.proba[c] for c in classes])
+
+
+def encode_arrays(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    scores: Any = None,
+    task: str | None = None,
+    pos_label: Any = None,
+    classes: Sequence[Any] | None = None,
+) -> EncodedRows:
+    """Encode in-memory arrays (the :func:`compute_metrics` entry point)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"label": list(y_true) if not hasattr(y_true, "shape") else y_true})
+    if len(y_pred) != len(frame):
+        raise InputError(f"labels and predictions have different lengths ({len(frame)} vs {len(y_pred)})")
+    frame["prediction"] = list(y_pred) if not hasattr(y_pred, "shape") else y_pred
+    where = Path("<arrays>")
+    labels = _class_column(frame, "label", where, "input")
+    predictions = _class_column(frame, "prediction", where, "input")
+    score = None
+    proba: dict[str, np.ndarray] = {}
+    if scores is not None:
+        matrix = np.asarray(scores, dtype=np.float64)
+        if len(matrix) != len(frame):
+            raise InputError(f"labels and scores have different lengths ({len(frame)} vs {len(matrix)})")
+        if not np.isfinite(matrix).all():
+            raise InputError("scores hold a missing or infinite value", hint="pass finite scores")
+        if matrix.ndim == 1:
+            score = matrix
+        else:
+            names = [_class_text(c) for c in classes] if classes is not None else None
+            if names is None:
+                names = _classes([PredictionTable("<arrays>", labels, predictions)])
+            if len(names) != matrix.shape[1]:
+                raise InputError(
+                    f"scores have {matrix.shape[1]} columns for {len(names)} classes",
+                    hint="pass classes= in the order of the score columns",
+                )
+            proba = {n: matrix[:, i] for i, n in enumerate(names)}
+    table = PredictionTable("<arrays>", labels, predictions, score=score, proba=proba)
+    rows, _ = encode_tables(
+        [table], task=task, pos_label=None if pos_label is None else _class_text(pos_label)
+    )
+    return rows[0]
