@@ -145,6 +145,14 @@ def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pd.DataF
                 f"{what} {file} has no header row", hint="write the column names first"
             ) from None
         raise
+    import pyarrow as pa
+
+    for field in table.schema:
+        # Arrow falls back to a binary column when a text column is not valid UTF-8.
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            raise InputError(
+                f"{what} {file} is not UTF-8 text (column {field.name!r})", hint="save it as UTF-8"
+            )
     return table.to_pandas()
 
 

@@ -22,11 +22,16 @@ def _round(value: float, digits: int = 6, direction: int = 0) -> float | int:
     """Round to ``digits`` significant digits; down (-1) or up (+1) so a bound never shrinks."""
     if value == 0 or not math.isfinite(value):
         return 0 if value == 0 else value
+    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+
+    # 12 significant digits first drop float noise (8.5 + 0.8 is 9.3000000000000007).
+    exact = Decimal(f"{value:.12g}")
     places = digits - 1 - math.floor(math.log10(abs(value)))
-    scale = 10.0**places
-    step = {-1: math.floor, 1: math.ceil}.get(direction)
-    rounded = step(value * scale) / scale if step else round(value, places)
-    rounded = float(f"{rounded:.{digits}g}") if not step else rounded
+    mode = {-1: ROUND_FLOOR, 1: ROUND_CEILING}.get(direction, ROUND_HALF_EVEN)
+    unit = Decimal(1).scaleb(-places)
+    rounded = float(exact.quantize(unit, rounding=mode))
+    if direction * (rounded - value) < 0:  # the noise went the wrong way: one more step out
+        rounded = float(Decimal(repr(rounded)) + direction * unit)
     return int(rounded) if float(rounded).is_integer() and abs(rounded) < 2**53 else rounded
 
 
