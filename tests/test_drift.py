@@ -203,7 +203,8 @@ def test_config_file(files: dict[str, Path], tmp_path: Path) -> None:
 
     config_file = tmp_path / "drift.yaml"
     config_file.write_text(
-        "numeric_method: js\nthresholds: {js: 0.5}\nignore: [visits]\nfeatures:\n  plan: {method: js, threshold: 0.5}\n"
+        "numeric_method: js\nthresholds: {js: 0.5}\nignore: [visits]\n"
+        "features:\n  plan: {method: js, threshold: 0.5}\n"
     )
     verdict = detect_drift(files["reference"], files["drifted"], config=load_drift_config(config_file))
     assert verdict.passed
@@ -222,7 +223,8 @@ def test_unseen_category_drives_drift(tmp_path: Path) -> None:
 def test_drift_does_not_import_great_expectations(files: dict[str, Path]) -> None:
     code = (
         "import sys; from mlci_lib.cli import main; "
-        f"rc = main(['drift', '--reference', {str(files['reference'])!r}, '--current', {str(files['same'])!r}]); "
+        f"rc = main(['drift', '--reference', {str(files['reference'])!r}, "
+        f"'--current', {str(files['same'])!r}]); "
         "assert 'great_expectations' not in sys.modules, 'drift imported GX'; sys.exit(rc)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
