@@ -100,6 +100,8 @@ def metric_for_task(name: str, task: str, *, where: str) -> MetricSpec:
     if task not in spec.tasks:
         fit = [s.name for s in _SPECS if task in s.tasks]
         extra = " (for more than two classes use the _macro or _weighted form)" if task == MULTICLASS else ""
+        if spec.family == "regression":
+            extra = " (for whole-number regression targets set --task regression)"
         raise InputError(
             f"{where}: metric {spec.name!r} does not apply to a {task} task{extra}",
             hint=f"metrics for {task}: {', '.join(fit)}",

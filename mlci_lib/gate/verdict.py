@@ -19,7 +19,6 @@ from mlci_lib.gate.bootstrap import BootstrapSettings, Draws, bootstrap_metrics,
 from mlci_lib.gate.latency import load_latency
 from mlci_lib.gate.metrics import (
     METRICS,
-    REGRESSION,
     EncodedRows,
     canonical_name,
     metric_for_task,
@@ -565,8 +564,7 @@ def run_gate(
     # Encode per-row sides together so both share one class list.
     tables = [s.table for s in (cand, base) if s is not None and s.table is not None]
     if tables:
-        hint = _task_hint(gate_rules)
-        encoded, _ = encode_tables(tables, task=task, pos_label=pos_label, task_hint=hint)
+        encoded, _ = encode_tables(tables, task=task, pos_label=pos_label)
         task_name = encoded[0].task
         it = iter(encoded)
         for side in (cand, base):
@@ -622,15 +620,6 @@ def run_gate(
     return _verdict(
         results, slice_rows, policy, settings, method, task_name, n_rows, cand, base, values, notes
     )
-
-
-def _task_hint(rules: GateRules) -> str | None:
-    families = {
-        METRICS[r.metric].family for r in (*rules.metrics, *rules.slice_metrics) if r.metric in METRICS
-    }
-    if families == {"regression"}:
-        return REGRESSION
-    return None
 
 
 def _side_metrics(
