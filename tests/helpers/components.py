@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Offline Python base image, built once per machine with debootstrap (see README, Development).
-BASE_IMAGE = "mlci-test-base:bookworm"
+BASE_IMAGE = "mlci-test-base:bookworm-1"
 
 
 def require(condition: bool, component: str, how: str) -> None:
@@ -108,15 +109,18 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "Docker engine",
         "install Debian's docker.io and run as root (scripts/test does both)",
     )
-    log = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
+    log = Path(tempfile.gettempdir()) / "mlci-test-dockerd.log"
     process = start_logged(
         [dockerd, "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=vfs"], log
     )
+    # The engine is left running for later sessions (images and layers stay cached in it, and
+    # another test session on the same machine may be using it): it is started, never stopped.
     try:
         wait_until(_docker_answers, 60, "dockerd", log)
-        yield "unix:///var/run/docker.sock"
-    finally:
+    except RuntimeError:
         _stop(process)
+        raise
+    yield "unix:///var/run/docker.sock"
 
 
 @pytest.fixture(scope="session")
@@ -140,9 +144,25 @@ def python_base_image(docker_engine: str, tmp_path_factory: pytest.TempPathFacto
         capture_output=True,
         timeout=900,
     )
+    rootfs.chmod(0o755)  # the temporary folder is 0700: as "/" it would lock out non-root users
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     subprocess.run(
-        ["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True, capture_output=True, timeout=600
+        [
+            "docker",
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            "ENV LANG=C.UTF-8",
+            "--change",
+            'CMD ["python3"]',
+            "-",
+            BASE_IMAGE,
+        ],
+        stdin=tar.stdout,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     tar.wait(timeout=60)
     shutil.rmtree(rootfs, ignore_errors=True)

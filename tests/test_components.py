@@ -1,0 +1,51 @@
+"""The real components the suite relies on are up and answer as expected.
+
+When one of these fails, the tests that use the component fail too; this file says which piece
+of the set-up is at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+
+@pytest.mark.docker
+def test_docker_engine_runs_the_offline_base_image(python_base_image: str) -> None:
+    done = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--user",
+            "10001",
+            python_base_image,
+            "python3",
+            "-c",
+            "print(6 * 7)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+
+
+@pytest.mark.docker
+def test_image_registry_answers_the_v2_api(image_registry: str) -> None:
+    with urllib.request.urlopen(f"http://{image_registry}/v2/_catalog", timeout=5) as response:
+        assert "repositories" in json.load(response)
+
+
+@pytest.mark.mlflow
+def test_mlflow_server_answers(mlflow_server: str) -> None:
+    url = f"{mlflow_server}/api/2.0/mlflow/experiments/search?max_results=1"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert "experiments" in json.load(response)
