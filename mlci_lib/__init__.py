@@ -49,7 +49,8 @@ _EXPORTS: dict[str, str] = {
     "DriftConfig": "mlci_lib.drift",
     # registry
     # image and serving
-    # pipeline, report, init, demo
+    # report
+    # pipeline, init, demo
 }
 
 __all__ = ["__version__", *_EXPORTS]
