@@ -234,6 +234,9 @@ class EncodedRows:
     scores: "np.ndarray | None" = None
     n_classes: int = 0
     pos_index: int | None = None
+    #: Computed once and shared by the point estimate and the bootstrap (sorting 1M scores is
+    #: the costliest step); not part of the value.
+    _cache: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -241,8 +244,18 @@ class EncodedRows:
     def take(self, index: "np.ndarray") -> "EncodedRows":
         scores = None if self.scores is None else self.scores[index]
         return dataclasses.replace(
-            self, labels=self.labels[index], predictions=self.predictions[index], scores=scores
+            self, labels=self.labels[index], predictions=self.predictions[index], scores=scores, _cache={}
         )
+
+    def score_groups(self) -> tuple["np.ndarray", int]:
+        """Binary task: each row's rank among the distinct scores, and the number of distinct scores."""
+        import numpy as np
+
+        if "groups" not in self._cache:
+            _, groups = np.unique(np.asarray(self.scores), return_inverse=True)
+            groups = groups.reshape(-1)
+            self._cache["groups"] = (groups, int(groups.max()) + 1 if len(groups) else 0)
+        return self._cache["groups"]  # type: ignore[no-any-return]
 
 
 def _proba_matrix(rows: EncodedRows) -> "np.ndarray":
@@ -269,8 +282,11 @@ def point_metric(name: str, rows: EncodedRows) -> float:
         return float(confusion_metric(name, conf, rows.pos_index))
     if spec.family == "ranking":
         if rows.task == BINARY:
-            positive = rows.labels == rows.pos_index
-            return ranking_metric(name, positive, np.asarray(rows.scores))
+            positive = (rows.labels == rows.pos_index).astype(np.float64)
+            groups, width = rows.score_groups()
+            pos = np.bincount(groups, weights=positive, minlength=width)
+            neg = np.bincount(groups, weights=1.0 - positive, minlength=width)
+            return float(ranking_from_groups(name, pos, neg))
         proba = _proba_matrix(rows)
         values = [ranking_metric(name, rows.labels == k, proba[:, k]) for k in range(rows.n_classes)]
         return float(np.mean(values))
