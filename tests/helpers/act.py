@@ -213,7 +213,9 @@ def parse_act_output(returncode: int, output: str) -> WorkflowRun:
         events.append(event)
         message = str(event.get("msg", ""))
         lines.append(message)
-        if event.get("command") == "summary":
+        # act reports a composite action's summary twice: for the inner step and again for the
+        # action's own step. GitHub shows it once, so only top-level steps count.
+        if event.get("command") == "summary" and len(event.get("stepID") or [None]) == 1:
             summary_parts.append(str(event.get("content", "")))
         if message.startswith(_MARKER + " ") or f"{_MARKER} " in message:
             encoded = message.split(f"{_MARKER} ", 1)[1].strip()
