@@ -1,0 +1,309 @@
+"""A small stand-in for the GitHub REST API, on 127.0.0.1, for tests (GitHub itself is unreachable).
+
+It speaks the few endpoints mlci uses, as GitHub does (status codes, JSON shapes, ``Link``
+pagination, rate-limit headers, the 65,536-character body limit):
+
+- ``GET/POST /repos/{owner}/{repo}/issues/{number}/comments``, ``PATCH .../issues/comments/{id}``
+- ``GET/POST /repos/{owner}/{repo}/issues``, ``GET/PATCH .../issues/{number}``
+
+and lets a test script failures (``fail_next``, ``rate_limit_next``, ``forbid_writes``, ``missing``)
+and read back what was posted (``comments``, ``issues``, ``requests``). Use the ``github_api``
+fixture, or ``GitHubStandIn()`` as a context manager::
+
+    def test_x(github_api):
+        github_api.token = "t0k3n"
+        ... post to github_api.url ...
+        assert [c["body"] for c in github_api.comments("octo/app", 7)] == [...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+BODY_LIMIT = 65_536
+BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
+
+
+@dataclasses.dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    authorization: str | None
+    status: int
+
+
+@dataclasses.dataclass
+class _Scripted:
+    status: int
+    headers: dict[str, str]
+    message: str
+    methods: tuple[str, ...] | None
+
+
+class GitHubStandIn:
+    """The server and its state; every public method is safe to call from the test thread."""
+
+    def __init__(self) -> None:
+        #: When set, requests must carry ``Authorization: Bearer <token>`` (or ``token <token>``).
+        self.token: str | None = None
+        #: POST and PATCH answer 403 "Resource not accessible by integration" (a fork's token).
+        self.forbid_writes = False
+        #: Repositories ("owner/name") or issue numbers ("owner/name#7") that answer 404.
+        self.missing: set[str] = set()
+        #: Largest page size honoured (GitHub's is 100); tests lower it to force pagination.
+        self.max_per_page = 100
+        self.requests: list[Recorded] = []
+        self._lock = threading.Lock()
+        self._script: list[_Scripted] = []
+        self._ids = itertools.count(1001)
+        self._comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._issues: dict[str, list[dict[str, Any]]] = {}
+        self._numbers: dict[str, itertools.count[int]] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> GitHubStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> GitHubStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting --------------------------------------------------------------------------------
+    def fail_next(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        headers: dict[str, str] | None = None,
+        message: str = "scripted failure",
+        methods: tuple[str, ...] | None = None,
+    ) -> None:
+        """Answer the next ``count`` requests (of ``methods``, default any) with ``status``."""
+        with self._lock:
+            self._script += [_Scripted(status, dict(headers or {}), message, methods)] * count
+
+    def rate_limit_next(
+        self,
+        *,
+        count: int = 1,
+        status: int = 403,
+        retry_after: float | None = None,
+        reset_in: float | None = None,
+    ) -> None:
+        """Answer the next requests as GitHub does when a rate limit is hit."""
+        headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000"}
+        headers["x-ratelimit-reset"] = str(int(time.time() + (reset_in or 0)))
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        self.fail_next(status, count=count, headers=headers, message="API rate limit exceeded for installation.")
+
+    # -- state --------------------------------------------------------------------------------------
+    def comments(self, repository: str, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for c in self._comments.get((repository, number), [])]
+
+    def issues(self, repository: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(i) for i in self._issues.get(repository, [])]
+
+    def add_comment(
+        self, repository: str, number: int, body: str, *, user: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Seed a comment (someone else's unless ``user`` says otherwise)."""
+        with self._lock:
+            return self._new_comment(repository, number, body, user or {"login": "octocat", "type": "User"})
+
+    def add_issue(self, repository: str, title: str, body: str, *, pull_request: bool = False) -> dict[str, Any]:
+        with self._lock:
+            return self._new_issue(repository, {"title": title, "body": body}, pull_request=pull_request)
+
+    def methods(self) -> list[str]:
+        """``METHOD /path`` of every request answered, in order."""
+        return [f"{r.method} {r.path}" for r in self.requests]
+
+    # -- internals (called with the lock held) ----------------------------------------------------
+    def _new_comment(self, repo: str, number: int, body: str, user: dict[str, Any]) -> dict[str, Any]:
+        comment_id = next(self._ids)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        comment = {
+            "id": comment_id,
+            "node_id": f"IC_{comment_id}",
+            "body": body,
+            "user": user,
+            "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
+            "issue_url": f"{self.url}/repos/{repo}/issues/{number}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        self._comments.setdefault((repo, number), []).append(comment)
+        return comment
+
+    def _new_issue(self, repo: str, data: dict[str, Any], *, pull_request: bool = False) -> dict[str, Any]:
+        number = next(self._numbers.setdefault(repo, itertools.count(1)))
+        issue: dict[str, Any] = {
+            "id": next(self._ids),
+            "number": number,
+            "title": data.get("title", ""),
+            "body": data.get("body", ""),
+            "labels": [{"name": name} for name in data.get("labels", [])],
+            "state": "open",
+            "user": BOT,
+            "html_url": f"https://github.com/{repo}/issues/{number}",
+        }
+        if pull_request:
+            issue["pull_request"] = {"url": f"{self.url}/repos/{repo}/pulls/{number}"}
+        self._issues.setdefault(repo, []).append(issue)
+        return issue
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _handle(self) -> None:
+                parsed = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(parsed.query))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = "<not json>"
+                status, payload, headers = stand_in._answer(
+                    self.command, parsed.path, query, body, self.headers.get("Authorization")
+                )
+                with stand_in._lock:
+                    stand_in.requests.append(
+                        Recorded(
+                            self.command, parsed.path, query, body, self.headers.get("Authorization"), status
+                        )
+                    )
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+        return Handler
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], body: Any, auth: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            for i, scripted in enumerate(self._script):
+                if scripted.methods is None or method in scripted.methods:
+                    del self._script[i]
+                    return scripted.status, {"message": scripted.message}, scripted.headers
+            if self.token is not None and auth not in (f"Bearer {self.token}", f"token {self.token}"):
+                return 401, {"message": "Bad credentials"}, {}
+            return self._route(method, path, query, body)
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+        not_found: tuple[int, Any, dict[str, str]] = (404, {"message": "Not Found"}, {})
+        match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues(?:/(comments/)?(\d+))?(/comments)?", path)
+        if not match:
+            return not_found
+        repo, is_comment_id, number_text, sub = match.groups()
+        number = int(number_text) if number_text else None
+        if repo in self.missing or (number is not None and not is_comment_id and f"{repo}#{number}" in self.missing):
+            return not_found
+        if method in ("POST", "PATCH"):
+            if self.forbid_writes:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            if not isinstance(body, dict):
+                return 400, {"message": "Problems parsing JSON"}, {}
+            if len(str(body.get("body", ""))) > BODY_LIMIT:
+                return 422, {"message": "Validation Failed", "errors": [{"message": "body is too long"}]}, {}
+        if sub and number is not None and not is_comment_id:  # .../issues/{n}/comments
+            if method == "GET":
+                return self._page(self._comments.get((repo, number), []), path, query)
+            if method == "POST":
+                if not isinstance(body.get("body"), str) or not body["body"]:
+                    return 422, {"message": "Validation Failed"}, {}
+                return 201, self._new_comment(repo, number, body["body"], BOT), {}
+        elif is_comment_id and number is not None and not sub:  # .../issues/comments/{id}
+            for comments in self._comments.values():
+                for comment in comments:
+                    if comment["id"] == number:
+                        if method == "GET":
+                            return 200, comment, {}
+                        if method == "PATCH":
+                            comment["body"] = body.get("body", comment["body"])
+                            comment["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                            return 200, comment, {}
+            return not_found
+        elif number is None and not sub:  # .../issues
+            if method == "GET":
+                state = query.get("state", "open")
+                issues = [i for i in self._issues.get(repo, []) if state == "all" or i["state"] == state]
+                return self._page(issues, path, query)
+            if method == "POST":
+                if not isinstance(body.get("title"), str) or not body["title"]:
+                    return 422, {"message": "Validation Failed"}, {}
+                return 201, self._new_issue(repo, body), {}
+        elif number is not None and not sub:  # .../issues/{n}
+            for issue in self._issues.get(repo, []):
+                if issue["number"] == number:
+                    if method == "GET":
+                        return 200, issue, {}
+                    if method == "PATCH":
+                        for key in ("title", "body", "state"):
+                            if key in body:
+                                issue[key] = body[key]
+                        return 200, issue, {}
+            return not_found
+        return not_found
+
+    def _page(self, items: list[dict[str, Any]], path: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        per_page = max(1, min(int(query.get("per_page", 30)), self.max_per_page))
+        page = max(1, int(query.get("page", 1)))
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        links = []
+        for rel, target in (("next", page + 1), ("last", last)):
+            if rel == "next" and page >= last:
+                continue
+            params = dict(query, per_page=str(per_page), page=str(target))
+            links.append(f'<{self.url}{path}?{urllib.parse.urlencode(params)}>; rel="{rel}"')
+        return 200, [dict(item) for item in chunk], ({"Link": ", ".join(links)} if links else {})
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubStandIn]:
+    """A fresh stand-in GitHub API per test."""
+    with GitHubStandIn() as server:
+        yield server
