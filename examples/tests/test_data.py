@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from make_data import applications  # noqa: E402
+from make_data import applications
 
 
 def test_generated_data_is_deterministic() -> None:

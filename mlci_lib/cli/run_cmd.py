@@ -6,12 +6,111 @@ import argparse
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command
-from mlci_lib.errors import UsageError
+
+_STAGES = (
+    "data-check",
+    "train",
+    "evaluate",
+    "baseline",
+    "gate",
+    "model-push",
+    "image-build",
+    "image-smoke",
+    "image-push",
+    "promote",
+)
+
+_DESCRIPTION = f"""\
+Run the pipeline that mlci.yaml declares. Stages run in this order, each when the file has an entry
+for it: {", ".join(_STAGES)}.
+The run stops at the first stage that fails, and writes one verdict JSON (mlci.pipeline-verdict)
+after every stage, linking the git commit, the data fingerprint, each stage's verdict, the model
+version and the image digest.
+
+Training and evaluation are your own commands: 'command: [python, train.py]' runs without a shell
+('python' is the interpreter mlci runs in); 'shell: "..."' runs a string with /bin/sh.
+
+examples:
+  mlci run                         # every stage in mlci.yaml
+  mlci run --until gate            # pull requests: stop after the gate
+  mlci run --stage model-push      # one stage, updating the verdict on disk
+
+exit codes: 0 passed, 1 a stage failed, 2 bad usage, bad input or a stage error
+"""
 
 
 def register(subparsers: Any) -> None:
-    add_command(subparsers, "run", handle, "run the whole pipeline from mlci.yaml")
+    parser = add_command(
+        subparsers, "run", handle, "run the whole pipeline from mlci.yaml", description=_DESCRIPTION
+    )
+    parser.add_argument(
+        "--config", default="mlci.yaml", metavar="FILE", help="pipeline file (default mlci.yaml)"
+    )
+    parser.add_argument(
+        "--stage",
+        action="append",
+        default=[],
+        choices=_STAGES,
+        metavar="NAME",
+        help="run only this stage (repeatable); the verdict on disk keeps the other stages",
+    )
+    parser.add_argument("--until", choices=_STAGES, metavar="NAME", help="stop after this stage")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=_STAGES, metavar="NAME", help="leave out this stage"
+    )
+    parser.add_argument(
+        "--verdict-file",
+        metavar="FILE",
+        help="where to write the verdict (default: verdict-file in mlci.yaml)",
+    )
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
-    raise UsageError("mlci run is being built in this release")
+    import dataclasses
+
+    from mlci_lib.errors import MlciError
+    from mlci_lib.pipeline import load_config, run_pipeline
+    from mlci_lib.pipeline.verdict import ERROR
+    from mlci_lib.runner import Annotation
+
+    config = load_config(args.config)
+    if args.verdict_file:
+        from pathlib import Path
+
+        config = dataclasses.replace(config, verdict_file=Path(args.verdict_file).resolve())
+    verdict = run_pipeline(
+        config,
+        only=args.stage,
+        until=args.until,
+        skip=args.skip,
+        progress=ctx.progress,
+        command_output=lambda line: ctx.progress(f"  | {line}"),
+    )
+    annotations = []
+    failed = verdict.stage(verdict.failed_stage) if verdict.failed_stage else None
+    if failed is not None:
+        annotations.append(
+            Annotation("error", failed.message, title=f"mlci run: {failed.name} {failed.status}")
+        )
+    outputs = {
+        "passed": "true" if verdict.passed else "false",
+        "verdict-file": str(config.verdict_file),
+        "failed-stage": verdict.failed_stage or "",
+        "model-version": str((verdict.model or {}).get("version") or ""),
+        "model-uri": str((verdict.model or {}).get("uri") or ""),
+        "image-digest": str((verdict.image or {}).get("digest") or ""),
+        "image-reference": str((verdict.image or {}).get("reference") or ""),
+    }
+    outcome = Outcome(
+        result=verdict,
+        passed=verdict.passed,
+        text=verdict.text() + f"\nverdict: {config.verdict_file}",
+        summary=verdict.markdown(),
+        outputs=outputs,
+        annotations=annotations,
+    )
+    # A stage that could not do its work (bad input, a service down) exits 2, like any other
+    # mlci command; a check that did not pass exits 1.
+    if failed is not None and failed.status == ERROR:
+        outcome.failed_exit_code = MlciError.exit_code
+    return outcome

@@ -1,0 +1,189 @@
+"""The pipeline file (``mlci.yaml``): loading, ``${VAR}`` expansion and JSON Schema validation.
+
+The schema ships with the package (``mlci_lib/schemas/mlci.schema.json``) so editors can complete
+the file; :func:`load_config` validates against it and turns the first problem into a one-line
+:class:`ConfigError` naming the key path. Relative paths resolve against the file's folder, which
+is also where the user's commands run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import re
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mlci_lib.errors import ConfigError
+
+#: The stages in the order ``mlci run`` executes them.
+STAGES: tuple[str, ...] = (
+    "data-check",
+    "train",
+    "evaluate",
+    "baseline",
+    "gate",
+    "model-push",
+    "image-build",
+    "image-smoke",
+    "image-push",
+    "promote",
+)
+DEFAULT_CONFIG = "mlci.yaml"
+DEFAULT_OUTPUT_DIR = ".mlci"
+DEFAULT_ALIAS = "champion"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@functools.lru_cache(maxsize=1)
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of ``mlci.yaml``."""
+    text = resources.files("mlci_lib").joinpath("schemas/mlci.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """A validated pipeline file, with paths resolved against its folder."""
+
+    path: Path
+    root: Path
+    raw: Mapping[str, Any]
+    model_name: str | None
+    model_path: Path
+    alias: str
+    trusted_types: tuple[str, ...]
+    allow_pickle: bool
+    tracking_uri: str | None
+    data_paths: tuple[Path, ...]
+    columns: Mapping[str, str]
+    output_dir: Path
+    verdict_file: Path
+    stages: Mapping[str, Mapping[str, Any]]
+
+    def resolve(self, value: str) -> Path:
+        """A path from the file, relative to its folder unless absolute."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def stage(self, name: str) -> Mapping[str, Any] | None:
+        """The stage's settings, or None when the file leaves it out or disables it."""
+        settings = self.stages.get(name)
+        if settings is None or settings.get("enabled", True) is False:
+            return None
+        return settings
+
+    @property
+    def enabled_stages(self) -> list[str]:
+        return [name for name in STAGES if self.stage(name) is not None]
+
+
+def expand_variables(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value`` (no shell involved)."""
+    if isinstance(value, dict):
+        return {
+            k: expand_variables(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_variables(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{where}: environment variable {name} is not set",
+            hint=f"set {name}, or write ${{{name}:-default}} to give a default",
+        )
+
+    return _VAR.sub(substitute, value)
+
+
+def _schema_error(path: Path, data: Any) -> ConfigError | None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(config_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if not errors:
+        return None
+    error = jsonschema.exceptions.best_match(errors) or errors[0]
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = " ".join(error.message.split())
+    if len(message) > 200:
+        message = message[:200] + "..."
+    hint = "see the comments 'mlci init' writes in mlci.yaml, or mlci_lib/schemas/mlci.schema.json"
+    if error.validator == "additionalProperties" or error.validator == "unevaluatedProperties":
+        hint = "remove or rename the key; the schema lists the keys each section takes"
+    return ConfigError(f"pipeline file {path}: {where}: {message}", hint=hint)
+
+
+def load_config(
+    path: str | os.PathLike[str] = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None
+) -> PipelineConfig:
+    """Read and validate a pipeline file; raise :class:`ConfigError` naming the first problem."""
+    from mlci_lib.files import read_mapping
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / DEFAULT_CONFIG
+    if not file.exists():
+        raise ConfigError(
+            f"pipeline file {file} does not exist", hint="write one with 'mlci init', or pass --config"
+        )
+    raw = read_mapping(file, what="pipeline file")
+    env = os.environ if environ is None else environ
+    data = expand_variables(raw, env)
+    problem = _schema_error(file, data)
+    if problem is not None:
+        raise problem
+    root = file.resolve().parent
+
+    def resolve(value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else root / p
+
+    model = data.get("model") or {}
+    from mlci_lib.models import trusted_types_from
+
+    data_field = data.get("data") or []
+    data_paths = tuple(resolve(p) for p in ([data_field] if isinstance(data_field, str) else data_field))
+    output_dir = resolve(data.get("output-dir", DEFAULT_OUTPUT_DIR))
+    verdict_file = (
+        resolve(data["verdict-file"]) if "verdict-file" in data else output_dir / "pipeline-verdict.json"
+    )
+    columns = {"id": "id", "label": "label", "prediction": "prediction", "score": "score"}
+    columns["proba-prefix"] = "proba_"
+    columns.update(data.get("columns") or {})
+    stages = data["stages"]
+    needs_model = [s for s in ("baseline", "model-push", "promote", "image-build") if s in stages]
+    if needs_model and not model.get("name"):
+        raise ConfigError(
+            f"pipeline file {file}: stage {needs_model[0]} needs model.name",
+            hint="add 'model: {name: my-model}' to the file",
+        )
+    return PipelineConfig(
+        path=file.resolve(),
+        root=root,
+        raw=data,
+        model_name=model.get("name"),
+        model_path=resolve(model.get("path", "model")),
+        alias=model.get("alias", DEFAULT_ALIAS),
+        trusted_types=trusted_types_from(model.get("trusted-types")),
+        allow_pickle=bool(model.get("allow-pickle", False)),
+        tracking_uri=((data.get("registry") or {}).get("tracking-uri") or None),
+        data_paths=data_paths,
+        columns=columns,
+        output_dir=output_dir,
+        verdict_file=verdict_file,
+        stages=stages,
+    )

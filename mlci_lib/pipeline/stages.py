@@ -1,0 +1,516 @@
+"""One function per pipeline stage: call the stage's library in-process, report a StageOutcome.
+
+Stage functions take the run's state and the stage's settings from ``mlci.yaml``. A check that
+does not pass is ``failed``; a stage that cannot do its work (bad input, a service down) raises an
+:class:`MlciError`, which the runner records as ``error``. Both stop the pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import shlex
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlci_lib.errors import ConfigError, InputError
+from mlci_lib.pipeline.config import PipelineConfig
+from mlci_lib.pipeline.verdict import FAILED, PASSED, SKIPPED, StageRecord
+
+#: The package extra each stage needs, for the hint when its libraries are missing.
+EXTRAS = {
+    "data-check": "data",
+    "baseline": "registry",
+    "model-push": "registry",
+    "promote": "registry",
+    "image-build": "image",
+    "image-smoke": "image",
+    "image-push": "image",
+}
+#: Gate checks that compare with the baseline; without a champion they cannot be decided.
+RELATIVE_CHECKS = (
+    "max-drop",
+    "max-relative-drop",
+    "min-improvement",
+    "min-relative-improvement",
+    "max-increase",
+    "max-relative-increase",
+)
+
+
+@dataclasses.dataclass
+class StageOutcome:
+    status: str
+    message: str
+    verdict_file: Path | None = None
+    verdict: Mapping[str, Any] | None = None
+    hint_extras: str | None = None
+
+    def full_message(self) -> str:
+        if self.hint_extras:
+            return f"{self.message} (install it with: pip install 'mlci[{self.hint_extras}]')"
+        return self.message
+
+
+@dataclasses.dataclass
+class RunState:
+    config: PipelineConfig
+    environ: Mapping[str, str]
+    model: dict[str, Any] | None
+    image: dict[str, Any] | None
+    records: dict[str, StageRecord]
+    git: Any
+    say: Callable[[str], None]
+    command_output: Callable[[str], None] | None
+    data_fingerprint: str | None = None
+
+    def stage_file(self, name: str) -> Path:
+        return self.config.output_dir / name
+
+    def passed(self, stage: str) -> StageRecord | None:
+        record = self.records.get(stage)
+        return record if record is not None and record.status == PASSED else None
+
+    def tracking_uri(self) -> str:
+        from mlci_lib.registry.tracking import resolve_tracking_uri
+
+        return resolve_tracking_uri(
+            self.config.tracking_uri, workspace=self.config.root, environ=self.environ
+        )
+
+
+def call_supported(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function`` with the keyword arguments it accepts; None values are left out.
+
+    The pipeline passes every piece of context it has (git, data fingerprint, model version) and
+    each stage function takes what it uses.
+    """
+    parameters = inspect.signature(function).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    chosen = {k: v for k, v in kwargs.items() if v is not None and (takes_any or k in parameters)}
+    return function(*args, **chosen)
+
+
+def _as_dict(result: Any) -> dict[str, Any] | None:
+    to_dict = getattr(result, "to_dict", None)
+    if callable(to_dict):
+        data: dict[str, Any] = to_dict()
+        return data
+    return None
+
+
+def _write(state: RunState, name: str, result: Any) -> Path:
+    from mlci_lib.files import write_json_atomic
+
+    return write_json_atomic(state.stage_file(name), result.to_dict())
+
+
+# -- data check ---------------------------------------------------------------------------
+
+
+def data_check(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.data import check_data
+
+    cfg = state.config
+    result = check_data(cfg.resolve(settings["data"]), cfg.resolve(settings["suite"]))
+    path = _write(state, "data-check.json", result)
+    if result.passed:
+        message = f"{result.evaluated} expectations passed on {result.rows:,} rows"
+    else:
+        first = result.failures[0] if result.failures else None
+        what = f"; first: {first.type} on {first.column}" if first is not None and first.column else ""
+        problems = f"; {result.problems[0]}" if result.problems else ""
+        message = f"{result.failed} of {result.evaluated} expectations failed{what}{problems}"
+    return StageOutcome(PASSED if result.passed else FAILED, message, path, result.to_dict())
+
+
+# -- the user's commands ----------------------------------------------------------------
+
+
+def _run_user_command(state: RunState, name: str, settings: Mapping[str, Any]) -> StageOutcome | None:
+    from mlci_lib.pipeline.commands import command_argv, run_command
+
+    cfg = state.config
+    argv = command_argv(settings.get("command"), settings.get("shell"), where=f"stages.{name}")
+    shown = settings.get("shell") or shlex.join(settings["command"])
+    state.say(f"  $ {shown}")
+    timeout = float(settings.get("timeout-minutes", 60)) * 60
+    result = run_command(
+        argv,
+        cwd=cfg.root,
+        env=dict(settings.get("env") or {}),
+        timeout_s=timeout,
+        on_line=state.command_output,
+    )
+    if result.timed_out:
+        return StageOutcome(FAILED, f"'{shown}' did not finish in {timeout / 60:g} minutes and was stopped")
+    if result.returncode != 0:
+        last = next((line for line in reversed(result.tail) if line.strip()), "")
+        detail = f": {last.strip()[:300]}" if last else ""
+        return StageOutcome(FAILED, f"'{shown}' exited with code {result.returncode}{detail}")
+    for output in settings.get("outputs") or ():
+        if not cfg.resolve(output).exists():
+            return StageOutcome(
+                FAILED, f"'{shown}' succeeded but did not write {output} (listed in stages.{name}.outputs)"
+            )
+    return None
+
+
+def train(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.fingerprint import fingerprint_path
+
+    failed = _run_user_command(state, "train", settings)
+    if failed is not None:
+        return failed
+    cfg = state.config
+    if not cfg.model_path.exists():
+        return StageOutcome(
+            FAILED,
+            f"training finished but the model {cfg.model_path} does not exist",
+            hint_extras=None,
+        )
+    digest = fingerprint_path(cfg.model_path)
+    state.model = {"name": cfg.model_name, "version": None, "uri": None, "run_id": None, "digest": digest}
+    return StageOutcome(PASSED, f"model written to {_rel(cfg, cfg.model_path)} ({digest[:19]})")
+
+
+def evaluate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.tables import read_table
+
+    failed = _run_user_command(state, "evaluate", settings)
+    if failed is not None:
+        return failed
+    cfg = state.config
+    path = cfg.resolve(settings["predictions"])
+    columns = [cfg.columns["label"], cfg.columns["prediction"]]
+    frame = read_table(path, what="predictions", columns=columns)
+    return StageOutcome(PASSED, f"{len(frame):,} predictions in {_rel(cfg, path)}")
+
+
+# -- registry -----------------------------------------------------------------------------
+
+
+def _champion_version(state: RunState, name: str, alias: str) -> str | None:
+    """The version behind ``name@alias``, or None when the model or the alias does not exist yet."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from mlci_lib.registry.tracking import mlflow_session
+
+    uri = state.tracking_uri()
+    with mlflow_session(uri):
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        try:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        except MlflowException as exc:
+            code = getattr(exc, "error_code", "")
+            if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                return None
+            raise
+
+
+def baseline(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.registry import baseline_predictions
+
+    cfg = state.config
+    ref = settings.get("model") or f"{cfg.model_name}@{cfg.alias}"
+    if "@" not in ref:
+        raise ConfigError(f"stages.baseline.model {ref!r} must be NAME@ALIAS", hint="e.g. my-model@champion")
+    name, alias = ref.rsplit("@", 1)
+    version = _champion_version(state, name, alias)
+    if version is None:
+        if settings.get("if-missing", "skip") == "fail":
+            return StageOutcome(FAILED, f"no model behind {ref} in the registry")
+        return StageOutcome(
+            SKIPPED, f"no model behind {ref} yet (first model): the gate checks absolute rules only"
+        )
+    output = cfg.resolve(settings["output"]) if settings.get("output") else state.stage_file("baseline.csv")
+    result = call_supported(
+        baseline_predictions,
+        ref,
+        cfg.resolve(settings["data"]),
+        output,
+        tracking_uri=state.tracking_uri(),
+        label_column=settings.get("label-column"),
+        keep_columns=list(settings.get("keep-columns") or []) or None,
+        id_column=cfg.columns.get("id"),
+        output_label_column=cfg.columns.get("label"),
+        allow_pickle=cfg.allow_pickle or None,
+        trusted_types=cfg.trusted_types or None,
+    )
+    written = Path(getattr(result, "output", None) or output)
+    rows = getattr(result, "rows", None)
+    what = f"{rows:,} rows" if isinstance(rows, int) else "predictions"
+    return StageOutcome(
+        PASSED,
+        f"{ref} (version {version}) predicted {what} into {_rel(cfg, written)}",
+        written,
+        _as_dict(result),
+    )
+
+
+def _strip_relative(rules: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(rules)
+    for section in ("metrics", "latency"):
+        block = rules.get(section)
+        if isinstance(block, dict):
+            kept = {}
+            for metric, checks in block.items():
+                if isinstance(checks, dict):
+                    checks = {k: v for k, v in checks.items() if k not in RELATIVE_CHECKS}
+                    if any(k not in ("required", "direction") for k in checks):
+                        kept[metric] = checks
+            out[section] = kept
+    return out
+
+
+def _strip_inline(rule: str) -> str | None:
+    words = rule.split()
+    if not words:
+        return None
+    kept = [w for w in words[1:] if w.split("=", 1)[0] not in RELATIVE_CHECKS]
+    return (
+        " ".join([words[0], *kept])
+        if any(w.split("=", 1)[0] not in ("required", "direction") for w in kept)
+        else None
+    )
+
+
+def gate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.files import read_mapping
+    from mlci_lib.gate import run_gate
+    from mlci_lib.gate.render import describe
+
+    cfg = state.config
+    if settings.get("candidate"):
+        candidate = cfg.resolve(settings["candidate"])
+    elif cfg.stage("evaluate") is not None:
+        candidate = cfg.resolve(cfg.stages["evaluate"]["predictions"])
+    else:
+        raise ConfigError(
+            "stages.gate needs the candidate's predictions",
+            hint="add stages.evaluate, or set stages.gate.candidate",
+        )
+    record = state.passed("baseline")
+    base = Path(record.verdict_file) if record is not None and record.verdict_file else None
+    if base is not None and not base.exists():
+        base = None
+    rules: Any = cfg.resolve(settings["rules"]) if settings.get("rules") else None
+    inline = list(settings.get("rule") or [])
+    note = ""
+    if base is None:
+        if rules is not None:
+            rules = _strip_relative(read_mapping(rules, what="gate file"))
+        inline = [r for r in (_strip_inline(r) for r in inline) if r]
+        note = " (no champion: absolute rules only)"
+    verdict = run_gate(
+        candidate,
+        base,
+        rules,
+        rule=inline,
+        id_column=cfg.columns.get("id") if base is not None else None,
+        label_column=cfg.columns["label"],
+        prediction_column=cfg.columns["prediction"],
+        score_column=cfg.columns["score"],
+        proba_prefix=cfg.columns["proba-prefix"],
+        on_inconclusive=settings.get("on-inconclusive"),
+    )
+    path = _write(state, "gate-verdict.json", verdict)
+    counts = ", ".join(f"{v} {k}" for k, v in (verdict.counts or {}).items() if v)
+    if verdict.passed:
+        message = f"{counts or 'all rules pass'}{note}"
+    else:
+        bad = verdict.failing() or verdict.inconclusive()
+        message = f"{describe(bad[0]) if bad else counts}{note}"
+    return StageOutcome(PASSED if verdict.passed else FAILED, message, path, verdict.to_dict())
+
+
+def model_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    cfg = state.config
+    gate_record = state.passed("gate")
+    if gate_record is None or not gate_record.verdict_file:
+        raise InputError(
+            "model-push needs a passed gate verdict in this pipeline run",
+            hint="add stages.gate to mlci.yaml, or run 'mlci run --stage gate' first",
+        )
+    from mlci_lib.registry import push_model
+
+    if not cfg.model_path.exists():
+        raise InputError(f"model {cfg.model_path} does not exist", hint="run the train stage first")
+    result = call_supported(
+        push_model,
+        str(cfg.model_path),
+        cfg.model_name,
+        verdict=gate_record.verdict_file,
+        tracking_uri=state.tracking_uri(),
+        pip_requirements=list(settings.get("pip-requirements") or []) or None,
+        data_fingerprint=state.data_fingerprint,
+        allow_pickle=cfg.allow_pickle or None,
+        trusted_types=cfg.trusted_types or None,
+    )
+    state.model = {
+        "name": getattr(result, "name", cfg.model_name),
+        "version": str(getattr(result, "version", "")) or None,
+        "uri": getattr(result, "model_uri", None),
+        "run_id": getattr(result, "run_id", None),
+        "digest": getattr(result, "digest", None) or (state.model or {}).get("digest"),
+    }
+    created = getattr(result, "created", True)
+    verb = "registered" if created else "already registered as"
+    return StageOutcome(
+        PASSED, f"{verb} {state.model['name']} version {state.model['version']}", None, _as_dict(result)
+    )
+
+
+# -- image ---------------------------------------------------------------------------------
+
+
+def _model_version(state: RunState) -> dict[str, Any]:
+    return dict(state.model or {})
+
+
+def image_build(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.image import build_image
+
+    cfg = state.config
+    model = _model_version(state)
+    result = call_supported(
+        build_image,
+        str(cfg.model_path),
+        base_image=settings.get("base-image"),
+        repository=settings["repository"],
+        wheelhouse=settings.get("wheelhouse"),
+        dockerfile=cfg.resolve(settings["dockerfile"]) if settings.get("dockerfile") else None,
+        model_name=model.get("name") or cfg.model_name,
+        model_version=model.get("version"),
+        model_uri=model.get("uri"),
+        verdict_file=(state.passed("gate").verdict_file if state.passed("gate") else None),  # type: ignore[union-attr]
+        git=state.git,
+        context_dir=state.stage_file("image-context"),
+    )
+    tags = list(getattr(result, "tags", ()) or ())
+    state.image = {
+        "reference": tags[0] if tags else None,
+        "digest": None,
+        "tags": tags,
+        "id": getattr(result, "image_id", None) or getattr(result, "id", None),
+    }
+    return StageOutcome(PASSED, f"built {', '.join(tags) or state.image['id']}", None, _as_dict(result))
+
+
+def image_smoke(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.image import smoke_test_image
+
+    cfg = state.config
+    image = state.image or {}
+    reference = image.get("reference") or image.get("id")
+    if not reference:
+        raise InputError("image-smoke needs a built image", hint="run the image-build stage first")
+    latency = (
+        cfg.resolve(settings["latency-file"])
+        if settings.get("latency-file")
+        else state.stage_file("latency.json")
+    )
+    result = call_supported(
+        smoke_test_image,
+        reference,
+        str(cfg.model_path),
+        cfg.resolve(settings["data"]),
+        requests=settings.get("requests"),
+        latency_output=latency,
+        allow_pickle=cfg.allow_pickle or None,
+        trusted_types=cfg.trusted_types or None,
+    )
+    passed = bool(getattr(result, "passed", False))
+    lat = getattr(result, "latency", None)
+    p95 = lat.get("p95_ms") if isinstance(lat, Mapping) else getattr(lat, "p95_ms", None)
+    detail = f"; p95 {p95:.1f} ms" if isinstance(p95, (int, float)) else ""
+    mismatches = getattr(result, "mismatches", 0)
+    count = len(mismatches) if isinstance(mismatches, (list, tuple)) else mismatches
+    message = (
+        f"served predictions equal the model's{detail}"
+        if passed
+        else f"{count} predictions differ from the model's, or the container did not become healthy"
+    )
+    return StageOutcome(
+        PASSED if passed else FAILED, message, latency if latency.exists() else None, _as_dict(result)
+    )
+
+
+def image_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.image import push_image
+
+    cfg = state.config
+    image = state.image or {}
+    smoke = state.records.get("image-smoke")
+    if cfg.stage("image-smoke") is not None and (smoke is None or smoke.status != PASSED):
+        raise InputError(
+            "image-push needs a passed image-smoke stage", hint="run 'mlci run --stage image-smoke'"
+        )
+    tags = image.get("tags") or ([image["reference"]] if image.get("reference") else [])
+    if not tags:
+        raise InputError("image-push needs a built image", hint="run the image-build stage first")
+    result = call_supported(push_image, tags)
+    digest = getattr(result, "digest", None)
+    references = list(getattr(result, "references", ()) or ())
+    state.image = {
+        **image,
+        "digest": digest,
+        "reference": references[0] if references else image.get("reference"),
+    }
+    model = state.model or {}
+    note = ""
+    if digest and model.get("version") and cfg.model_name:
+        from mlci_lib.registry import tag_model_version
+
+        call_supported(
+            tag_model_version,
+            cfg.model_name,
+            model["version"],
+            {"mlci.image.digest": str(digest)},
+            tracking_uri=state.tracking_uri(),
+        )
+        note = f"; recorded on {cfg.model_name} version {model['version']}"
+    return StageOutcome(PASSED, f"pushed {digest}{note}", None, _as_dict(result))
+
+
+def promote(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.registry import promote_model
+
+    cfg = state.config
+    model = state.model or {}
+    if not model.get("version"):
+        raise InputError("promote needs a pushed model version", hint="run the model-push stage first")
+    alias = settings.get("alias") or cfg.alias
+    result = call_supported(
+        promote_model, cfg.model_name, model["version"], alias=alias, tracking_uri=state.tracking_uri()
+    )
+    previous = getattr(result, "previous_version", None)
+    was = f" (was version {previous})" if previous else " (first holder)"
+    return StageOutcome(
+        PASSED, f"{cfg.model_name}@{alias} -> version {model['version']}{was}", None, _as_dict(result)
+    )
+
+
+def _rel(cfg: PipelineConfig, path: Path) -> str:
+    try:
+        return str(path.relative_to(cfg.root))
+    except ValueError:
+        return str(path)
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[RunState, Mapping[str, Any]], StageOutcome]] = {
+    "data-check": data_check,
+    "train": train,
+    "evaluate": evaluate,
+    "baseline": baseline,
+    "gate": gate,
+    "model-push": model_push,
+    "image-build": image_build,
+    "image-smoke": image_smoke,
+    "image-push": image_push,
+    "promote": promote,
+}
+
+__all__ = ["EXTRAS", "STAGE_FUNCTIONS", "RunState", "StageOutcome", "call_supported"]

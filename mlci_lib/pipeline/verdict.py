@@ -1,0 +1,124 @@
+"""The pipeline verdict (``mlci.pipeline-verdict``): one file that links commit, data, model and image.
+
+It is rewritten atomically after every stage, so a crash leaves the last good state on disk. While
+stages are still running, ``status`` is ``running`` and ``passed`` is false: a verdict only says
+``passed: true`` once every stage it ran has passed (fail closed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from mlci_lib.results import Result
+
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+STATUSES = (PASSED, FAILED, SKIPPED, ERROR)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageRecord:
+    name: str
+    status: str  # passed | failed | skipped | error
+    message: str
+    duration_s: float
+    verdict_file: str | None = None
+    verdict: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"stage status must be one of {STATUSES}, not {self.status!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StageRecord:
+        return cls(
+            name=str(data["name"]),
+            status=str(data["status"]),
+            message=str(data.get("message", "")),
+            duration_s=float(data.get("duration_s") or 0.0),
+            verdict_file=data.get("verdict_file"),
+            verdict=data.get("verdict"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineVerdict(Result):
+    """Every stage's outcome, with the provenance that ties them together."""
+
+    SCHEMA: ClassVar[str] = "mlci.pipeline-verdict"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    passed: bool
+    status: str  # running | passed | failed
+    failed_stage: str | None
+    git: Mapping[str, Any]
+    data_fingerprint: str | None
+    stages: tuple[StageRecord, ...]
+    model: Mapping[str, Any] | None = None
+    image: Mapping[str, Any] | None = None
+    config: str | None = None
+
+    def stage(self, name: str) -> StageRecord | None:
+        for record in self.stages:
+            if record.name == name:
+                return record
+        return None
+
+    def text(self) -> str:
+        icon = {PASSED: "ok  ", FAILED: "FAIL", SKIPPED: "skip", ERROR: "ERR "}
+        head = (
+            "mlci run PASSED"
+            if self.passed
+            else f"mlci run FAILED at {self.failed_stage}"
+            if self.failed_stage
+            else f"mlci run {self.status.upper()}"
+        )
+        lines = [head]
+        for r in self.stages:
+            lines.append(f"  {icon[r.status]}  {r.name:<12} {r.duration_s:6.1f}s  {r.message}")
+        if self.model:
+            lines.append(f"  model: {self.model.get('name')} version {self.model.get('version')}")
+        if self.image:
+            lines.append(f"  image: {self.image.get('reference')}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        icon = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️", ERROR: "💥"}
+        if self.passed:
+            head = "### ✅ mlci pipeline passed"
+        elif self.failed_stage:
+            head = f"### ❌ mlci pipeline failed at `{self.failed_stage}`"
+        else:
+            head = f"### mlci pipeline {self.status}"
+        lines = [head, "", "| stage | status | time | detail |", "| --- | --- | ---: | --- |"]
+        for r in self.stages:
+            detail = r.message.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {r.name} | {icon[r.status]} {r.status} | {r.duration_s:.1f}s | {detail} |")
+        links = []
+        if self.git.get("commit"):
+            links.append(f"commit `{str(self.git['commit'])[:12]}`")
+        if self.data_fingerprint:
+            links.append(f"data `{self.data_fingerprint[:19]}`")
+        if self.model:
+            links.append(f"model `{self.model.get('name')}` v{self.model.get('version')}")
+        if self.image and self.image.get("digest"):
+            links.append(f"image `{self.image.get('digest')}`")
+        if links:
+            lines += ["", " → ".join(links)]
+        return "\n".join(lines) + "\n"
+
+
+def verdict_from_dict(data: Mapping[str, Any]) -> PipelineVerdict:
+    """Rebuild a verdict read from a file (for resuming with ``--stage``)."""
+    return PipelineVerdict(
+        passed=bool(data.get("passed")),
+        status=str(data.get("status") or ("passed" if data.get("passed") else "failed")),
+        failed_stage=data.get("failed_stage"),
+        git=dict(data.get("git") or {}),
+        data_fingerprint=data.get("data_fingerprint"),
+        stages=tuple(StageRecord.from_dict(s) for s in data.get("stages") or ()),
+        model=data.get("model"),
+        image=data.get("image"),
+        config=data.get("config"),
+    )
