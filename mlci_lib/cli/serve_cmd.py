@@ -3,15 +3,114 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command
 from mlci_lib.errors import UsageError
 
+_DESCRIPTION = """\
+Serve a model over HTTP until SIGTERM or Ctrl-C. The model loads under mlci's safety rules
+(no pickle unless --allow-pickle) and answers a warm-up request before /health reports ready.
+
+endpoints:
+  POST /predict   {"rows": [{...}]}, {"columns": {...}} or {"dataframe_split": {...}}
+  GET  /health    200 once the model is loaded and warmed up, else 503
+  GET  /version   model name, version, URI, digest and git commit
+  GET  /metrics   Prometheus text format
+
+examples:
+  mlci serve model/ --port 8080
+  mlci serve model/ --host 0.0.0.0 --warmup-data sample.csv
+
+Host and port default to $MLCI_SERVE_HOST and $MLCI_SERVE_PORT (else 127.0.0.1 and 8080).
+"""
+
 
 def register(subparsers: Any) -> None:
-    add_command(subparsers, "serve", handle, "serve a model over HTTP (the serving image's entrypoint)")
+    parser = add_command(
+        subparsers,
+        "serve",
+        handle,
+        "serve a model over HTTP (the serving image's entrypoint)",
+        description=_DESCRIPTION,
+    )
+    parser.add_argument(
+        "model", metavar="MODEL", help="mlci model folder, MLflow model folder or .skops file"
+    )
+    parser.add_argument("--host", metavar="ADDRESS", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", metavar="PORT", help="port to listen on (default: 8080)")
+    parser.add_argument(
+        "--warmup-data",
+        metavar="FILE",
+        help="rows for the warm-up request (JSON payload, CSV, Parquet, JSON Lines); "
+        "default: rows of zeros built from the model's signature",
+    )
+    parser.add_argument(
+        "--info", metavar="FILE", help="JSON with the model's name, version, uri, git_commit (for /version)"
+    )
+    parser.add_argument("--model-name", metavar="NAME", help="model name reported by /version")
+    parser.add_argument("--model-version", metavar="VERSION", help="model version reported by /version")
+    parser.add_argument(
+        "--max-body-bytes", metavar="N", default="10485760", help="largest request body (default: 10 MiB)"
+    )
+    parser.add_argument(
+        "--request-timeout",
+        metavar="SECONDS",
+        default="30",
+        help="seconds a client may take to send a request (default: 30)",
+    )
+    parser.add_argument("--allow-pickle", action="store_true", help="load pickle models (runs their code)")
+    parser.add_argument(
+        "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
+    )
+
+
+def _number(value: str, option: str, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"option {option} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise UsageError(f"option {option} must be positive, got {value!r}")
+    return number
+
+
+def parse_port(value: str, option: str = "--port") -> int:
+    port = _number(value, option, int)
+    if port > 65535:
+        raise UsageError(f"option {option} must be a port number (1-65535), got {value!r}")
+    return int(port)
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
-    raise UsageError("mlci serve is being built in this release")
+    from mlci_lib.files import read_mapping
+    from mlci_lib.models import trusted_types_from
+    from mlci_lib.serving.server import serve_model
+
+    host = args.host or os.environ.get("MLCI_SERVE_HOST") or "127.0.0.1"
+    port = parse_port(args.port or os.environ.get("MLCI_SERVE_PORT") or "8080")
+    info: dict[str, Any] = {}
+    if args.info:
+        info.update(read_mapping(args.info, what="serving info", option="--info"))
+    if args.model_name:
+        info["name"] = args.model_name
+    if args.model_version:
+        info["version"] = args.model_version
+    result = serve_model(
+        args.model,
+        host,
+        port,
+        log=lambda text: ctx.runner.print(text, to_stderr=True),
+        allow_pickle=args.allow_pickle,
+        trusted_types=trusted_types_from(args.trust_type),
+        info=info,
+        warmup_data=args.warmup_data,
+        max_body_bytes=_number(args.max_body_bytes, "--max-body-bytes", int),
+        request_timeout=_number(args.request_timeout, "--request-timeout", float),
+    )
+    return Outcome(
+        result=result,
+        passed=True,
+        text=f"mlci serve: stopped by {result.stopped_by} after {result.requests} requests",
+    )

@@ -1,0 +1,284 @@
+"""``mlci image build``: a small, labelled serving image for one model.
+
+The Dockerfile comes from ``templates/docker/Dockerfile`` (or the user's own, same placeholders);
+dependencies sit in layers before the model so a new model rebuilds only the last layer; labels
+link the image to its model, the commit and the verdict that let it through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlci_lib.errors import InputError, ServiceError
+from mlci_lib.gitcontext import GitContext, git_context
+from mlci_lib.image.context import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_PLATFORM,
+    DEFAULT_PORT,
+    DEFAULT_USER,
+    prepare_context,
+    serving_requirements,
+)
+from mlci_lib.image.engine import api_error, check_tag, docker_client, sanitize_tag, split_repository
+from mlci_lib.results import Result
+
+LABEL_PREFIX = "io.mlci."
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildStep:
+    number: int
+    instruction: str
+    cached: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageBuildResult(Result):
+    SCHEMA = "mlci.image-build"
+    SCHEMA_VERSION = 1
+
+    image_id: str
+    repository: str
+    tags: tuple[str, ...]
+    references: tuple[str, ...]
+    labels: dict[str, str]
+    base_image: str
+    wheelhouse: bool
+    model_digest: str
+    size_bytes: int
+    duration_s: float
+    steps: tuple[BuildStep, ...]
+
+    @property
+    def reference(self) -> str:
+        return self.references[0]
+
+    @property
+    def cached_steps(self) -> list[str]:
+        return [s.instruction for s in self.steps if s.cached]
+
+    @property
+    def built_steps(self) -> list[str]:
+        return [s.instruction for s in self.steps if not s.cached]
+
+
+def tags_from_git(
+    git: GitContext, *, model_version: str | None = None, extra: Iterable[str] = ()
+) -> list[str]:
+    """Commit tag, model version tag, ``latest`` only on the default branch, then ``extra``."""
+    tags: list[str] = []
+    if git.commit:
+        tags.append(sanitize_tag(git.commit[:12]))
+    if model_version:
+        tags.append(sanitize_tag(f"model-{model_version}"))
+    if git.on_default_branch:
+        tags.append("latest")
+    for item in extra:
+        tags.append(check_tag(item.strip()))
+    if not tags:
+        raise InputError(
+            "no image tag: not in a git checkout, no model version and no --tag",
+            hint="pass --tag, or run inside a git checkout",
+        )
+    return list(dict.fromkeys(tags))
+
+
+def _sample_rows(
+    sample_data: str | os.PathLike[str] | None, model: Any, limit: int = 5
+) -> list[dict[str, Any]] | None:
+    if sample_data is None:
+        return None
+    from mlci_lib.results import to_jsonable
+    from mlci_lib.serving.server import read_rows_file
+
+    frame = read_rows_file(sample_data, what="sample data", option="--sample-data")
+    ready = model.prepare(frame.head(limit), source=f"sample data {sample_data}")
+    rows = to_jsonable(ready.to_dict(orient="records"))
+    return rows if isinstance(rows, list) else None
+
+
+def build_image(
+    model: str | os.PathLike[str],
+    *,
+    repository: str,
+    tags: Sequence[str] | None = None,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    wheelhouse: bool = True,
+    python_version: str = "3.12",
+    platform: str = DEFAULT_PLATFORM,
+    extra_requirements: Iterable[str] = (),
+    dockerfile: str | os.PathLike[str] | None = None,
+    sample_data: str | os.PathLike[str] | None = None,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    model_uri: str | None = None,
+    verdict_file: str | os.PathLike[str] | None = None,
+    git: GitContext | None = None,
+    user: str = DEFAULT_USER,
+    port: int = DEFAULT_PORT,
+    allow_pickle: bool = False,
+    trusted_types: Iterable[str] = (),
+    extra_labels: Mapping[str, str] | None = None,
+    context_dir: str | os.PathLike[str] | None = None,
+    log: Any = None,
+) -> ImageBuildResult:
+    """Build the serving image of ``model`` and tag it; the model is loaded first, so a model
+    that does not load under the safety rules never becomes an image."""
+    import time
+
+    from mlci_lib.fingerprint import fingerprint_path
+    from mlci_lib.models import load_model
+
+    started = time.monotonic()
+    registry, path = split_repository(repository)
+    repo = f"{registry}/{path}" if registry else path
+    if not re.fullmatch(r"[0-9]+(:[0-9]+)?", user) or user.split(":")[0] == "0":
+        raise InputError(
+            f"option --user must be a non-root numeric uid[:gid], got {user!r}", hint="e.g. 10001:10001"
+        )
+    loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
+    git = git or git_context()
+    meta = loaded.metadata or {}
+    name = model_name or meta.get("name") or Path(model).resolve().name
+    version = model_version or meta.get("version")
+    verdict_digest = fingerprint_path(verdict_file) if verdict_file else None
+    final_tags = list(tags) if tags else tags_from_git(git, model_version=version)
+    for tag in final_tags:
+        check_tag(tag)
+    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {
+        "org.opencontainers.image.title": str(name),
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.version": str(version or git.short_commit or "unversioned"),
+        "org.opencontainers.image.revision": git.commit or "",
+        "org.opencontainers.image.source": git.source_url or "",
+        "org.opencontainers.image.base.name": base_image,
+        f"{LABEL_PREFIX}model.name": str(name),
+        f"{LABEL_PREFIX}model.version": str(version or ""),
+        f"{LABEL_PREFIX}model.uri": str(model_uri or ""),
+        f"{LABEL_PREFIX}model.digest": loaded.digest,
+        f"{LABEL_PREFIX}verdict.digest": verdict_digest or "",
+        f"{LABEL_PREFIX}git.ref": git.ref or "",
+    }
+    labels.update(extra_labels or {})
+    info = {
+        "name": str(name),
+        "version": version,
+        "uri": model_uri,
+        "git_commit": git.commit,
+        "verdict_digest": verdict_digest,
+    }
+    warmup = _sample_rows(sample_data, loaded)
+    requirements = serving_requirements(extra_requirements)
+    with tempfile.TemporaryDirectory(prefix="mlci-image-") as scratch:
+        folder = Path(context_dir) if context_dir else Path(scratch) / "context"
+        if folder.exists() and any(folder.iterdir()):
+            raise InputError(
+                f"build context folder {folder} is not empty", hint="pass an empty or new folder"
+            )
+        _, labelled = prepare_context(
+            folder,
+            model=Path(model),
+            base_image=base_image,
+            requirements=requirements,
+            wheelhouse=wheelhouse,
+            python_version=python_version,
+            platform=platform,
+            info=info,
+            warmup_rows=warmup,
+            dockerfile=Path(dockerfile) if dockerfile else None,
+            user=user,
+            port=port,
+            labels=labels,
+        )
+        image_id, steps = _run_build(folder, f"{repo}:{final_tags[0]}", {} if labelled else labels, log)
+    client = docker_client()
+    try:
+        image = client.images.get(image_id)
+        for tag in final_tags[1:]:
+            image.tag(repo, tag)
+    except Exception as exc:
+        raise api_error(f"tagging image {image_id}", exc) from None
+    return ImageBuildResult(
+        image_id=image_id,
+        repository=repo,
+        tags=tuple(final_tags),
+        references=tuple(f"{repo}:{t}" for t in final_tags),
+        labels=labels,
+        base_image=base_image,
+        wheelhouse=wheelhouse,
+        model_digest=loaded.digest,
+        size_bytes=int(image.attrs.get("Size") or 0),
+        duration_s=round(time.monotonic() - started, 3),
+        steps=tuple(steps),
+    )
+
+
+def _run_build(
+    folder: Path, reference: str, labels: Mapping[str, str], log: Any
+) -> tuple[str, list[BuildStep]]:
+    client = docker_client()
+    steps: list[BuildStep] = []
+    current: tuple[int, str] | None = None
+    cached = False
+    image_id: str | None = None
+    tail: list[str] = []
+
+    def close_step() -> None:
+        if current is not None:
+            steps.append(BuildStep(current[0], current[1], cached))
+
+    try:
+        stream = client.api.build(
+            path=str(folder),
+            tag=reference,
+            labels=dict(labels) or None,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                detail = " ".join(str(chunk.get("error", "")).split())
+                raise ServiceError(
+                    f"image build failed: {detail[:400]}",
+                    hint="the lines before it show the failing step: " + " | ".join(tail[-5:])[-600:],
+                )
+            if "aux" in chunk and isinstance(chunk["aux"], dict) and chunk["aux"].get("ID"):
+                image_id = str(chunk["aux"]["ID"])
+            text = chunk.get("stream")
+            if not text:
+                continue
+            for line in text.splitlines():
+                line = line.strip()
+                if not line:
+                    continue
+                tail = [*tail, line][-20:]
+                if log is not None:
+                    log(line)
+                match = _STEP.match(line)
+                if match:
+                    close_step()
+                    current = (int(match.group(1)), match.group(3))
+                    cached = False
+                elif line == "---> Using cache":
+                    cached = True
+                elif line.startswith("Successfully built ") and image_id is None:
+                    image_id = line.split()[-1]
+        close_step()
+    except ServiceError:
+        raise
+    except Exception as exc:
+        raise api_error("image build", exc) from None
+    if not image_id:
+        raise ServiceError("image build finished without an image id", hint=" | ".join(tail[-5:]))
+    return image_id, steps

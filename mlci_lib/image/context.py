@@ -1,0 +1,242 @@
+"""The build context of the serving image: Dockerfile, dependencies, the mlci runtime, the model.
+
+Layout (each folder is one ``COPY`` in the template, ordered from least to most often changed)::
+
+    Dockerfile
+    deps/requirements.txt     pinned serving requirements
+    deps/wheels/              the wheelhouse (wheelhouse mode only)
+    app/mlci_lib/             the serving runtime (this package, without caches)
+    bundle/model/             the model folder or file
+    bundle/info.json          what /version reports: name, version, uri, git commit, verdict digest
+    bundle/warmup.json        warm-up rows (when sample data was given)
+
+Every file gets mode 0644 and every folder 0755: the image runs as a non-root user, and the
+builder's cache keys include file modes, so the same content must give the same modes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mlci_lib.errors import ConfigError, InputError, ServiceError
+
+#: Distributions the serving runtime imports, pinned to the versions that trained/saved the model.
+SERVING_DISTRIBUTIONS: tuple[str, ...] = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "skops",
+    "joblib",
+    "threadpoolctl",
+    "pyyaml",
+)
+
+DEFAULT_BASE_IMAGE = "python:3.12-slim"
+DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
+DEFAULT_USER = "10001:10001"
+DEFAULT_PORT = 8080
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_REQUIREMENT = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~]=?\s*[A-Za-z0-9.*+!-]+\s*,?\s*)*$"
+)
+
+
+def template_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "templates" / "docker" / "Dockerfile"
+
+
+def serving_requirements(extra: Iterable[str] = ()) -> list[str]:
+    """Pinned requirements of the serving runtime: what is installed here, so predictions match."""
+    pins = []
+    for name in SERVING_DISTRIBUTIONS:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            if name in ("numpy", "pandas", "scikit-learn", "skops"):
+                raise ConfigError(
+                    f"{name} is not installed, so the serving image cannot pin it",
+                    hint="pip install mlci (which depends on it)",
+                ) from None
+    for item in extra:
+        text = item.strip()
+        if not text:
+            continue
+        if not _REQUIREMENT.match(text):
+            raise InputError(
+                f"requirement {item!r} is not a plain requirement specifier",
+                hint="write it like 'xgboost==2.1.0' (no URLs, options or markers)",
+            )
+        pins.append(text)
+    return pins
+
+
+def render_dockerfile(
+    template: str, values: Mapping[str, str], *, source: str = "Dockerfile template"
+) -> str:
+    """Fill ``{{ name }}`` placeholders; an unknown placeholder is a ConfigError."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise ConfigError(
+                f"{source}: unknown placeholder {{{{ {name} }}}}",
+                hint=f"use only {', '.join(sorted(values))}",
+            )
+        return str(values[name])
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def _pip_download(requirements: Sequence[str], dest: Path, python_version: str, platform: str) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--only-binary=:all:",
+        "--python-version",
+        python_version,
+        "--platform",
+        platform,
+        "--implementation",
+        "cp",
+        "--dest",
+        str(dest),
+        *requirements,
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServiceError(f"pip download failed: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ServiceError(
+            f"pip download of the serving wheels failed: {last}",
+            hint=f"check that wheels exist for Python {python_version} on {platform}, "
+            "or pass --python-version/--platform to match the base image",
+        )
+
+
+def _copy_tree(source: Path, target: Path, ignore: Any = None) -> None:
+    shutil.copytree(source, target, ignore=ignore, symlinks=False)
+
+
+def _normalise_modes(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), 0o755)
+
+
+def prepare_context(
+    folder: Path,
+    *,
+    model: Path,
+    base_image: str,
+    requirements: Sequence[str],
+    wheelhouse: bool,
+    python_version: str,
+    platform: str,
+    info: Mapping[str, Any],
+    warmup_rows: list[dict[str, Any]] | None,
+    dockerfile: Path | None = None,
+    user: str = DEFAULT_USER,
+    port: int = DEFAULT_PORT,
+    labels: Mapping[str, str] | None = None,
+) -> tuple[Path, bool]:
+    """Write the complete build context into ``folder``.
+
+    Returns the Dockerfile and whether it placed the labels itself (a custom Dockerfile without
+    the ``labels`` placeholder gets them from the builder instead).
+    """
+    import mlci_lib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    deps = folder / "deps"
+    deps.mkdir()
+    (deps / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    if wheelhouse:
+        _pip_download(requirements, deps / "wheels", python_version, platform)
+        pip_options = "--no-index --find-links /tmp/mlci-deps/wheels"
+    else:
+        pip_options = ""
+    package = Path(mlci_lib.__file__).resolve().parent
+    _copy_tree(
+        package,
+        folder / "app" / "mlci_lib",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"),
+    )
+    bundle = folder / "bundle"
+    bundle.mkdir()
+    if model.is_dir():
+        _copy_tree(model, bundle / "model", ignore=shutil.ignore_patterns(".*"))
+        model_in_image = "/opt/mlci/bundle/model"
+    else:
+        (bundle / "model").mkdir()
+        shutil.copyfile(model, bundle / "model" / model.name)
+        model_in_image = f"/opt/mlci/bundle/model/{model.name}"
+    (bundle / "info.json").write_text(
+        json.dumps(dict(info), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    entrypoint = [
+        "/opt/mlci/venv/bin/python",
+        "-m",
+        "mlci_lib",
+        "serve",
+        model_in_image,
+        "--info",
+        "/opt/mlci/bundle/info.json",
+    ]
+    if warmup_rows:
+        (bundle / "warmup.json").write_text(json.dumps({"rows": warmup_rows}) + "\n", encoding="utf-8")
+        entrypoint += ["--warmup-data", "/opt/mlci/bundle/warmup.json"]
+    _normalise_modes(folder)
+    source = dockerfile or template_path()
+    try:
+        template = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"Dockerfile template {source} cannot be read: {exc}", hint="check --dockerfile"
+        ) from None
+    rendered = render_dockerfile(
+        template,
+        {
+            "base_image": base_image,
+            "pip_options": pip_options,
+            "port": str(port),
+            "user": user,
+            "entrypoint": json.dumps(entrypoint),
+            "labels": label_instruction(labels or {}),
+        },
+        source=str(source),
+    )
+    target = folder / "Dockerfile"
+    target.write_text(rendered, encoding="utf-8")
+    target.chmod(0o644)
+    return target, bool(_PLACEHOLDER.search(template) and "labels" in _PLACEHOLDER.findall(template))
+
+
+def label_instruction(labels: Mapping[str, str]) -> str:
+    """``"key"="value" ...`` for one LABEL instruction (one step, not one per label)."""
+
+    def quote(text: str) -> str:
+        flat = " ".join(str(text).split())
+        return '"' + flat.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+    items = [f"{quote(k)}={quote(v)}" for k, v in sorted(labels.items())]
+    return " \\\n      ".join(items) if items else '"io.mlci.image"="serving"'

@@ -1,0 +1,115 @@
+"""The request body of ``POST /predict``, turned into a table of rows.
+
+Accepted shapes (JSON):
+
+- records: ``[{"a": 1, "b": "x"}, ...]`` or ``{"rows": [...]}`` (also MLflow's
+  ``{"dataframe_records": [...]}``);
+- column form: ``{"columns": {"a": [1, 2], "b": ["x", "y"]}}``;
+- MLflow's split form: ``{"dataframe_split": {"columns": ["a", "b"], "data": [[1, "x"], ...]}}``.
+
+Anything else is a :class:`PayloadError` (HTTP 400) whose message says which shape was expected.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SHAPES_HINT = (
+    'send {"rows": [{"col": value, ...}, ...]}, {"columns": {"col": [values]}} or '
+    '{"dataframe_split": {"columns": [...], "data": [[...]]}}'
+)
+
+
+class PayloadError(ValueError):
+    """The body is not a prediction request; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise PayloadError(f"empty request body: {SHAPES_HINT}")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"request body is not valid JSON: {exc}") from None
+
+
+def _check_scalar_cells(columns: dict[str, list[Any]]) -> None:
+    for name, values in columns.items():
+        for row, value in enumerate(values):
+            if isinstance(value, (dict, list)):
+                raise PayloadError(f"column {name!r}, row {row + 1}: nested values are not allowed")
+
+
+def rows_to_frame(payload: Any) -> pd.DataFrame:
+    """A DataFrame from any accepted payload shape; raises PayloadError otherwise."""
+    import pandas as pd
+
+    if isinstance(payload, dict):
+        if "rows" in payload or "dataframe_records" in payload:
+            records = payload.get("rows", payload.get("dataframe_records"))
+            return _records(records, pd)
+        if "columns" in payload and isinstance(payload["columns"], dict):
+            return _columns(payload["columns"], pd)
+        if "dataframe_split" in payload:
+            return _split(payload["dataframe_split"], pd)
+        if "instances" in payload or "inputs" in payload:
+            raise PayloadError(f"tensor inputs are not supported: {SHAPES_HINT}")
+        raise PayloadError(f"unknown request shape (keys {sorted(payload)[:5]}): {SHAPES_HINT}")
+    if isinstance(payload, list):
+        return _records(payload, pd)
+    raise PayloadError(f"request body must be a JSON object or array: {SHAPES_HINT}")
+
+
+def _records(records: Any, pd: Any) -> pd.DataFrame:
+    if not isinstance(records, list) or not records:
+        raise PayloadError(f"rows must be a non-empty list of objects: {SHAPES_HINT}")
+    names: dict[str, None] = {}
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise PayloadError(f"row {index + 1} is not a JSON object: {SHAPES_HINT}")
+        for key in record:
+            names.setdefault(key, None)
+    columns = {name: [record.get(name) for record in records] for name in names}
+    _check_scalar_cells(columns)
+    return pd.DataFrame(columns)
+
+
+def _columns(columns: dict[str, Any], pd: Any) -> pd.DataFrame:
+    if not columns:
+        raise PayloadError(f"columns must not be empty: {SHAPES_HINT}")
+    lengths = set()
+    for name, values in columns.items():
+        if not isinstance(values, list):
+            raise PayloadError(f"column {name!r} must be a list of values")
+        lengths.add(len(values))
+    if len(lengths) != 1 or 0 in lengths:
+        raise PayloadError("all columns must be non-empty lists of the same length")
+    _check_scalar_cells(columns)
+    return pd.DataFrame(columns)
+
+
+def _split(split: Any, pd: Any) -> pd.DataFrame:
+    if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
+        raise PayloadError(f"dataframe_split needs 'columns' and 'data': {SHAPES_HINT}")
+    names = [str(n) for n in split["columns"]]
+    data = split.get("data")
+    if not isinstance(data, list) or not data:
+        raise PayloadError("dataframe_split.data must be a non-empty list of rows")
+    for index, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise PayloadError(f"dataframe_split.data row {index + 1} must be a list of {len(names)} values")
+    columns = {name: [row[i] for row in data] for i, name in enumerate(names)}
+    _check_scalar_cells(columns)
+    return pd.DataFrame(columns)

@@ -1,0 +1,435 @@
+"""The HTTP serving runtime behind ``mlci serve`` and the serving image.
+
+Standard library HTTP server (threads, HTTP/1.1 keep-alive) in front of a model loaded with
+:func:`mlci_lib.models.load_model`, so it needs numpy, pandas, scikit-learn and skops and nothing
+else. Endpoints:
+
+- ``POST /predict``: rows in, predictions (and class probabilities) out; 400 for a malformed body
+  or rows that do not match the model's signature, 413 for a body over the size limit, 422 when
+  the model itself refuses the rows, 503 until the model is ready;
+- ``GET /health``: 200 once the model has loaded and answered a warm-up request, else 503;
+- ``GET /version``: model name, version, URI and digest, git commit;
+- ``GET /metrics``: Prometheus text format (see :mod:`mlci_lib.serving.metrics`).
+
+:class:`ModelServer` is the in-process factory (tests, benchmarks); :func:`serve_model` runs one
+in the foreground until SIGTERM or SIGINT, which is what the image's entrypoint does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from mlci_lib.errors import InputError, MlciError, ModelLoadError, ServiceError
+from mlci_lib.results import Result, to_jsonable
+from mlci_lib.serving.metrics import ServingMetrics
+from mlci_lib.serving.payload import PayloadError, parse_json, rows_to_frame
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_PORT = 8080
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeResult(Result):
+    """What a foreground ``serve_model`` run did, once it has stopped."""
+
+    SCHEMA = "mlci.serve"
+    SCHEMA_VERSION = 1
+
+    url: str
+    model: dict[str, Any]
+    requests: int
+    stopped_by: str
+
+
+class ModelService:
+    """A loaded, warmed-up model and the logic of each endpoint, independent of HTTP."""
+
+    def __init__(self, model: Any, info: Mapping[str, Any] | None = None) -> None:
+        self.model = model
+        estimator = model.estimator
+        self.classifier = bool(model.is_classifier)
+        classes = model.classes if self.classifier else None
+        self.classes = classes
+        self.info = _version_info(model, info or {})
+        if model.signature is not None:
+            self.feature_names = [c.name for c in model.signature.columns if c.kind in ("integer", "float")]
+        else:
+            names = getattr(estimator, "feature_names_in_", None)
+            self.feature_names = [str(n) for n in names] if names is not None else []
+        self.metrics = ServingMetrics(self.feature_names)
+
+    def warm_up(self, frame: Any) -> None:
+        """Predict on ``frame`` once; raises ModelLoadError when the model cannot answer."""
+        try:
+            self.predict_frame(frame, observe=False)
+        except InputError as exc:
+            raise ModelLoadError(
+                f"warm-up rows do not fit the model: {exc.message}",
+                hint="pass --warmup-data with a few real input rows",
+            ) from None
+        except Exception as exc:
+            raise ModelLoadError(
+                f"the model failed its warm-up prediction: {type(exc).__name__}: {exc}",
+                hint="check that the model is fitted and loads with the installed scikit-learn, "
+                "or pass --warmup-data with a few real input rows",
+            ) from None
+
+    def predict_frame(self, frame: Any, *, observe: bool = True) -> dict[str, Any]:
+        ready = self.model.prepare(frame, source="request")
+        estimator = self.model.estimator
+        predictions = estimator.predict(ready)
+        body: dict[str, Any] = {"predictions": predictions.tolist()}
+        if self.classifier:
+            body["probabilities"] = estimator.predict_proba(ready).tolist()
+            body["classes"] = self.classes
+        if observe:
+            features = None
+            if self.feature_names:
+                try:
+                    features = ready[self.feature_names].to_numpy(dtype="float64")
+                except (KeyError, TypeError, ValueError):
+                    features = None
+            self.metrics.observe_predictions(predictions, classifier=self.classifier, features=features)
+        return body
+
+    def predict_body(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON answer for a ``POST /predict`` body."""
+        try:
+            frame = rows_to_frame(parse_json(body))
+            return 200, self.predict_frame(frame)
+        except PayloadError as exc:
+            return exc.status, {"error": str(exc)}
+        except MlciError as exc:
+            return 400, {"error": exc.one_line()}
+        except (ValueError, TypeError) as exc:
+            return 422, {"error": f"the model could not predict on these rows: {type(exc).__name__}: {exc}"}
+
+
+def _version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
+    from mlci_lib import __version__
+
+    meta = model.metadata or {}
+    name = info.get("name") or meta.get("name") or Path(model.source).name
+    return {
+        "model": {
+            "name": name,
+            "version": info.get("version") or meta.get("version"),
+            "uri": info.get("uri") or meta.get("uri"),
+            "digest": model.digest,
+            "format": model.format,
+            "task": meta.get("task") or ("classification" if model.is_classifier else "regression"),
+        },
+        "git_commit": info.get("git_commit"),
+        "verdict_digest": info.get("verdict_digest"),
+        "mlci_version": __version__,
+    }
+
+
+def synthetic_rows(model: Any, n: int = 2) -> Any:
+    """Warm-up rows from the model's signature: zeros, false and empty text."""
+    import pandas as pd
+
+    if model.signature is not None:
+        fill = {"integer": 0, "float": 0.0, "boolean": False, "string": "", "datetime": pd.Timestamp(0)}
+        return pd.DataFrame({c.name: [fill.get(c.kind, "")] * n for c in model.signature.columns})
+    names = getattr(model.estimator, "feature_names_in_", None)
+    if names is not None:
+        return pd.DataFrame({str(c): [0.0] * n for c in names})
+    width = int(getattr(model.estimator, "n_features_in_", 0) or 0)
+    if not width:
+        raise ModelLoadError(
+            f"model {model.source} has no signature to build warm-up rows from",
+            hint="save it with mlci_lib.save_model(..., sample_input=...) or pass --warmup-data",
+        )
+    return pd.DataFrame({i: [0.0] * n for i in range(width)})
+
+
+def read_rows_file(path: str | os.PathLike[str], *, what: str, option: str) -> Any:
+    """Rows from a JSON payload file or any table mlci reads (CSV, Parquet, JSON Lines)."""
+    from mlci_lib.files import existing_file
+
+    file = existing_file(path, what=what, option=option)
+    if file.suffix.lower() == ".json":
+        from mlci_lib.files import read_json
+
+        try:
+            return rows_to_frame(read_json(file, what=what, option=option))
+        except PayloadError as exc:
+            raise InputError(f"{what} {file} (option {option}): {exc}") from None
+    from mlci_lib.tables import read_table
+
+    return read_table(file, what=what)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mlci-serve"
+    # One buffered write per response (flushed by the stdlib after each request) and no Nagle
+    # delay: headers and body written separately would wait for the client's delayed ACK.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
+    sys_version = ""
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # no access log: it would cost more than the prediction
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, data: dict[str, Any]) -> None:
+        try:
+            body = json.dumps(data, allow_nan=False, separators=(",", ":"))
+        except ValueError:  # NaN or infinity in predictions: JSON spells them null
+            body = json.dumps(to_jsonable(data), allow_nan=False, separators=(",", ":"))
+        self._send(status, body.encode())
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            text = state.service.metrics.render() if state.service else "# the model is not loaded yet\n"
+            self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+            status = 200
+        else:
+            if path == "/health":
+                status, body = state.health()
+            elif path == "/version":
+                status, body = (200, state.service.info) if state.service else state.health()
+            else:
+                status = 405 if path == "/predict" else 404
+                body = {"error": f"GET {path} is not served; try POST /predict or GET /health"}
+            self._send_json(status, body)
+        if state.service is not None:
+            state.service.metrics.observe_request(path if status_known(path) else "other", status, 0.0)
+
+    def do_POST(self) -> None:
+        started = time.perf_counter()
+        state = self.server.state
+        path = self.path.split("?", 1)[0]
+        status, answer = self._post(state, path)
+        self._send_json(status, answer)
+        if state.service is not None:
+            state.service.metrics.observe_request(
+                path if status_known(path) else "other", status, time.perf_counter() - started
+            )
+
+    def _post(self, state: _ServerState, path: str) -> tuple[int, dict[str, Any]]:
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            self.close_connection = True
+            return 411, {"error": "Content-Length is required"}
+        try:
+            length = int(length_header)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            return 400, {"error": "Content-Length must be a whole number of bytes"}
+        if length > state.max_body_bytes:
+            self.close_connection = True  # the unread body must not be parsed as the next request
+            return 413, {"error": f"request body is {length} bytes, the limit is {state.max_body_bytes}"}
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            return 400, {"error": "request body ended before Content-Length bytes"}
+        if path != "/predict":
+            return 404, {"error": f"POST {path} is not served; send rows to POST /predict"}
+        if state.service is None:
+            return 503, state.health()[1]
+        return state.service.predict_body(body)
+
+
+def status_known(path: str) -> bool:
+    return path in ("/predict", "/health", "/version", "/metrics")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    state: _ServerState
+
+
+@dataclasses.dataclass
+class _ServerState:
+    max_body_bytes: int
+    service: ModelService | None = None
+    error: MlciError | None = None
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        if self.service is not None:
+            return 200, {"status": "ready"}
+        if self.error is not None:
+            return 503, {"status": "failed", "error": self.error.one_line()}
+        return 503, {"status": "loading"}
+
+
+class ModelServer:
+    """A serving runtime in a background thread: ``with ModelServer(model) as server: server.url``.
+
+    The socket is bound at :meth:`start`; the model loads and warms up in the background, and
+    ``/health`` answers 503 until it is ready. :meth:`wait_ready` blocks until then, raising the
+    load or warm-up error if there was one.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        allow_pickle: bool = False,
+        trusted_types: Iterable[str] = (),
+        info: Mapping[str, Any] | None = None,
+        warmup_data: str | os.PathLike[str] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    ) -> None:
+        if max_body_bytes <= 0:
+            raise InputError("the body size limit must be positive", hint="pass --max-body-bytes > 0")
+        if request_timeout <= 0:
+            raise InputError("the request timeout must be positive", hint="pass --request-timeout > 0")
+        self.model_path = Path(model)
+        self.host = host
+        self.port = port
+        self.allow_pickle = allow_pickle
+        self.trusted_types = tuple(trusted_types)
+        self.info = dict(info or {})
+        self.warmup_data = warmup_data
+        self.request_timeout = request_timeout
+        self.state = _ServerState(max_body_bytes=max_body_bytes)
+        self._httpd: _HTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._loaded = threading.Event()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the server is not started")
+        host, port = self._httpd.server_address[:2]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> ModelServer:
+        handler = type("Handler", (_Handler,), {"timeout": self.request_timeout})
+        try:
+            self._httpd = _HTTPServer((self.host, self.port), handler)
+        except OSError as exc:
+            raise ServiceError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}",
+                hint="choose another --port, or stop what is using it",
+            ) from None
+        self._httpd.state = self.state
+        serve = threading.Thread(target=self._httpd.serve_forever, name="mlci-serve", daemon=True)
+        load = threading.Thread(target=self._load, name="mlci-load", daemon=True)
+        self._threads = [serve, load]
+        serve.start()
+        load.start()
+        return self
+
+    def _load(self) -> None:
+        from mlci_lib.models import load_model
+
+        try:
+            model = load_model(
+                self.model_path, allow_pickle=self.allow_pickle, trusted_types=self.trusted_types
+            )
+            service = ModelService(model, self.info)
+            if self.warmup_data is not None:
+                rows = read_rows_file(self.warmup_data, what="warm-up data", option="--warmup-data")
+            else:
+                rows = synthetic_rows(model)
+            service.warm_up(rows)
+            self.state.service = service
+        except MlciError as exc:
+            self.state.error = exc
+        except Exception as exc:  # anything else from a model is still a model that cannot serve
+            self.state.error = ModelLoadError(f"model {self.model_path}: {type(exc).__name__}: {exc}")
+        finally:
+            self._loaded.set()
+
+    def wait_ready(self, timeout: float = 120.0) -> ModelService:
+        if not self._loaded.wait(timeout):
+            raise ServiceError(f"model {self.model_path} did not load within {timeout:.0f} s")
+        if self.state.error is not None:
+            raise self.state.error
+        assert self.state.service is not None
+        return self.state.service
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ModelServer:
+        if self._httpd is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_model(
+    model: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    log: Callable[[str], None] | None = None,
+    load_timeout: float = 600.0,
+    stop_event: threading.Event | None = None,
+    **options: Any,
+) -> ServeResult:
+    """Serve ``model`` in the foreground until SIGTERM/SIGINT (or ``stop_event``) stops it.
+
+    Raises the load or warm-up error when the model cannot serve, so a broken model makes the
+    process (and the container) exit instead of answering 503 forever.
+    """
+    say = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    server = ModelServer(model, host, port, **options).start()
+    stop = stop_event or threading.Event()
+    stopped_by = ["stop event"]
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+
+            def handler(received: int, _frame: Any) -> None:
+                stopped_by[0] = signal.Signals(received).name
+                stop.set()
+
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        url = server.url
+        say(f"mlci serve: loading {model}; listening on {url}")
+        service = server.wait_ready(timeout=load_timeout)
+        say(f"mlci serve: model {service.info['model']['name']} ({service.info['model']['digest']}) is ready")
+        stop.wait()
+        return ServeResult(
+            url=url,
+            model=service.info["model"],
+            requests=service.metrics.total_requests(),
+            stopped_by=stopped_by[0],
+        )
+    finally:
+        server.stop()
+        for signum, old in previous.items():
+            signal.signal(signum, old)
