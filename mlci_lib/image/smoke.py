@@ -165,7 +165,6 @@ def smoke_test_image(
     if frame.empty:
         raise InputError(f"sample data {sample_data} has no rows", hint="give a few evaluation rows")
     ready = reference.prepare(frame, source=f"sample data {sample_data}")
-    expected_pred, expected_proba = reference.predict(ready, source=f"sample data {sample_data}")
     rows = to_jsonable(ready.to_dict(orient="records"))
 
     client = docker_client()
@@ -249,6 +248,15 @@ def smoke_test_image(
                 f"the container did not become healthy within {health_timeout:.0f} s (health: {health})",
                 health=health,
                 logs_tail=logs,
+            )
+        try:
+            expected_pred, expected_proba = reference.predict(ready, source=f"sample data {sample_data}")
+        except Exception as exc:  # the model itself cannot predict: nothing to compare with, fail closed
+            return result(
+                False,
+                f"the model {model} cannot predict on the sample rows in-process: "
+                f"{type(exc).__name__}: {exc}",
+                health=health,
             )
         http_client = _Client(port, timeout=30.0)
         try:

@@ -308,6 +308,12 @@ class ModelServer:
         if request_timeout <= 0:
             raise InputError("the request timeout must be positive", hint="pass --request-timeout > 0")
         self.model_path = Path(model)
+        if not self.model_path.exists():
+            raise InputError(f"model {self.model_path} does not exist", hint="check the path")
+        if warmup_data is not None:
+            from mlci_lib.files import existing_file
+
+            existing_file(warmup_data, what="warm-up data", option="--warmup-data")
         self.host = host
         self.port = port
         self.allow_pickle = allow_pickle
