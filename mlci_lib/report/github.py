@@ -135,7 +135,7 @@ def classify(error: BaseException) -> Transient | None:
         if wait is not None:
             return Transient(retry_after=wait)
         if error.status in TRANSIENT_HTTP_STATUSES or error.status == 500:
-            return Transient()
+            return Transient(retry_after=parse_retry_after(error.headers.get("retry-after")))
         return None
     if isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError)):
         return Transient()

@@ -22,7 +22,7 @@ _RULE_ICONS = {
     "skipped": "➖ skipped",
 }
 _GATE_STATUS = {"pass": "✅ passed", "warn": "⚠️ passed with warnings", "fail": "❌ failed"}
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~!])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 #: Rows shown per table before "… and N more"; the full data is in the verdict file.
 MAX_TABLE_ROWS = 50
 
@@ -43,7 +43,7 @@ def text(value: Any, limit: int = 300) -> str:
     raw = " ".join(str(value).split())
     if len(raw) > limit:
         raw = raw[: limit - 1] + "…"
-    escaped = _MD_SPECIAL.sub(r"\\\1", raw)
+    escaped = _MD_SPECIAL.sub(r"\\\1", raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
     return escaped.replace("@", "@\u200b")
 
 

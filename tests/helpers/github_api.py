@@ -120,7 +120,9 @@ class GitHubStandIn:
         headers["x-ratelimit-reset"] = str(int(time.time() + (reset_in or 0)))
         if retry_after is not None:
             headers["retry-after"] = str(retry_after)
-        self.fail_next(status, count=count, headers=headers, message="API rate limit exceeded for installation.")
+        self.fail_next(
+            status, count=count, headers=headers, message="API rate limit exceeded for installation."
+        )
 
     # -- state --------------------------------------------------------------------------------------
     def comments(self, repository: str, number: int) -> list[dict[str, Any]]:
@@ -138,7 +140,9 @@ class GitHubStandIn:
         with self._lock:
             return self._new_comment(repository, number, body, user or {"login": "octocat", "type": "User"})
 
-    def add_issue(self, repository: str, title: str, body: str, *, pull_request: bool = False) -> dict[str, Any]:
+    def add_issue(
+        self, repository: str, title: str, body: str, *, pull_request: bool = False
+    ) -> dict[str, Any]:
         with self._lock:
             return self._new_issue(repository, {"title": title, "body": body}, pull_request=pull_request)
 
@@ -232,14 +236,18 @@ class GitHubStandIn:
                 return 401, {"message": "Bad credentials"}, {}
             return self._route(method, path, query, body)
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _route(
+        self, method: str, path: str, query: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         not_found: tuple[int, Any, dict[str, str]] = (404, {"message": "Not Found"}, {})
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues(?:/(comments/)?(\d+))?(/comments)?", path)
         if not match:
             return not_found
         repo, is_comment_id, number_text, sub = match.groups()
         number = int(number_text) if number_text else None
-        if repo in self.missing or (number is not None and not is_comment_id and f"{repo}#{number}" in self.missing):
+        if repo in self.missing or (
+            number is not None and not is_comment_id and f"{repo}#{number}" in self.missing
+        ):
             return not_found
         if method in ("POST", "PATCH"):
             if self.forbid_writes:
@@ -288,7 +296,9 @@ class GitHubStandIn:
             return not_found
         return not_found
 
-    def _page(self, items: list[dict[str, Any]], path: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    def _page(
+        self, items: list[dict[str, Any]], path: str, query: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
         per_page = max(1, min(int(query.get("per_page", 30)), self.max_per_page))
         page = max(1, int(query.get("page", 1)))
         last = max(1, -(-len(items) // per_page))
