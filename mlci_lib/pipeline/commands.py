@@ -55,12 +55,16 @@ def run_command(
     *,
     cwd: Path,
     env: Mapping[str, str] | None = None,
+    base_env: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
     on_line: Callable[[str], None] | None = None,
     keep_lines: int = 15,
 ) -> CommandResult:
-    """Run ``argv`` in ``cwd``; stream its merged output to ``on_line``; kill it after ``timeout_s``."""
-    environment = dict(os.environ)
+    """Run ``argv`` in ``cwd``; stream its merged output to ``on_line``; kill it after ``timeout_s``.
+
+    The command sees ``base_env`` (default: this process's environment) plus ``env``.
+    """
+    environment = dict(os.environ if base_env is None else base_env)
     environment.update(env or {})
     environment.setdefault("PYTHONUNBUFFERED", "1")
     tail: collections.deque[str] = collections.deque(maxlen=keep_lines)

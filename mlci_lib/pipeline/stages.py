@@ -134,12 +134,15 @@ def _run_user_command(state: RunState, name: str, settings: Mapping[str, Any]) -
     cfg = state.config
     argv = command_argv(settings.get("command"), settings.get("shell"), where=f"stages.{name}")
     shown = settings.get("shell") or shlex.join(settings["command"])
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
     state.say(f"  $ {shown}")
     timeout = float(settings.get("timeout-minutes", 60)) * 60
     result = run_command(
         argv,
         cwd=cfg.root,
         env=dict(settings.get("env") or {}),
+        base_env=state.environ,
         timeout_s=timeout,
         on_line=state.command_output,
     )
@@ -191,62 +194,39 @@ def evaluate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 # -- registry -----------------------------------------------------------------------------
 
 
-def _champion_version(state: RunState, name: str, alias: str) -> str | None:
-    """The version behind ``name@alias``, or None when the model or the alias does not exist yet."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from mlci_lib.registry.tracking import mlflow_session
-
-    uri = state.tracking_uri()
-    with mlflow_session(uri):
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        try:
-            return str(client.get_model_version_by_alias(name, alias).version)
-        except MlflowException as exc:
-            code = getattr(exc, "error_code", "")
-            if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-                return None
-            raise
-
-
 def baseline(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     from mlci_lib.registry import baseline_predictions
 
     cfg = state.config
     ref = settings.get("model") or f"{cfg.model_name}@{cfg.alias}"
-    if "@" not in ref:
-        raise ConfigError(f"stages.baseline.model {ref!r} must be NAME@ALIAS", hint="e.g. my-model@champion")
-    name, alias = ref.rsplit("@", 1)
-    version = _champion_version(state, name, alias)
-    if version is None:
-        if settings.get("if-missing", "skip") == "fail":
-            return StageOutcome(FAILED, f"no model behind {ref} in the registry")
-        return StageOutcome(
-            SKIPPED, f"no model behind {ref} yet (first model): the gate checks absolute rules only"
-        )
     output = cfg.resolve(settings["output"]) if settings.get("output") else state.stage_file("baseline.csv")
-    result = call_supported(
-        baseline_predictions,
+    result = baseline_predictions(
         ref,
         cfg.resolve(settings["data"]),
         output,
+        label_column=settings.get("label-column") or cfg.columns["label"],
+        id_column=cfg.columns["id"],
+        keep_columns=list(settings.get("keep-columns") or []),
+        proba_prefix=cfg.columns["proba-prefix"],
         tracking_uri=state.tracking_uri(),
-        label_column=settings.get("label-column"),
-        keep_columns=list(settings.get("keep-columns") or []) or None,
-        id_column=cfg.columns.get("id"),
-        output_label_column=cfg.columns.get("label"),
-        allow_pickle=cfg.allow_pickle or None,
-        trusted_types=cfg.trusted_types or None,
+        allow_pickle=cfg.allow_pickle,
+        trusted_types=cfg.trusted_types,
+        missing_ok=settings.get("if-missing", "skip") == "skip",
+        workspace=cfg.root,
     )
-    written = Path(getattr(result, "output", None) or output)
-    rows = getattr(result, "rows", None)
-    what = f"{rows:,} rows" if isinstance(rows, int) else "predictions"
+    if not result.found:
+        return StageOutcome(
+            SKIPPED,
+            f"no model behind {ref} yet (first model): the gate checks absolute rules only",
+            None,
+            result.to_dict(),
+        )
+    written = Path(result.output or output)
     return StageOutcome(
         PASSED,
-        f"{ref} (version {version}) predicted {what} into {_rel(cfg, written)}",
+        f"{ref} (version {result.version}) predicted {result.rows:,} rows into {_rel(cfg, written)}",
         written,
-        _as_dict(result),
+        result.to_dict(),
     )
 
 
@@ -338,29 +318,27 @@ def model_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 
     if not cfg.model_path.exists():
         raise InputError(f"model {cfg.model_path} does not exist", hint="run the train stage first")
-    result = call_supported(
-        push_model,
-        str(cfg.model_path),
-        cfg.model_name,
+    result = push_model(
+        cfg.model_path,
+        cfg.model_name or "",
         verdict=gate_record.verdict_file,
         tracking_uri=state.tracking_uri(),
         pip_requirements=list(settings.get("pip-requirements") or []) or None,
         data_fingerprint=state.data_fingerprint,
-        allow_pickle=cfg.allow_pickle or None,
-        trusted_types=cfg.trusted_types or None,
+        allow_pickle=cfg.allow_pickle,
+        trusted_types=cfg.trusted_types,
+        git=state.git,
+        workspace=cfg.root,
     )
     state.model = {
-        "name": getattr(result, "name", cfg.model_name),
-        "version": str(getattr(result, "version", "")) or None,
-        "uri": getattr(result, "model_uri", None),
-        "run_id": getattr(result, "run_id", None),
-        "digest": getattr(result, "digest", None) or (state.model or {}).get("digest"),
+        "name": result.name,
+        "version": result.version,
+        "uri": result.model_uri,
+        "run_id": result.run_id,
+        "digest": result.digest,
     }
-    created = getattr(result, "created", True)
-    verb = "registered" if created else "already registered as"
-    return StageOutcome(
-        PASSED, f"{verb} {state.model['name']} version {state.model['version']}", None, _as_dict(result)
-    )
+    verb = "registered" if result.created else "already registered as"
+    return StageOutcome(PASSED, f"{verb} {result.name} version {result.version}", None, result.to_dict())
 
 
 # -- image ---------------------------------------------------------------------------------
@@ -464,12 +442,12 @@ def image_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     if digest and model.get("version") and cfg.model_name:
         from mlci_lib.registry import tag_model_version
 
-        call_supported(
-            tag_model_version,
+        tag_model_version(
             cfg.model_name,
             model["version"],
             {"mlci.image.digest": str(digest)},
             tracking_uri=state.tracking_uri(),
+            workspace=cfg.root,
         )
         note = f"; recorded on {cfg.model_name} version {model['version']}"
     return StageOutcome(PASSED, f"pushed {digest}{note}", None, _as_dict(result))
@@ -483,13 +461,13 @@ def promote(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     if not model.get("version"):
         raise InputError("promote needs a pushed model version", hint="run the model-push stage first")
     alias = settings.get("alias") or cfg.alias
-    result = call_supported(
-        promote_model, cfg.model_name, model["version"], alias=alias, tracking_uri=state.tracking_uri()
+    result = promote_model(
+        cfg.model_name or "", model["version"], alias, tracking_uri=state.tracking_uri(), workspace=cfg.root
     )
-    previous = getattr(result, "previous_version", None)
+    previous = result.previous_version
     was = f" (was version {previous})" if previous else " (first holder)"
     return StageOutcome(
-        PASSED, f"{cfg.model_name}@{alias} -> version {model['version']}{was}", None, _as_dict(result)
+        PASSED, f"{cfg.model_name}@{alias} -> version {result.version}{was}", None, result.to_dict()
     )
 
 

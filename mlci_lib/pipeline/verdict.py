@@ -77,7 +77,7 @@ class PipelineVerdict(Result):
         lines = [head]
         for r in self.stages:
             lines.append(f"  {icon[r.status]}  {r.name:<12} {r.duration_s:6.1f}s  {r.message}")
-        if self.model:
+        if self.model and self.model.get("version"):
             lines.append(f"  model: {self.model.get('name')} version {self.model.get('version')}")
         if self.image:
             lines.append(f"  image: {self.image.get('reference')}")
