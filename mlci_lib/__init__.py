@@ -50,6 +50,14 @@ _EXPORTS: dict[str, str] = {
     # registry
     # image and serving
     # report
+    "render_report": "mlci_lib.report",
+    "write_report": "mlci_lib.report",
+    "Report": "mlci_lib.report",
+    "post_pr_comment": "mlci_lib.report",
+    "CommentResult": "mlci_lib.report",
+    "open_or_update_issue": "mlci_lib.report",
+    "IssueResult": "mlci_lib.report",
+    "load_verdict": "mlci_lib.report",
     # pipeline, init, demo
 }
 
