@@ -369,21 +369,22 @@ def _create_run(client: Any, experiment_id: str, name: str, tags: Mapping[str, s
 def _log_model(
     loaded: LoadedModel, run_id: str, requirements: list[str], trusted: list[str], uri: str
 ) -> str:
+    import mlflow
     import mlflow.sklearn
 
     try:
-        # run_id reaches mlflow.models.Model.log: no fluent active run, so an in-process caller's
-        # own active run (if any) is left alone.
-        info = mlflow.sklearn.log_model(
-            loaded.estimator,
-            name=MODEL_ARTIFACT,
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            pip_requirements=requirements,
-            signature=_mlflow_signature(loaded),
-            metadata={"mlci_digest": loaded.digest, "mlci_format": loaded.format},
-            run_id=run_id,
-        )
+        # The logged model joins the experiment of the active run: make ours the active one (nested
+        # under a caller's own active run, which is left as it was).
+        with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+            info = mlflow.sklearn.log_model(
+                loaded.estimator,
+                name=MODEL_ARTIFACT,
+                serialization_format="skops",
+                skops_trusted_types=trusted,
+                pip_requirements=requirements,
+                signature=_mlflow_signature(loaded),
+                metadata={"mlci_digest": loaded.digest, "mlci_format": loaded.format},
+            )
     except MlciError:
         raise
     except Exception as error:
