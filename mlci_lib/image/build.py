@@ -144,6 +144,7 @@ def build_image(
         raise InputError(
             f"option --user must be a non-root numeric uid[:gid], got {user!r}", hint="e.g. 10001:10001"
         )
+    requirements = serving_requirements(extra_requirements)
     loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
     git = git or git_context()
     meta = loaded.metadata or {}
@@ -177,7 +178,6 @@ def build_image(
         "verdict_digest": verdict_digest,
     }
     warmup = _sample_rows(sample_data, loaded)
-    requirements = serving_requirements(extra_requirements)
     with tempfile.TemporaryDirectory(prefix="mlci-image-") as scratch:
         folder = Path(context_dir) if context_dir else Path(scratch) / "context"
         if folder.exists() and any(folder.iterdir()):
