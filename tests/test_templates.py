@@ -1,0 +1,99 @@
+"""Starter workflows: least privilege, concurrency, timeouts, pinned actions, zizmor and actionlint clean."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers.components import REPO_ROOT, require, venv_tool
+
+TEMPLATES = REPO_ROOT / "mlci_lib" / "templates"
+GITHUB = sorted((TEMPLATES / "github").glob("*.yml"))
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+OWN = re.compile(r"^mlci-dev/mlci(/actions/[a-z-]+)?@v1$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    return {("on" if k is True else k): v for k, v in data.items()}
+
+
+def test_all_four_github_templates_exist() -> None:
+    assert {p.stem for p in GITHUB} == {"pr", "release", "retrain", "monitor"}
+
+
+@pytest.mark.parametrize("path", GITHUB, ids=[p.stem for p in GITHUB])
+def test_least_privilege_concurrency_timeouts_and_pins(path: Path) -> None:
+    workflow = load(path)
+    assert workflow["permissions"] == {}, "top-level permissions must be empty; jobs ask for what they need"
+    assert workflow["concurrency"]["group"]
+    for name, job in workflow["jobs"].items():
+        assert "permissions" in job, f"job {name} states its permissions"
+        assert set(job["permissions"]) <= {"contents", "pull-requests", "packages", "issues"}
+        assert job["permissions"].get("contents") == "read"
+        assert isinstance(job.get("timeout-minutes"), int), f"job {name} needs timeout-minutes"
+        for step in job["steps"]:
+            uses = step.get("uses")
+            if uses:
+                assert SHA_PIN.match(uses) or OWN.match(uses), f"{path.name}: {uses} is not pinned"
+            if uses and uses.startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+            assert "${{" not in str(step.get("run", "")), f"{path.name}: expression inside run:"
+
+
+def test_release_pushes_only_after_the_gate_in_one_run() -> None:
+    steps = load(TEMPLATES / "github" / "release.yml")["jobs"]["release"]["steps"]
+    run = next(s for s in steps if s.get("id") == "mlci")
+    assert run["with"]["config"] == "mlci.yaml" and "until" not in run["with"]
+
+
+def test_pr_stops_at_the_gate_and_comments() -> None:
+    job = load(TEMPLATES / "github" / "pr.yml")["jobs"]["pipeline"]
+    assert job["permissions"]["pull-requests"] == "write"
+    run = next(s for s in job["steps"] if s.get("id") == "mlci")
+    assert run["with"]["until"] == "gate"
+    assert any("actions/report" in str(s.get("uses")) for s in job["steps"])
+
+
+def _tool(name: str) -> str:
+    tool = venv_tool(name)
+    require(tool is not None, name, "install mlci[dev] (scripts/test does)")
+    assert tool is not None
+    return tool
+
+
+def test_zizmor_finds_nothing_in_the_templates() -> None:
+    # Named one by one: zizmor collects workflows only under .github/ when given a folder.
+    done = subprocess.run(
+        [_tool("zizmor"), "--offline", "--config", ".github/zizmor.yml", "--no-progress", *map(str, GITHUB)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", GITHUB, ids=[p.stem for p in GITHUB])
+def test_actionlint_finds_nothing(path: Path) -> None:
+    done = subprocess.run([_tool("actionlint"), "-no-color", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gitlab_template_calls_the_same_cli() -> None:
+    data = yaml.safe_load((TEMPLATES / "gitlab" / ".gitlab-ci.yml").read_text())
+    scripts = {
+        name: "\n".join(map(str, job.get("script", []))) for name, job in data.items() if "stage" in str(job)
+    }
+    assert "mlci run --config mlci.yaml --until gate" in scripts["gate"]
+    assert "mlci run --config mlci.yaml" in scripts["release"]
+    assert data["release"]["resource_group"] and data["release"]["timeout"]
+
+
+def test_jenkinsfile_calls_the_same_cli() -> None:
+    text = (TEMPLATES / "jenkins" / "Jenkinsfile").read_text()
+    assert "mlci run --config mlci.yaml --until gate" in text and "disableConcurrentBuilds()" in text
+    assert text.count("{") == text.count("}")
