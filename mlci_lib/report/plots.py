@@ -32,7 +32,9 @@ def _figure(width: float = 5.5, height: float = 4.5) -> "Figure":
             "plots need matplotlib, which is not installed",
             hint="pip install 'mlci[report]', or leave out --predictions",
         ) from None
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    # Fixed margins: a layout engine (constrained, tight) doubles the drawing time.
+    figure = Figure(figsize=(width, height), dpi=100)
+    figure.subplots_adjust(left=0.14, right=0.96, bottom=0.13, top=0.91)
     FigureCanvasAgg(figure)
     return figure
 
@@ -92,11 +94,16 @@ def _confusion(rows: Any, classes: list[str], out: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"Confusion matrix ({len(rows.labels):,} rows)")
+    longest = max((len(c) for c in shown), default=1)
+    rotated = len(classes) > 4
+    figure.subplots_adjust(
+        left=min(0.1 + 0.015 * longest, 0.35), bottom=min(0.12 + 0.012 * longest, 0.35) if rotated else 0.12
+    )
     if len(classes) <= 20:
-        peak = matrix.max() or 1
+        middle = (int(matrix.min()) + int(matrix.max())) / 2
         for i in ticks:
             for j in ticks:
-                colour = "white" if matrix[i, j] > peak / 2 else "black"
+                colour = "white" if matrix[i, j] > middle else "black"
                 ax.text(j, i, f"{matrix[i, j]:,}", ha="center", va="center", color=colour, fontsize=8)
     return _save(figure, out / "confusion_matrix.png")
 
@@ -174,6 +181,7 @@ def _calibration(rows: Any, out: Path) -> Path:
     ece = float(np.sum(counts[filled] * np.abs(observed - mean_conf)) / len(confidence))
     figure = _figure(5.5, 5.5)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    figure.subplots_adjust(bottom=0.1, top=0.94, hspace=0.08)
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
     top.plot(mean_conf, observed, marker="o", label=f"model (ECE {ece:.3f})")
     top.set_ylabel("observed frequency")
