@@ -405,3 +405,23 @@ def test_mlci_serve_runs_until_sigterm(tmp_path: Path, classifier_dir: Path, dat
             process.kill()
             process.wait(10)
     assert "stopped by SIGTERM" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"tenure": 3, "charges": 2, "calls": 1}],  # whole numbers in a float column
+        [{"tenure": 3.0, "charges": 2.5, "calls": 1}],  # a float in an integer column: slow path
+        [{"calls": 1, "tenure": 3, "charges": 2.5, "extra": "x"}],  # reordered, extra column
+    ],
+    ids=["int-in-float", "float-in-int", "reordered-extra"],
+)
+def test_fast_input_path_equals_the_signature_coercion(classifier_dir: Path, rows: list[dict]) -> None:
+    from mlci_lib.serving import ModelService
+
+    model = load_model(classifier_dir)
+    service = ModelService(model)
+    frame = pd.DataFrame(rows)
+    fast, slow = service.prepare(frame), model.prepare(frame)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert service.predict_frame(frame, observe=False)["predictions"] == model.predict(frame)[0].tolist()

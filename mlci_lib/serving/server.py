@@ -38,6 +38,18 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_PORT = 8080
 
+#: scikit-learn classifiers whose predict() is exactly classes_[argmax(predict_proba(X))], so the
+#: server computes probabilities once. Others (SVC, pipelines, anything unknown) call predict().
+ARGMAX_CLASSIFIERS = frozenset(
+    {
+        "HistGradientBoostingClassifier",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+    }
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class ServeResult(Result):
@@ -68,6 +80,13 @@ class ModelService:
             names = getattr(estimator, "feature_names_in_", None)
             self.feature_names = [str(n) for n in names] if names is not None else []
         self.metrics = ServingMetrics(self.feature_names)
+        signature = model.signature
+        self._numeric_signature = (
+            [(c.name, c.kind) for c in signature.columns]
+            if signature is not None and all(c.kind in ("integer", "float") for c in signature.columns)
+            else None
+        )
+        self._argmax_predicts = self.classifier and type(estimator).__name__ in ARGMAX_CLASSIFIERS
 
     def warm_up(self, frame: Any) -> None:
         """Predict on ``frame`` once; raises ModelLoadError when the model cannot answer."""
@@ -85,14 +104,47 @@ class ModelService:
                 "or pass --warmup-data with a few real input rows",
             ) from None
 
+    def prepare(self, frame: Any) -> Any:
+        """The model's input columns, validated. Clean numeric input (every column already of
+        the declared kind) takes a fast path with the same result as the signature's coercion."""
+        numeric = self._numeric_signature
+        if numeric is not None:
+            try:
+                columns = [frame[name] for name, _ in numeric]
+            except KeyError:
+                columns = None
+            if columns is not None and all(
+                col.dtype.kind == "i" or (kind == "float" and col.dtype.kind == "f")
+                for col, (_, kind) in zip(columns, numeric, strict=True)
+            ):
+                import pandas as pd
+
+                return pd.DataFrame(
+                    {
+                        name: col.astype("float64") if kind == "float" else col
+                        for col, (name, kind) in zip(columns, numeric, strict=True)
+                    },
+                    index=frame.index,
+                )
+        return self.model.prepare(frame, source="request")
+
     def predict_frame(self, frame: Any, *, observe: bool = True) -> dict[str, Any]:
-        ready = self.model.prepare(frame, source="request")
+        ready = self.prepare(frame)
         estimator = self.model.estimator
-        predictions = estimator.predict(ready)
-        body: dict[str, Any] = {"predictions": predictions.tolist()}
+        body: dict[str, Any] = {}
         if self.classifier:
-            body["probabilities"] = estimator.predict_proba(ready).tolist()
+            probabilities = estimator.predict_proba(ready)
+            if self._argmax_predicts:
+                # predict() of these estimators is classes_[argmax(predict_proba)]: one pass, not two.
+                predictions = estimator.classes_[probabilities.argmax(axis=1)]
+            else:
+                predictions = estimator.predict(ready)
+            body["predictions"] = predictions.tolist()
+            body["probabilities"] = probabilities.tolist()
             body["classes"] = self.classes
+        else:
+            predictions = estimator.predict(ready)
+            body["predictions"] = predictions.tolist()
         if observe:
             features = None
             if self.feature_names:

@@ -1,0 +1,349 @@
+"""Serving throughput and latency: `mlci serve` against `mlflow models serve`, same model, same client.
+
+Both servers run one worker process on loopback, one at a time, serving the same fitted
+scikit-learn model; the same client (a separate process, keep-alive connections, one thread per
+concurrent client) sends the same request bodies (MLflow's ``dataframe_split`` form, which both
+accept) for a fixed time. Printed per scenario: requests per second, p50 and p99 latency, and the
+ratio mlci/MLflow. With ``--image`` it also prints the serving image's size next to its base image
+and the installed dependencies (from the image's own layer history).
+
+    .venv/bin/python bench/serving.py                      # both servers, 4 scenarios, 8 s each
+    .venv/bin/python bench/serving.py --seconds 3          # quicker
+    .venv/bin/python bench/serving.py --image REF --skip-http
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+SCENARIOS = [(1, 1), (1, 16), (100, 1), (100, 16)]  # (rows per request, concurrency)
+
+
+# -- the client (runs in its own process) -----------------------------------------------------
+
+
+def client_main(url: str, body_file: str, concurrency: int, seconds: float) -> None:
+    address, _, path = url.removeprefix("http://").partition("/")
+    host, port = address.split(":")
+    path = "/" + path
+    body = Path(body_file).read_bytes()
+    headers = {"Content-Type": "application/json"}
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start_event = threading.Event()
+    stop_at = [0.0]
+
+    def worker(index: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        mine = latencies[index]
+        start_event.wait()
+        while True:
+            began = time.perf_counter()
+            if began >= stop_at[0]:
+                break
+            try:
+                connection.request("POST", path, body, headers)
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[index] += 1
+                    continue
+            except (OSError, http.client.HTTPException):
+                errors[index] += 1
+                connection.close()
+                connection = http.client.HTTPConnection(host, int(port), timeout=60)
+                continue
+            mine.append(time.perf_counter() - began)
+        connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    start_event.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    flat = sorted(x for per in latencies for x in per)
+    count = len(flat)
+
+    def pct(q: float) -> float:
+        return flat[min(count - 1, round(q / 100 * (count - 1)))] * 1000 if count else float("nan")
+
+    print(
+        json.dumps(
+            {
+                "requests": count,
+                "errors": sum(errors),
+                "rps": count / elapsed,
+                "p50_ms": pct(50),
+                "p99_ms": pct(99),
+            }
+        )
+    )
+
+
+# -- servers --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def start_server(kind: str, folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    python = sys.executable
+    if kind == "mlci":
+        command = [python, "-m", "mlci_lib", "serve", str(folder / "mlci"), "--port", str(port)]
+        env = dict(os.environ)
+    else:
+        mlflow = str(Path(python).parent / "mlflow")
+        command = [
+            mlflow,
+            "models",
+            "serve",
+            "-m",
+            str(folder / "mlflow"),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "--env-manager",
+            "local",
+            "--workers",
+            "1",
+        ]
+        env = dict(os.environ, MLFLOW_TRACKING_URI=f"file://{folder / 'mlruns'}")
+    handle = open(log, "wb")  # noqa: SIM115 - the server keeps it for its lifetime
+    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(10)
+
+
+def make_models(folder: Path) -> dict[int, Path]:
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from mlci_lib.models import save_model
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(5000, 8)), columns=[f"f{i}" for i in range(8)])
+    frame["f7"] = rng.integers(0, 10, 5000)
+    target = ((frame.f0 + frame.f1 * frame.f2 + 0.3 * frame.f7) > 1).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(frame, target)
+    save_model(model, folder / "mlci", sample_input=frame.head(), name="bench")
+    mlflow.sklearn.save_model(
+        model,
+        folder / "mlflow",
+        signature=infer_signature(frame.head(), model.predict(frame.head())),
+        pip_requirements=["scikit-learn", "pandas"],
+    )
+    bodies = {}
+    for rows in sorted({r for r, _ in SCENARIOS}):
+        sample = frame.sample(rows, random_state=rows)
+        body = {"dataframe_split": {"columns": list(sample.columns), "data": sample.to_numpy().tolist()}}
+        for kind in ("mlci", "mlflow"):
+            path = folder / f"body-{rows}-{kind}.json"
+            path.write_text(json.dumps(body))
+        bodies[rows] = folder / f"body-{rows}-{{kind}}.json"
+    return bodies
+
+
+def run_client(url: str, body: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--client", url, str(body), str(concurrency), str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def same_predictions(mlci_url: str, mlflow_url: str, body: Path) -> bool:
+    def post(url: str, path: str) -> list:
+        request = urllib.request.Request(
+            url + path, data=body.read_bytes(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["predictions"]
+
+    return post(mlci_url, "/predict") == post(mlflow_url, "/invocations")
+
+
+def http_bench(seconds: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlci-bench-") as scratch:
+        folder = Path(scratch)
+        print("preparing the model (HistGradientBoostingClassifier, 8 features) ...", flush=True)
+        bodies = make_models(folder)
+        results: dict[str, dict[tuple[int, int], dict[str, float]]] = {}
+        urls = {}
+        for kind in ("mlci", "mlflow"):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            started = time.perf_counter()
+            process = start_server(kind, folder, port, folder / f"{kind}.log")
+            try:
+                wait_http(url + ("/health" if kind == "mlci" else "/ping"))
+                print(f"{kind}: ready in {time.perf_counter() - started:.1f} s", flush=True)
+                body_of = {rows: Path(str(path).replace("{kind}", kind)) for rows, path in bodies.items()}
+                endpoint = url + ("/predict" if kind == "mlci" else "/invocations")
+                run_client(endpoint, body_of[1], 1, 1.0)  # warm-up
+                results[kind] = {}
+                for rows, concurrency in SCENARIOS:
+                    stats = run_client(endpoint, body_of[rows], concurrency, seconds)
+                    results[kind][(rows, concurrency)] = stats
+                    print(
+                        f"  {kind:6} rows={rows:<3} c={concurrency:<2} {stats['rps']:8.1f} req/s  "
+                        f"p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
+                        f"errors {stats['errors']}",
+                        flush=True,
+                    )
+                urls[kind] = url
+            finally:
+                stop_server(process)
+        print()
+        print(
+            "| rows/request | concurrency | mlci req/s | MLflow req/s | ratio | mlci p99 ms | MLflow p99 ms |"
+        )
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for rows, concurrency in SCENARIOS:
+            a, b = results["mlci"][(rows, concurrency)], results["mlflow"][(rows, concurrency)]
+            print(
+                f"| {rows} | {concurrency} | {a['rps']:.0f} | {b['rps']:.0f} | {a['rps'] / b['rps']:.1f}x | "
+                f"{a['p99_ms']:.1f} | {b['p99_ms']:.1f} |"
+            )
+
+
+def check_same_predictions() -> bool:
+    """Both servers at once, to check that they answer the same body identically."""
+    with tempfile.TemporaryDirectory(prefix="mlci-bench-") as scratch:
+        folder = Path(scratch)
+        bodies = make_models(folder)
+        ports = {kind: free_port() for kind in ("mlci", "mlflow")}
+        processes = [start_server(k, folder, p, folder / f"{k}.log") for k, p in ports.items()]
+        try:
+            wait_http(f"http://127.0.0.1:{ports['mlci']}/health")
+            wait_http(f"http://127.0.0.1:{ports['mlflow']}/ping")
+            body = Path(str(bodies[100]).replace("{kind}", "mlci"))
+            return same_predictions(
+                f"http://127.0.0.1:{ports['mlci']}", f"http://127.0.0.1:{ports['mlflow']}", body
+            )
+        finally:
+            for process in processes:
+                stop_server(process)
+
+
+# -- image size -----------------------------------------------------------------------------
+
+
+def image_sizes(reference: str) -> None:
+    docker = shutil.which("docker") or "docker"
+    inspect = json.loads(
+        subprocess.run(
+            [docker, "image", "inspect", reference], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
+    base = inspect["Config"]["Labels"].get("org.opencontainers.image.base.name")
+    base_size = (
+        json.loads(
+            subprocess.run(
+                [docker, "image", "inspect", base], capture_output=True, text=True, check=True
+            ).stdout
+        )[0]["Size"]
+        if base
+        else 0
+    )
+    history = subprocess.run(
+        [docker, "history", "--no-trunc", "--format", "{{json .}}", reference],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    layers = {"dependencies": 0, "mlci runtime": 0, "model": 0}
+    for line in history:
+        entry = json.loads(line)
+        created_by = entry.get("CreatedBy", "")
+        size = _size(entry.get("Size", "0B"))
+        if "/opt/mlci/venv" in created_by and "COPY" in created_by.upper():
+            layers["dependencies"] += size
+        elif "/opt/mlci/app" in created_by:
+            layers["mlci runtime"] += size
+        elif "/opt/mlci/bundle" in created_by:
+            layers["model"] += size
+    total = inspect["Size"]
+    mb = 1e6
+    print(f"image {reference}: {total / mb:.0f} MB")
+    print(f"  base image {base}: {base_size / mb:.0f} MB")
+    print(f"  + installed dependencies (one layer): {layers['dependencies'] / mb:.0f} MB")
+    print(f"  = base + dependencies: {(base_size + layers['dependencies']) / mb:.0f} MB")
+    print(f"  + mlci runtime {layers['mlci runtime'] / 1e3:.0f} kB, model {layers['model'] / 1e3:.0f} kB")
+    print(f"  overhead over base + dependencies: {(total - base_size - layers['dependencies']) / 1e3:.0f} kB")
+
+
+def _size(text: str) -> int:
+    units = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+    for unit in ("kB", "KB", "MB", "GB", "B"):
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * units[unit])
+    return int(text or 0)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per scenario and server")
+    parser.add_argument("--image", help="also print the size of this serving image")
+    parser.add_argument("--skip-http", action="store_true", help="only the image size")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if not args.skip_http:
+        print(f"same predictions from both servers: {check_same_predictions()}")
+        http_bench(args.seconds)
+    if args.image:
+        image_sizes(args.image)
+
+
+if __name__ == "__main__":
+    main()
