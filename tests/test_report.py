@@ -563,3 +563,17 @@ def test_big_report_is_cut_in_the_summary_budget(real: dict[str, Path]) -> None:
     assert "… and 1950 more features" in report.markdown
     fitted = report.fitted(8_000)
     assert len(fitted) <= 8_000 and fitted.startswith("## ❌ mlci: failed at **drift**") and _balanced(fitted)
+
+
+def test_result_objects_render_like_their_files(real: dict[str, Path]) -> None:
+    from mlci_lib.drift import detect_drift
+    from mlci_lib.gate import run_gate
+
+    gate = run_gate(
+        str(real["candidate"]), str(real["baseline"]), rule=["accuracy max-drop=0.01"], resamples=100
+    )
+    folder = real["gate"].parent
+    drift = detect_drift(folder / "reference.csv", folder / "current.csv")
+    report = render_report(gate, drift)
+    assert report.failed == ("drift",) and [s.name for s in report.sections] == ["head", "gate", "drift"]
+    assert report.section("drift") == render_report(json.loads(drift.to_json())).section("drift")

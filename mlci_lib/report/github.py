@@ -353,11 +353,13 @@ def open_or_update_issue(
                 found = issue
                 break
         if found is not None:
-            payload = {"title": title, "body": text}
+            payload: dict[str, Any] = {"title": title, "body": text}
             data, _ = client.request("PATCH", f"{base}/{int(found['number'])}", payload)
             action, reason = UPDATED, f"updated issue #{found['number']}"
         else:
-            payload = {"title": title, "body": text, **({"labels": list(labels)} if labels else {})}
+            payload = {"title": title, "body": text}
+            if labels:
+                payload["labels"] = list(labels)
             data, _ = client.request("POST", base, payload)
             action, reason = CREATED, "opened a new issue"
     except GitHubHttpError as error:

@@ -95,7 +95,7 @@ class _Checker:
     def mappings(
         self, data: Mapping[str, Any], key: str, where: str = "", *, required: bool = False
     ) -> list[tuple[str, Mapping[str, Any]]]:
-        out = []
+        out: list[tuple[str, Mapping[str, Any]]] = []
         base = f"{where}.{key}" if where else key
         for i, item in enumerate(self.items(data, key, where, required=required)):
             if not isinstance(item, dict):
