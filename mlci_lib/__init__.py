@@ -49,6 +49,16 @@ _EXPORTS: dict[str, str] = {
     "DriftConfig": "mlci_lib.drift",
     # registry
     # image and serving
+    "build_image": "mlci_lib.image",
+    "smoke_test_image": "mlci_lib.image",
+    "push_image": "mlci_lib.image",
+    "release_image": "mlci_lib.image",
+    "ImageBuildResult": "mlci_lib.image",
+    "SmokeResult": "mlci_lib.image",
+    "PushImageResult": "mlci_lib.image",
+    "ImageReleaseResult": "mlci_lib.image",
+    "serve_model": "mlci_lib.serving",
+    "ModelServer": "mlci_lib.serving",
     # report
     "render_report": "mlci_lib.report",
     "write_report": "mlci_lib.report",

@@ -7,8 +7,8 @@ Layout (each folder is one ``COPY`` in the template, ordered from least to most 
     deps/wheels/              the wheelhouse (wheelhouse mode only)
     app/mlci_lib/             the serving runtime (this package, without caches)
     bundle/model/             the model folder or file
-    bundle/info.json          what /version reports: name, version, uri, git commit, verdict digest
-    bundle/warmup.json        warm-up rows (when sample data was given)
+    bundle/info.json          what /version reports (name, version, uri, git commit, verdict digest)
+                              and the warm-up rows when sample data was given
 
 Every file gets mode 0644 and every folder 0755: the image runs as a non-root user, and the
 builder's cache keys include file modes, so the same content must give the same modes.
@@ -185,26 +185,14 @@ def prepare_context(
     bundle.mkdir()
     if model.is_dir():
         _copy_tree(model, bundle / "model", ignore=shutil.ignore_patterns(".*"))
-        model_in_image = "/opt/mlci/bundle/model"
     else:
-        (bundle / "model").mkdir()
-        shutil.copyfile(model, bundle / "model" / model.name)
-        model_in_image = f"/opt/mlci/bundle/model/{model.name}"
-    (bundle / "info.json").write_text(
-        json.dumps(dict(info), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    entrypoint = [
-        "/opt/mlci/venv/bin/python",
-        "-m",
-        "mlci_lib",
-        "serve",
-        model_in_image,
-        "--info",
-        "/opt/mlci/bundle/info.json",
-    ]
+        shutil.copyfile(model, bundle / "model")  # a single file: loaded by content, not by name
+    serving_info = dict(info)
     if warmup_rows:
-        (bundle / "warmup.json").write_text(json.dumps({"rows": warmup_rows}) + "\n", encoding="utf-8")
-        entrypoint += ["--warmup-data", "/opt/mlci/bundle/warmup.json"]
+        serving_info["warmup_rows"] = warmup_rows
+    (bundle / "info.json").write_text(
+        json.dumps(serving_info, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     _normalise_modes(folder)
     source = dockerfile or template_path()
     try:
@@ -220,7 +208,6 @@ def prepare_context(
             "pip_options": pip_options,
             "port": str(port),
             "user": user,
-            "entrypoint": json.dumps(entrypoint),
             "labels": label_instruction(labels or {}),
         },
         source=str(source),

@@ -413,6 +413,11 @@ class ModelServer:
             service = ModelService(model, self.info)
             if self.warmup_data is not None:
                 rows = read_rows_file(self.warmup_data, what="warm-up data", option="--warmup-data")
+            elif self.info.get("warmup_rows"):
+                try:
+                    rows = rows_to_frame({"rows": self.info["warmup_rows"]})
+                except PayloadError as exc:
+                    raise ModelLoadError(f"serving info: warmup_rows: {exc}") from None
             else:
                 rows = synthetic_rows(model)
             service.warm_up(rows)
