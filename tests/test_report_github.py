@@ -274,6 +274,7 @@ def _run(tmp_path: Path, server: GitHubStandIn, argv: list[str], **env: str) -> 
     }
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)  # the default report file lands here, not in the work tree
         for name, value in environ.items():
             patch.setenv(name, value)
         code = main(["report", *argv], runner=CiRunner(environ=environ, stdout=out, stderr=err))
