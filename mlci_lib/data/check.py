@@ -186,7 +186,7 @@ def _gx_context() -> Any:
 def gx_suite(suite: Suite) -> Any:
     """Build the GX ``ExpectationSuite``; unknown types and bad arguments are input errors."""
     import great_expectations as gx
-    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.exceptions.exceptions import ExpectationNotFoundError
     from great_expectations.expectations.registry import get_expectation_impl
 
     expectations = []

@@ -70,10 +70,10 @@ def profile_data(
 
     from mlci_lib.tables import read_table, require_uniform_types
 
-    for option, value, low, high in (("margin", margin, 0, 10), ("row margin", row_margin, 0, 1)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+    for option, value, floor, ceiling in (("margin", margin, 0, 10), ("row margin", row_margin, 0, 1)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and floor <= value <= ceiling):
             raise UsageError(
-                f"option --{option.replace(' ', '-')} must be between {low} and {high}, got {value!r}"
+                f"option --{option.replace(' ', '-')} must be between {floor} and {ceiling}, got {value!r}"
             )
     if not isinstance(max_categories, int) or max_categories < 0:
         raise UsageError(f"option --max-categories must be 0 or more, got {max_categories!r}")
@@ -103,7 +103,8 @@ def profile_data(
             if len(finite):
                 low, high = float(finite.min()), float(finite.max())
                 pad = (high - low) * margin if high > low else abs(high) * margin
-                lo, hi = low - pad, high + pad
+                lo: float = low - pad
+                hi: float = high + pad
                 if low >= 0:
                     lo = max(lo, 0.0)
                 if kind == "int":

@@ -286,7 +286,7 @@ def _compile_columns(columns: Any, source: str) -> list[Expectation]:
         for key, value in (("min", low), ("max", high)):
             if value is not None and not _is_number(value) and not isinstance(value, str):
                 raise ConfigError(f"{where}.{key} must be a number (or a date string), got {value!r}")
-        if _is_number(low) and _is_number(high) and low > high:
+        if _is_number(low) and _is_number(high) and float(low) > float(high):  # type: ignore[arg-type]
             raise ConfigError(f"{where}: min {low} is above max {high}")
         if low is not None or high is not None:
             out.append(

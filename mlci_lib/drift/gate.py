@@ -228,6 +228,10 @@ def _feature(
 
     from mlci_lib.drift import stats
 
+    ks_stat: float | None
+    ks_p: float | None
+    chi_stat: float | None
+    chi_p: float | None
     if kind == "numeric":
         ref_values, cur_values = _numeric_values(ref), _numeric_values(cur)
         ref_nan, cur_nan = np.isnan(ref_values), np.isnan(cur_values)
