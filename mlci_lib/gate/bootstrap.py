@@ -23,6 +23,7 @@ representation on the unresampled data (the basis of the spread).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +102,7 @@ def _chunks(total: int, per_resample_cells: int) -> list[int]:
 
 
 def _type_counts(
-    rng: "np.random.Generator", counts: "np.ndarray", row_types: "np.ndarray", size: int
+    rng: "np.random.Generator", counts: "np.ndarray", row_types: "np.ndarray | None", size: int
 ) -> "np.ndarray":
     """Classical bootstrap: counts of each type among n rows drawn with replacement, ``(size, T)``."""
     import numpy as np
@@ -109,6 +110,7 @@ def _type_counts(
     n = int(counts.sum())
     if len(counts) <= MULTINOMIAL_MAX_TYPES:
         return rng.multinomial(n, counts / n, size=size).astype(np.float64)
+    assert row_types is not None
     out = np.empty((size, len(counts)), dtype=np.float64)
     for r in range(size):
         out[r] = np.bincount(row_types[rng.integers(0, n, n)], minlength=len(counts))
@@ -137,8 +139,9 @@ def _confusion(
     code = models[0].labels.astype(np.int64)
     for m in models:
         code = code * k + m.predictions
-    types, row_types, counts = np.unique(code, return_inverse=True, return_counts=True)
-    row_types = row_types.reshape(-1)
+    types, counts = _present_codes(code, k ** (len(models) + 1))
+    # Each row's type is needed only to draw rows, when there are too many types for a multinomial.
+    row_types = np.searchsorted(types, code) if len(types) > MULTINOMIAL_MAX_TYPES else None
     # Decode each type into its confusion cell (label * K + prediction) for each model.
     cells = []
     rest = types.copy()
@@ -183,23 +186,13 @@ def _ranking(
     groups = []
     widths = []
     for m in models:
-        inverse, distinct = m.score_groups()
-        if distinct > settings.score_bins:
-            # Quantile bins by rank, from the distinct-score groups (no second sort): a group goes
-            # to the bin where its first row falls, so tied scores always share a bin.
-            sizes = np.bincount(inverse, minlength=distinct)
-            first_rank = np.cumsum(sizes) - sizes
-            bin_of_group = first_rank * settings.score_bins // n
-            inverse = bin_of_group[inverse]
-            width = settings.score_bins
-        else:
-            width = distinct
-        groups.append(inverse.astype(np.int64))
+        group, width = _score_bins(m, settings.score_bins)
+        groups.append(group)
         widths.append(width)
     code = positive.astype(np.int64)
     for g, w in zip(groups, widths, strict=True):
         code = code * w + g
-    types, counts = np.unique(code, return_counts=True)
+    types, counts = _present_codes(code, 2 * math.prod(widths))
     rest = types.copy()
     decoded = []
     for w in reversed(widths):
@@ -207,29 +200,128 @@ def _ranking(
         rest //= w
     decoded.reverse()
     is_pos = rest.astype(bool)
-    # Per model: a (T x 2G) map from type to (positive?, group) cell.
-    maps = [_one_hot(is_pos * w + g, 2 * w) for g, w in zip(decoded, widths, strict=True)]
-    values = {name: np.empty((settings.resamples, len(models))) for name in names}
+    # Each type's cell, (positive?, group), for each model, side by side: model m's cells are
+    # columns offsets[m] .. offsets[m] + 2 * widths[m].
+    offsets = np.cumsum([0] + [2 * w for w in widths])
+    cell = [offsets[m] + is_pos * w + g for m, (g, w) in enumerate(zip(decoded, widths, strict=True))]
+    basis_cells = np.concatenate(
+        [np.bincount(c - offsets[m], weights=counts, minlength=2 * widths[m]) for m, c in enumerate(cell)]
+    )
+    # A resample perturbs the count c of every type by sqrt(c)·Z; each model's cells sum those.
     sqrt_counts = np.sqrt(counts.astype(np.float64))
+    spread = _weighted_map(np.concatenate(cell), np.tile(sqrt_counts, len(models)), len(types), offsets[-1])
+    values = {name: np.empty((settings.resamples, len(models))) for name in names}
     start = 0
     for size in _chunks(settings.resamples, len(types)):
         # float32 normals: half the cost, and ample precision for a perturbation of the counts.
-        draw = counts + sqrt_counts * rng.standard_normal((size, len(types)), dtype=np.float32)
-        for m, (cellmap, w) in enumerate(zip(maps, widths, strict=True)):
-            cells = np.asarray((cellmap.T @ draw.T).T)
-            neg, pos = cells[:, :w], cells[:, w:]
+        normals = rng.standard_normal((size, len(types)), dtype=np.float32)
+        cells = basis_cells + _apply_map(spread, normals)
+        for m, w in enumerate(widths):
+            neg = cells[:, offsets[m] : offsets[m] + w]
+            pos = cells[:, offsets[m] + w : offsets[m + 1]]
             for name in names:
                 values[name][start : start + size, m] = ranking_from_groups(name, pos, neg)
         start += size
     basis = {}
     for name in names:
         per_model = []
-        for cellmap, w in zip(maps, widths, strict=True):
-            cells = np.asarray(cellmap.T @ counts.astype(np.float64))
+        for m, w in enumerate(widths):
+            cells = basis_cells[offsets[m] : offsets[m + 1]]
             per_model.append(float(ranking_from_groups(name, cells[w:], cells[:w])))
         basis[name] = np.asarray(per_model)
     method = f"Gaussian multiplier over (label, score bin) types, {settings.score_bins} bins"
     return {name: Draws(values[name], basis[name], method) for name in names}
+
+
+def _score_bins(model: EncodedRows, bins: int) -> tuple["np.ndarray", int]:
+    """Each row's score bin and the number of bins: quantile bins by rank, or one per distinct score.
+
+    A row's bin is ``bins · r // n`` where r counts the rows with a smaller score, so tied scores
+    always share a bin. That is the number of bin edges below the score, the edges being the
+    scores at ranks ceil(b · n / bins) - 1, b = 1 .. bins - 1, read from the sorted scores.
+    """
+    import numpy as np
+
+    summary = model.sorted_scores()
+    n = len(summary.values)
+    if len(summary.distinct) > bins:
+        ranks = -(-np.arange(1, bins, dtype=np.int64) * n // bins)
+        edges, width = summary.values[ranks - 1], bins
+    else:
+        edges, width = summary.distinct, len(summary.distinct)
+    scores = np.asarray(model.scores, dtype=np.float64).reshape(-1)
+    return count_below(edges, scores, summary.values[0], summary.values[-1]), width
+
+
+#: Cells of the uniform grid :func:`count_below` looks values up in.
+_GRID_CELLS = 1 << 16
+
+
+def count_below(edges: "np.ndarray", values: "np.ndarray", low: float, high: float) -> "np.ndarray":
+    """For each value (all in [low, high]), how many of the sorted ``edges`` are strictly smaller.
+
+    As ``searchsorted(edges, values)``, but a binary search per value is slow on a million of
+    them: each value's cell in a uniform grid over [low, high] is computed arithmetically, and the
+    answer is read from a table per cell. The cell is a monotone function of the value, so a cell
+    that holds no edge gives the exact count; the few values in a cell holding an edge are searched.
+    """
+    import numpy as np
+
+    span = float(high) - float(low)
+    scale = _GRID_CELLS / span if span > 0 else math.inf
+    if len(values) < 4 * _GRID_CELLS or len(edges) == 0 or not math.isfinite(scale):
+        return np.searchsorted(edges, values, side="left").astype(np.int64)
+
+    def cell(x: "np.ndarray") -> "np.ndarray":
+        position = np.subtract(x, low)
+        position *= scale
+        return np.minimum(position.astype(np.int64), _GRID_CELLS - 1)
+
+    edge_cells = cell(edges)
+    below = np.searchsorted(edge_cells, np.arange(_GRID_CELLS), side="left")
+    holds_edge = np.zeros(_GRID_CELLS, dtype=bool)
+    holds_edge[edge_cells] = True
+    cells = cell(values)
+    out = below[cells]
+    unsure = np.flatnonzero(holds_edge[cells])
+    out[unsure] = np.searchsorted(edges, values[unsure], side="left")
+    return out
+
+
+def _present_codes(code: "np.ndarray", space: int) -> tuple["np.ndarray", "np.ndarray"]:
+    """The distinct values of ``code`` (ascending, in ``[0, space)``) and how often each occurs."""
+    import numpy as np
+
+    if space <= max(1 << 20, 4 * len(code)):
+        tally = np.bincount(code, minlength=space)
+        present = np.flatnonzero(tally)
+        return present, tally[present]
+    return np.unique(code, return_counts=True)  # type: ignore[no-any-return]
+
+
+def _weighted_map(cells: "np.ndarray", weights: "np.ndarray", n_types: int, width: int) -> Any:
+    """The (types x width) map putting each type's weight in its cells (``cells`` lists the cells
+    of every type for one model, then for the next), dense when small, else sparse."""
+    import numpy as np
+
+    rows = np.tile(np.arange(n_types), len(cells) // max(1, n_types))
+    if n_types * width <= 4_000_000:
+        dense = np.zeros((n_types, width))
+        dense[rows, cells] = weights
+        return dense
+    from scipy import sparse
+
+    return sparse.csc_matrix((weights, (rows, cells)), shape=(n_types, width))
+
+
+def _apply_map(mapping: Any, normals: "np.ndarray") -> "np.ndarray":
+    """``normals @ mapping`` in float64: (resamples x types) normals to (resamples x cells)."""
+    import numpy as np
+
+    if isinstance(mapping, np.ndarray):
+        return normals.astype(np.float64) @ mapping
+    # Sparse: the map's transpose times the normals' transpose, laid out as scipy reads it.
+    return np.asarray(mapping.T @ np.array(normals.T, dtype=np.float64, order="C")).T
 
 
 def _ranking_rows(
