@@ -430,7 +430,8 @@ def _register(client: Any, name: str, source: str, run_id: str, tags: Mapping[st
         except Exception as error:
             if mlflow_error_code(error) != "RESOURCE_ALREADY_EXISTS":
                 raise
-        mv = client.create_model_version(name, source, run_id=run_id, tags=dict(tags))
+        model_id = source.removeprefix("models:/") if source.startswith("models:/m-") else None
+        mv = client.create_model_version(name, source, run_id=run_id, tags=dict(tags), model_id=model_id)
         deadline = time.monotonic() + 120
         while str(mv.status) == "PENDING_REGISTRATION" and time.monotonic() < deadline:
             time.sleep(0.5)

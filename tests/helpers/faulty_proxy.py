@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 Match = Callable[[str, str], bool]  # (method, path) -> bool
 
@@ -97,10 +97,8 @@ class FaultyProxy:
                     length = int(self.headers.get("Content-Length") or 0)
                     self.rfile.read(length // 2)
                     self.close_connection = True
-                    try:
+                    with suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                     return
                 body = self._body()
                 if fault is not None:
