@@ -48,6 +48,15 @@ _EXPORTS: dict[str, str] = {
     "DriftVerdict": "mlci_lib.drift",
     "DriftConfig": "mlci_lib.drift",
     # registry
+    "push_model": "mlci_lib.registry",
+    "promote_model": "mlci_lib.registry",
+    "rollback_model": "mlci_lib.registry",
+    "baseline_predictions": "mlci_lib.registry",
+    "tag_model_version": "mlci_lib.registry",
+    "PushResult": "mlci_lib.registry",
+    "PromotionResult": "mlci_lib.registry",
+    "BaselineResult": "mlci_lib.registry",
+    "TagResult": "mlci_lib.registry",
     # image and serving
     "build_image": "mlci_lib.image",
     "smoke_test_image": "mlci_lib.image",
