@@ -35,10 +35,12 @@ def to_jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, (str, int, bool)) or value is None:
         return value
+    tolist = getattr(value, "tolist", None)  # numpy arrays (before .item(), which needs size 1)
+    if callable(tolist) and getattr(value, "ndim", 0) > 0:
+        return to_jsonable(tolist())
     item = getattr(value, "item", None)  # numpy scalars
     if callable(item):
         return to_jsonable(item())
-    tolist = getattr(value, "tolist", None)  # numpy arrays
     if callable(tolist):
         return to_jsonable(tolist())
     raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
