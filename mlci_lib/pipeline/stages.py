@@ -8,7 +8,6 @@ does not pass is ``failed``; a stage that cannot do its work (bad input, a servi
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -78,26 +77,6 @@ class RunState:
         return resolve_tracking_uri(
             self.config.tracking_uri, workspace=self.config.root, environ=self.environ
         )
-
-
-def call_supported(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``function`` with the keyword arguments it accepts; None values are left out.
-
-    The pipeline passes every piece of context it has (git, data fingerprint, model version) and
-    each stage function takes what it uses.
-    """
-    parameters = inspect.signature(function).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    chosen = {k: v for k, v in kwargs.items() if v is not None and (takes_any or k in parameters)}
-    return function(*args, **chosen)
-
-
-def _as_dict(result: Any) -> dict[str, Any] | None:
-    to_dict = getattr(result, "to_dict", None)
-    if callable(to_dict):
-        data: dict[str, Any] = to_dict()
-        return data
-    return None
 
 
 def _write(state: RunState, name: str, result: Any) -> Path:
@@ -344,37 +323,48 @@ def model_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 # -- image ---------------------------------------------------------------------------------
 
 
-def _model_version(state: RunState) -> dict[str, Any]:
-    return dict(state.model or {})
+def _gate_verdict_file(state: RunState) -> str | None:
+    record = state.passed("gate")
+    return record.verdict_file if record is not None else None
 
 
 def image_build(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     from mlci_lib.image import build_image
 
     cfg = state.config
-    model = _model_version(state)
-    result = call_supported(
-        build_image,
-        str(cfg.model_path),
-        base_image=settings.get("base-image"),
+    model = dict(state.model or {})
+    smoke = cfg.stage("image-smoke")
+    options: dict[str, Any] = {}
+    if settings.get("base-image"):
+        options["base_image"] = settings["base-image"]
+    if settings.get("python-version"):
+        options["python_version"] = str(settings["python-version"])
+    result = build_image(
+        cfg.model_path,
         repository=settings["repository"],
-        wheelhouse=settings.get("wheelhouse"),
+        wheelhouse=bool(settings.get("wheelhouse", True)),
         dockerfile=cfg.resolve(settings["dockerfile"]) if settings.get("dockerfile") else None,
+        sample_data=cfg.resolve(smoke["data"]) if smoke else None,
         model_name=model.get("name") or cfg.model_name,
         model_version=model.get("version"),
         model_uri=model.get("uri"),
-        verdict_file=(state.passed("gate").verdict_file if state.passed("gate") else None),  # type: ignore[union-attr]
+        verdict_file=_gate_verdict_file(state),
         git=state.git,
-        context_dir=state.stage_file("image-context"),
+        allow_pickle=cfg.allow_pickle,
+        trusted_types=cfg.trusted_types,
+        log=state.command_output,
+        **options,
     )
-    tags = list(getattr(result, "tags", ()) or ())
+    path = _write(state, "image-build.json", result)
+    references = list(result.references)
     state.image = {
-        "reference": tags[0] if tags else None,
+        "reference": references[0] if references else None,
         "digest": None,
-        "tags": tags,
-        "id": getattr(result, "image_id", None) or getattr(result, "id", None),
+        "tags": references,
+        "id": result.image_id,
     }
-    return StageOutcome(PASSED, f"built {', '.join(tags) or state.image['id']}", None, _as_dict(result))
+    size = f", {result.size_bytes / 1e6:.0f} MB" if result.size_bytes else ""
+    return StageOutcome(PASSED, f"built {', '.join(references)}{size}", path, result.to_dict())
 
 
 def image_smoke(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
@@ -382,38 +372,27 @@ def image_smoke(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 
     cfg = state.config
     image = state.image or {}
-    reference = image.get("reference") or image.get("id")
-    if not reference:
+    if not image.get("id"):
         raise InputError("image-smoke needs a built image", hint="run the image-build stage first")
-    latency = (
-        cfg.resolve(settings["latency-file"])
-        if settings.get("latency-file")
-        else state.stage_file("latency.json")
-    )
-    result = call_supported(
-        smoke_test_image,
-        reference,
-        str(cfg.model_path),
+    latency = state.stage_file("latency.json")
+    if settings.get("latency-file"):
+        latency = cfg.resolve(settings["latency-file"])
+    result = smoke_test_image(
+        image["id"],
+        cfg.model_path,
         cfg.resolve(settings["data"]),
-        requests=settings.get("requests"),
+        requests=int(settings.get("requests", 100)),
         latency_output=latency,
-        allow_pickle=cfg.allow_pickle or None,
-        trusted_types=cfg.trusted_types or None,
+        allow_pickle=cfg.allow_pickle,
+        trusted_types=cfg.trusted_types,
     )
-    passed = bool(getattr(result, "passed", False))
-    lat = getattr(result, "latency", None)
-    p95 = lat.get("p95_ms") if isinstance(lat, Mapping) else getattr(lat, "p95_ms", None)
-    detail = f"; p95 {p95:.1f} ms" if isinstance(p95, (int, float)) else ""
-    mismatches = getattr(result, "mismatches", 0)
-    count = len(mismatches) if isinstance(mismatches, (list, tuple)) else mismatches
-    message = (
-        f"served predictions equal the model's{detail}"
-        if passed
-        else f"{count} predictions differ from the model's, or the container did not become healthy"
-    )
-    return StageOutcome(
-        PASSED if passed else FAILED, message, latency if latency.exists() else None, _as_dict(result)
-    )
+    path = _write(state, "image-smoke.json", result)
+    if result.passed:
+        p95 = f"; p95 {result.latency.p95_ms:.1f} ms" if result.latency is not None else ""
+        message = f"{result.rows} served predictions equal the model's{p95}"
+    else:
+        message = result.message
+    return StageOutcome(PASSED if result.passed else FAILED, message, path, result.to_dict())
 
 
 def image_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
@@ -421,36 +400,52 @@ def image_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 
     cfg = state.config
     image = state.image or {}
-    smoke = state.records.get("image-smoke")
-    if cfg.stage("image-smoke") is not None and (smoke is None or smoke.status != PASSED):
+    smoke = state.passed("image-smoke")
+    if smoke is None or smoke.verdict is None:
         raise InputError(
-            "image-push needs a passed image-smoke stage", hint="run 'mlci run --stage image-smoke'"
+            "image-push needs a passed image-smoke stage: mlci pushes only smoke-tested images",
+            hint="add stages.image-smoke to mlci.yaml",
         )
-    tags = image.get("tags") or ([image["reference"]] if image.get("reference") else [])
-    if not tags:
+    if not image.get("id"):
         raise InputError("image-push needs a built image", hint="run the image-build stage first")
-    result = call_supported(push_image, tags)
-    digest = getattr(result, "digest", None)
-    references = list(getattr(result, "references", ()) or ())
+    username = state.environ.get("MLCI_REGISTRY_USERNAME") or None
+    password = state.environ.get("MLCI_REGISTRY_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise InputError(
+            "set both MLCI_REGISTRY_USERNAME and MLCI_REGISTRY_PASSWORD, or neither",
+            hint="neither uses the engine's own login (docker login)",
+        )
+    references = list(image.get("tags") or [])
+    repository = references[0].rsplit(":", 1)[0] if references else None
+    tags = [ref.rsplit(":", 1)[1] for ref in references if ":" in ref.rsplit("/", 1)[-1]]
+    result = push_image(
+        image["id"],
+        repository=repository,
+        tags=tags or None,
+        smoke=smoke.verdict,
+        username=username,
+        password=password,
+    )
     state.image = {
         **image,
-        "digest": digest,
-        "reference": references[0] if references else image.get("reference"),
+        "digest": result.digest,
+        "reference": result.digest_reference or image.get("reference"),
+        "tags": list(result.references) or references,
     }
     model = state.model or {}
     note = ""
-    if digest and model.get("version") and cfg.model_name:
+    if model.get("version") and cfg.model_name:
         from mlci_lib.registry import tag_model_version
 
         tag_model_version(
             cfg.model_name,
             model["version"],
-            {"mlci.image.digest": str(digest)},
+            {"mlci.image.digest": result.digest},
             tracking_uri=state.tracking_uri(),
             workspace=cfg.root,
         )
         note = f"; recorded on {cfg.model_name} version {model['version']}"
-    return StageOutcome(PASSED, f"pushed {digest}{note}", None, _as_dict(result))
+    return StageOutcome(PASSED, f"pushed {result.digest_reference}{note}", None, result.to_dict())
 
 
 def promote(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
@@ -491,4 +486,4 @@ STAGE_FUNCTIONS: dict[str, Callable[[RunState, Mapping[str, Any]], StageOutcome]
     "promote": promote,
 }
 
-__all__ = ["EXTRAS", "STAGE_FUNCTIONS", "RunState", "StageOutcome", "call_supported"]
+__all__ = ["EXTRAS", "STAGE_FUNCTIONS", "RunState", "StageOutcome"]
