@@ -17,6 +17,7 @@ from mlci_lib.errors import InputError
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 FORMATS = {
     ".csv": "csv",
@@ -94,9 +95,52 @@ def read_table(
         if require_rows and len(frame) == 0:
             raise InputError(f"{what} folder {file} has no rows", hint="check the data export")
         return frame
-    if file.stat().st_size == 0:
-        raise InputError(f"{what} {file} is empty (0 bytes)", hint="check the step that writes it")
-    _sniff(file, fmt, what)
+    if fmt in ("parquet", "csv"):
+        table = read_arrow(file, what=what, columns=columns, require_rows=require_rows)
+        try:
+            return table.to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
+            raise _unreadable(file, fmt, what, exc) from None
+    _check_file(file, fmt, what)
+    try:
+        frame = pd.read_json(file, lines=True, dtype=False)
+        if columns is not None:
+            _require_names(list(frame.columns), columns, file, what)
+            frame = frame[list(columns)]
+    except InputError:
+        raise
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {file} is not UTF-8 text", hint="save it as UTF-8") from None
+    except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
+        raise _unreadable(file, fmt, what, exc) from None
+    if require_rows and len(frame) == 0:
+        raise InputError(
+            f"{what} {file} has no rows (only a header, or nothing)", hint="check the step that writes it"
+        )
+    return frame
+
+
+def read_arrow(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "table",
+    columns: Sequence[str] | None = None,
+    require_rows: bool = True,
+) -> "pa.Table":
+    """Read a CSV or Parquet file into an Arrow table, with :func:`read_table`'s checks.
+
+    For callers that want NumPy arrays: Arrow columns convert to them directly, without building
+    a DataFrame. Other formats (JSON Lines, a folder of Parquet) are for :func:`read_table`.
+    """
+    import pyarrow as pa
+
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{what} {file} does not exist", hint="check the path")
+    fmt = table_format(file)
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"read_arrow reads CSV and Parquet files, not {fmt}: use read_table")
+    _check_file(file, fmt, what)
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -105,31 +149,35 @@ def read_table(
                 schema_names = pq.read_schema(file).names
                 _require_names(schema_names, columns, file, what)
             table = pq.read_table(file, columns=list(columns) if columns is not None else None)
-            frame = table.to_pandas()
-        elif fmt == "csv":
-            frame = _read_csv(file, columns, what)
         else:
-            frame = pd.read_json(file, lines=True, dtype=False)
-            if columns is not None:
-                _require_names(list(frame.columns), columns, file, what)
-                frame = frame[list(columns)]
+            table = _read_csv(file, columns, what)
     except InputError:
         raise
     except UnicodeDecodeError:
         raise InputError(f"{what} {file} is not UTF-8 text", hint="save it as UTF-8") from None
     except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
-        detail = " ".join(str(exc).split())[:200]
-        if "utf-8" in detail.lower() or "utf8" in detail.lower():
-            raise InputError(f"{what} {file} is not UTF-8 text", hint="save it as UTF-8") from None
-        raise InputError(f"{what} {file} cannot be read as {fmt.upper()}: {detail}") from None
-    if require_rows and len(frame) == 0:
+        raise _unreadable(file, fmt, what, exc) from None
+    if require_rows and table.num_rows == 0:
         raise InputError(
             f"{what} {file} has no rows (only a header, or nothing)", hint="check the step that writes it"
         )
-    return frame
+    return table
 
 
-def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pd.DataFrame":
+def _check_file(file: Path, fmt: str, what: str) -> None:
+    if file.stat().st_size == 0:
+        raise InputError(f"{what} {file} is empty (0 bytes)", hint="check the step that writes it")
+    _sniff(file, fmt, what)
+
+
+def _unreadable(file: Path, fmt: str, what: str, exc: Exception) -> InputError:
+    detail = " ".join(str(exc).split())[:200]
+    if "utf-8" in detail.lower() or "utf8" in detail.lower():
+        return InputError(f"{what} {file} is not UTF-8 text", hint="save it as UTF-8")
+    return InputError(f"{what} {file} cannot be read as {fmt.upper()}: {detail}")
+
+
+def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pa.Table":
     import pyarrow.csv as pcsv
 
     # Arrow's reader is several times faster than pandas' own and checks UTF-8 as it goes.
@@ -153,7 +201,7 @@ def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pd.DataF
             raise InputError(
                 f"{what} {file} is not UTF-8 text (column {field.name!r})", hint="save it as UTF-8"
             )
-    return table.to_pandas()
+    return table
 
 
 def _csv_header(file: Path) -> list[str]:

@@ -22,6 +22,7 @@ from mlci_lib.gate.metrics import BINARY, MULTICLASS, REGRESSION, TASKS, Encoded
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 METRICS_SUFFIXES = (".json",)
 
@@ -139,16 +140,14 @@ def read_predictions(
     need_labels: bool = True,
 ) -> PredictionTable:
     """Read the columns the gate needs from a predictions file."""
-    import pandas as pd
-
-    from mlci_lib.tables import read_table
+    from mlci_lib.tables import read_arrow, read_table
 
     file = Path(path)
     available = _available_columns(file, what)
-    frame: pd.DataFrame | None = None
+    frame: _Columns | None = None
     if available is None:
-        frame = read_table(file, what=what)
-        available = [str(c) for c in frame.columns]
+        frame = _Columns(frame=read_table(file, what=what))
+        available = frame.names
     wanted = [columns.prediction]
     for name in (columns.label, *slice_columns):
         if name not in wanted:
@@ -166,25 +165,22 @@ def read_predictions(
         wanted.append(columns.score)
     proba_cols = [c for c in available if c.startswith(columns.proba_prefix) and c not in wanted]
     wanted.extend(proba_cols)
-    frame = read_table(file, what=what, columns=wanted) if frame is None else frame[wanted]
+    if frame is None:
+        # Straight into NumPy from Arrow, without building a DataFrame.
+        frame = _Columns(table=read_arrow(file, what=what, columns=wanted))
     if len(frame) == 0:
         raise InputError(f"{what} {file} has no rows", hint="check the step that writes it")
 
     labels = _class_column(frame, columns.label, file, what) if columns.label in frame else None
     predictions = _class_column(frame, columns.prediction, file, what)
-    ids = None
-    if columns.id in frame:
-        ids = frame[columns.id].to_numpy()
-        if pd.isna(frame[columns.id]).any():
-            row = int(pd.isna(frame[columns.id]).to_numpy().argmax())
-            raise InputError(f"{what} {file}: id column {columns.id!r} is empty at row {row + 1}")
+    ids = _id_column(frame, columns.id, file, what) if columns.id in frame else None
     score = _score_column(frame, columns.score, file, what) if columns.score in frame else None
     proba = {
         c[len(columns.proba_prefix) :]: _score_column(frame, c, file, what)
         for c in proba_cols
         if c[len(columns.proba_prefix) :]
     }
-    slices = {name: frame[name].to_numpy() for name in slice_columns}
+    slices = {name: frame.pandas(name)[name].to_numpy() for name in slice_columns}
     return PredictionTable(
         source=str(file),
         labels=labels,
@@ -196,12 +192,76 @@ def read_predictions(
     )
 
 
-def _class_column(frame: "pd.DataFrame", name: str, file: Path, what: str) -> "np.ndarray":
+class _Columns:
+    """The columns read from a predictions file: an Arrow table (CSV, Parquet) or a DataFrame.
+
+    :meth:`numbers` gives a plain numeric column without missing values straight from Arrow;
+    anything else goes through pandas, one column at a time (:meth:`pandas`), so every message
+    about a bad value is the same whatever the format.
+    """
+
+    def __init__(self, *, table: "pa.Table | None" = None, frame: "pd.DataFrame | None" = None) -> None:
+        self.table, self.frame = table, frame
+        self.names = [str(c) for c in (table.column_names if table is not None else frame.columns)]  # type: ignore[union-attr]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    def __len__(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.frame)  # type: ignore[arg-type]
+
+    def pandas(self, name: str) -> "pd.DataFrame":
+        """Column ``name`` as a one-column DataFrame."""
+        if self.frame is not None:
+            return self.frame[[name]]
+        assert self.table is not None
+        return self.table.select([name]).to_pandas()
+
+    def numbers(self, name: str) -> "np.ndarray | None":
+        """Column ``name`` as float64 when Arrow holds it as numbers with no null, NaN or infinity."""
+        import numpy as np
+        import pyarrow as pa
+
+        if self.table is None:
+            return None
+        column = self.table.column(name)
+        kind = column.type
+        if column.null_count or not (
+            pa.types.is_integer(kind)
+            or pa.types.is_float32(kind)
+            or pa.types.is_float64(kind)
+            or pa.types.is_boolean(kind)
+        ):
+            return None
+        values = column.to_numpy().astype(np.float64, copy=False)
+        return values if np.isfinite(values).all() else None
+
+
+def _id_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray":
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if frame.table is not None:
+        column = frame.table.column(name)
+        if not column.null_count and pa.types.is_integer(column.type):
+            return np.asarray(column.to_numpy())
+    series = frame.pandas(name)[name]
+    if pd.isna(series).any():
+        row = int(pd.isna(series).to_numpy().argmax())
+        raise InputError(f"{what} {file}: id column {name!r} is empty at row {row + 1}")
+    return series.to_numpy()
+
+
+def _class_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray":
     """A label or prediction column: numbers (float64) or strings; no missing values."""
     import numpy as np
     import pandas as pd
 
-    series = frame[name]
+    fast = frame.numbers(name)
+    if fast is not None:
+        return fast
+    series = frame.pandas(name)[name]
     missing = pd.isna(series).to_numpy()
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
@@ -222,10 +282,13 @@ def _class_column(frame: "pd.DataFrame", name: str, file: Path, what: str) -> "n
     return series.astype(str).to_numpy(dtype=object)
 
 
-def _score_column(frame: "pd.DataFrame", name: str, file: Path, what: str) -> "np.ndarray":
+def _score_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray":
     from mlci_lib.tables import numeric_column
 
-    return numeric_column(frame, name, file=file, what=what)
+    fast = frame.numbers(name)
+    if fast is not None:
+        return fast
+    return numeric_column(frame.pandas(name), name, file=file, what=what)
 
 
 # -- joining candidate and baseline ----------------------------------------------------------------
@@ -236,7 +299,13 @@ def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> Pre
     import numpy as np
     import pandas as pd
 
-    if candidate.ids is not None and baseline.ids is not None:
+    if (
+        candidate.ids is not None
+        and baseline.ids is not None
+        and _same_unique_ids(candidate.ids, baseline.ids)
+    ):
+        aligned = baseline  # the same rows in the same order: nothing to join
+    elif candidate.ids is not None and baseline.ids is not None:
         for table in (candidate, baseline):
             dup = pd.Index(table.ids).duplicated()
             if dup.any():
@@ -286,6 +355,16 @@ def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> Pre
     return aligned
 
 
+def _same_unique_ids(a: "np.ndarray", b: "np.ndarray") -> bool:
+    """True when both files list the same numeric ids in the same order, each id once."""
+    import numpy as np
+    import pandas as pd
+
+    if a.dtype.kind not in "iuf" or b.dtype.kind not in "iuf" or not np.array_equal(a, b):
+        return False
+    return bool(np.all(a[1:] > a[:-1])) or bool(pd.Index(a).is_unique)
+
+
 def _id_keys(ids: "np.ndarray") -> "np.ndarray":
     """Ids as comparable keys: integral floats as ints, everything else as text."""
     import numpy as np
@@ -316,7 +395,7 @@ def _class_text(value: Any) -> str:
     return str(value)
 
 
-def _infer_task(tables: Sequence[PredictionTable], hint: str | None) -> str:
+def _infer_task(tables: Sequence[PredictionTable], hint: str | None, memo: dict[int, Any]) -> str:
     import numpy as np
 
     first = tables[0]
@@ -332,24 +411,56 @@ def _infer_task(tables: Sequence[PredictionTable], hint: str | None) -> str:
             return REGRESSION
     if first.proba and len(first.proba) >= 3:
         return MULTICLASS
-    classes = _classes(tables)
+    classes = _classes(tables, memo)
     return MULTICLASS if len(classes) >= 3 else BINARY
 
 
-def _classes(tables: Sequence[PredictionTable]) -> list[str]:
-    import numpy as np
-
+def _classes(tables: Sequence[PredictionTable], memo: dict[int, Any] | None = None) -> list[str]:
     seen: set[str] = set()
     numeric = True
     for t in tables:
         for arr in (t.labels, t.predictions):
             if arr is None:
                 continue
-            uniq = np.unique(arr)
+            uniq, _ = _distinct(arr, memo)
             if arr.dtype == object:
                 numeric = False
             seen.update(_class_text(v) for v in uniq.tolist())
     return _sorted_classes(seen, numeric=numeric)
+
+
+#: Whole numbers up to this size are class codes counted directly, without sorting.
+_DIRECT_LIMIT = float(2**52)
+
+
+def _distinct(values: "np.ndarray", memo: dict[int, Any] | None = None) -> tuple["np.ndarray", "np.ndarray"]:
+    """The sorted distinct values (as :func:`numpy.unique`) and each value's index among them.
+
+    Class columns are mostly a few whole numbers: those are counted with one bincount instead of
+    a sort. ``memo`` (keyed by array identity) spares recounting an array.
+    """
+    import numpy as np
+
+    if memo is not None and id(values) in memo:
+        return memo[id(values)]  # type: ignore[no-any-return]
+    result = None
+    if values.dtype.kind == "f" and len(values):
+        low, high = float(values.min()), float(values.max())
+        span = high - low
+        if low >= -_DIRECT_LIMIT and high <= _DIRECT_LIMIT and span < max(1 << 16, len(values)):
+            shifted = values - low
+            offsets = shifted.astype(np.int64)
+            if np.array_equal(offsets, shifted):
+                present = np.flatnonzero(np.bincount(offsets, minlength=int(span) + 1))
+                position = np.zeros(int(span) + 1, dtype=np.int64)
+                position[present] = np.arange(len(present))
+                result = (present + low, position[offsets])
+    if result is None:
+        uniq, inverse = np.unique(values, return_inverse=True)
+        result = (uniq, inverse.reshape(-1))
+    if memo is not None:
+        memo[id(values)] = result
+    return result
 
 
 def _sorted_classes(classes: Any, *, numeric: bool = True) -> list[str]:
@@ -378,7 +489,8 @@ def encode_tables(
         raise InputError(f"{tables[0].source} has no label column", hint="check --label-column")
     if len(labels) != len(tables[0].predictions):  # pragma: no cover - one frame, always equal
         raise InputError(f"{tables[0].source}: labels and predictions have different lengths")
-    task = task or _infer_task(tables, task_hint)
+    memo: dict[int, Any] = {}  # distinct values per array, computed once
+    task = task or _infer_task(tables, task_hint, memo)
     if task == REGRESSION:
         out = []
         for t in tables:
@@ -389,7 +501,7 @@ def encode_tables(
                 )
             out.append(EncodedRows(task=REGRESSION, labels=labels, predictions=t.predictions))
         return out, []
-    classes = _classes(tables)
+    classes = _classes(tables, memo)
     pos_index: int | None = None
     if task == BINARY:
         if pos_label is None:
@@ -412,7 +524,7 @@ def encode_tables(
             classes = _sorted_classes([*classes, "0" if pos_label != "0" else "1"])
         pos_index = classes.index(pos_label)
     index = {c: i for i, c in enumerate(classes)}
-    label_codes = _codes(labels, index)
+    label_codes = _codes(labels, index, memo)
     out = []
     for t in tables:
         scores = _scores_for(t, task, classes, pos_label)
@@ -420,7 +532,7 @@ def encode_tables(
             EncodedRows(
                 task=task,
                 labels=label_codes,
-                predictions=_codes(t.predictions, index),
+                predictions=_codes(t.predictions, index, memo),
                 scores=scores,
                 n_classes=len(classes),
                 pos_index=pos_index,
@@ -431,12 +543,14 @@ def encode_tables(
     return out, classes
 
 
-def _codes(values: "np.ndarray", index: Mapping[str, int]) -> "np.ndarray":
+def _codes(
+    values: "np.ndarray", index: Mapping[str, int], memo: dict[int, Any] | None = None
+) -> "np.ndarray":
     import numpy as np
 
-    uniq, inverse = np.unique(values, return_inverse=True)
+    uniq, inverse = _distinct(values, memo)
     mapping = np.asarray([index[_class_text(v)] for v in uniq.tolist()], dtype=np.int64)
-    return mapping[inverse.reshape(-1)]
+    return mapping[inverse]
 
 
 def _scores_for(t: PredictionTable, task: str, classes: list[str], pos_label: str | None) -> Any:
@@ -477,8 +591,8 @@ def encode_arrays(
         raise InputError(f"labels and predictions have different lengths ({len(frame)} vs {len(y_pred)})")
     frame["prediction"] = list(y_pred) if not hasattr(y_pred, "shape") else y_pred
     where = Path("<arrays>")
-    labels = _class_column(frame, "label", where, "input")
-    predictions = _class_column(frame, "prediction", where, "input")
+    labels = _class_column(_Columns(frame=frame), "label", where, "input")
+    predictions = _class_column(_Columns(frame=frame), "prediction", where, "input")
     score = None
     proba: dict[str, np.ndarray] = {}
     if scores is not None:
