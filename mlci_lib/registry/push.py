@@ -291,7 +291,7 @@ def push_model(
         experiment_id = _experiment_id(client, experiment, uri)
         run_id = _create_run(client, experiment_id, name, all_tags, uri)
         try:
-            source = _log_model(loaded, run_id, requirements, trusted, uri)
+            source = _log_model(loaded, run_id, experiment_id, requirements, trusted, uri)
             _attach_verdict(client, run_id, info, uri)
             _check_upload(client, source, uri)
             version = _register(client, name, source, run_id, all_tags, uri)
@@ -367,28 +367,38 @@ def _create_run(client: Any, experiment_id: str, name: str, tags: Mapping[str, s
 
 
 def _log_model(
-    loaded: LoadedModel, run_id: str, requirements: list[str], trusted: list[str], uri: str
+    loaded: LoadedModel,
+    run_id: str,
+    experiment_id: str,
+    requirements: list[str],
+    trusted: list[str],
+    uri: str,
 ) -> str:
-    import mlflow
     import mlflow.sklearn
+    import mlflow.tracking.fluent as fluent
 
+    # log_model(run_id=...) attaches the model to our run without making it the active run (a
+    # caller's own active run and experiment stay as they were). The logged model joins the
+    # active experiment, so ours is made the active one for this call only.
+    previous_experiment = fluent._active_experiment_id
+    fluent._active_experiment_id = experiment_id
     try:
-        # The logged model joins the experiment of the active run: make ours the active one (nested
-        # under a caller's own active run, which is left as it was).
-        with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
-            info = mlflow.sklearn.log_model(
-                loaded.estimator,
-                name=MODEL_ARTIFACT,
-                serialization_format="skops",
-                skops_trusted_types=trusted,
-                pip_requirements=requirements,
-                signature=_mlflow_signature(loaded),
-                metadata={"mlci_digest": loaded.digest, "mlci_format": loaded.format},
-            )
+        info = mlflow.sklearn.log_model(
+            loaded.estimator,
+            name=MODEL_ARTIFACT,
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            pip_requirements=requirements,
+            signature=_mlflow_signature(loaded),
+            metadata={"mlci_digest": loaded.digest, "mlci_format": loaded.format},
+            run_id=run_id,
+        )
     except MlciError:
         raise
     except Exception as error:
         raise service_error(error, doing="uploading the model", tracking_uri=uri) from None
+    finally:
+        fluent._active_experiment_id = previous_experiment
     return str(info.model_uri)
 
 
