@@ -78,6 +78,9 @@ _EXPORTS: dict[str, str] = {
     "IssueResult": "mlci_lib.report",
     "load_verdict": "mlci_lib.report",
     # pipeline, init, demo
+    "run_pipeline": "mlci_lib.pipeline",
+    "init_project": "mlci_lib.scaffold",
+    "run_demo": "mlci_lib.demo",
 }
 
 __all__ = ["__version__", *_EXPORTS]
