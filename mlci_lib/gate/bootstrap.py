@@ -215,7 +215,7 @@ def _ranking(
     for size in _chunks(settings.resamples, len(types)):
         # float32 normals: half the cost, and ample precision for a perturbation of the counts.
         normals = rng.standard_normal((size, len(types)), dtype=np.float32)
-        cells = basis_cells + _apply_map(spread, normals)
+        cells = basis_cells + spread(normals)
         for m, w in enumerate(widths):
             neg = cells[:, offsets[m] : offsets[m] + w]
             pos = cells[:, offsets[m] + w : offsets[m + 1]]
@@ -300,28 +300,31 @@ def _present_codes(code: "np.ndarray", space: int) -> tuple["np.ndarray", "np.nd
 
 
 def _weighted_map(cells: "np.ndarray", weights: "np.ndarray", n_types: int, width: int) -> Any:
-    """The (types x width) map putting each type's weight in its cells (``cells`` lists the cells
-    of every type for one model, then for the next), dense when small, else sparse."""
+    """The linear map from per-type values to weighted per-cell sums, as a function.
+
+    ``cells`` lists every type's cell for one model, then for the next; the map sends a
+    (resamples x types) array to (resamples x width) in float64. Dense when small; otherwise a
+    sparse (width x types) matrix applied to one resample at a time, which reads the normals in
+    the order they were drawn (a transposed copy of them costs more than the products).
+    """
     import numpy as np
 
     rows = np.tile(np.arange(n_types), len(cells) // max(1, n_types))
     if n_types * width <= 4_000_000:
         dense = np.zeros((n_types, width))
         dense[rows, cells] = weights
-        return dense
+        return lambda normals: normals.astype(np.float64) @ dense
     from scipy import sparse
 
-    return sparse.csc_matrix((weights, (rows, cells)), shape=(n_types, width))
+    by_cell = sparse.csr_matrix((weights, (cells, rows)), shape=(width, n_types))
 
+    def apply(normals: "np.ndarray") -> "np.ndarray":
+        out = np.empty((len(normals), width))
+        for r, row in enumerate(normals):
+            out[r] = by_cell @ row  # float64 products and sums
+        return out
 
-def _apply_map(mapping: Any, normals: "np.ndarray") -> "np.ndarray":
-    """``normals @ mapping`` in float64: (resamples x types) normals to (resamples x cells)."""
-    import numpy as np
-
-    if isinstance(mapping, np.ndarray):
-        return normals.astype(np.float64) @ mapping
-    # Sparse: the map's transpose times the normals' transpose, laid out as scipy reads it.
-    return np.asarray(mapping.T @ np.array(normals.T, dtype=np.float64, order="C")).T
+    return apply
 
 
 def _ranking_rows(

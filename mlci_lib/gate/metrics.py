@@ -245,11 +245,14 @@ def sort_scores(scores: "np.ndarray", positive: "np.ndarray") -> SortedScores:
     if n == 0:
         empty = np.zeros(0, dtype=np.float64)
         return SortedScores(values, empty, empty, empty)
-    is_pos = order < len(pos_sorted)
-    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    pos_before = np.concatenate(([0], np.cumsum(is_pos)))
+    pos = (order < len(pos_sorted)).astype(np.float64)
+    new_value = np.concatenate(([True], values[1:] != values[:-1]))
+    if new_value.all():  # no tied scores: one row per distinct score
+        return SortedScores(values, values, pos, 1.0 - pos)
+    starts = np.flatnonzero(new_value)
+    pos_before = np.concatenate(([0.0], np.cumsum(pos)))
     ends = np.append(starts[1:], n)
-    pos = (pos_before[ends] - pos_before[starts]).astype(np.float64)
+    pos = pos_before[ends] - pos_before[starts]
     neg = (ends - starts) - pos
     return SortedScores(values, values[starts], pos, neg)
 
