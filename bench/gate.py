@@ -1,17 +1,20 @@
 """Benchmark of `mlci gate` on 1,000,000 paired rows: accuracy, F1 and ROC AUC, 1,000 resamples.
 
 Prints, side by side in one process:
-- the time to only read the two predictions files (the columns the gate needs),
+- the time to only read the two predictions files (the columns the gate needs, into DataFrames;
+  also into Arrow tables only, the least any reader does),
 - the end-to-end gate (`mlci gate`, in process: read, join, metrics, bootstrap, verdict file),
 - the straightforward approach: scikit-learn's metrics called on each paired resample
   (timed on a few resamples and scaled to 1,000),
-and the ratios. Run: .venv/bin/python bench/gate.py [--rows N] [--format parquet|csv]
+and the ratios. Times are medians of --repeats runs, interleaved so that a busy machine slows
+each the same. Run: .venv/bin/python bench/gate.py [--rows N] [--format parquet|csv] [--repeats N]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +50,16 @@ def time_read(cand: Path, base: Path) -> float:
     start = time.perf_counter()
     read_table(cand, columns=columns)
     read_table(base, columns=columns)
+    return time.perf_counter() - start
+
+
+def time_read_arrow(cand: Path, base: Path) -> float:
+    from mlci_lib.tables import read_arrow
+
+    columns = ["id", "label", "prediction", "score"]
+    start = time.perf_counter()
+    read_arrow(cand, columns=columns)
+    read_arrow(base, columns=columns)
     return time.perf_counter() - start
 
 
@@ -92,16 +105,24 @@ def main() -> None:
     parser.add_argument(
         "--timed-resamples", type=int, default=5, help="straightforward resamples actually run"
     )
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each timing (median)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         cand, base = make_files(folder, args.rows, args.format)
         time_gate(cand, base, folder, 100)  # warm imports and caches once
-        read = min(time_read(cand, base) for _ in range(3))
-        gate = min(time_gate(cand, base, folder, args.resamples) for _ in range(3))
+        times: dict[str, list[float]] = {"read": [], "arrow": [], "gate": []}
+        for _ in range(args.repeats):
+            times["read"].append(time_read(cand, base))
+            times["arrow"].append(time_read_arrow(cand, base))
+            times["gate"].append(time_gate(cand, base, folder, args.resamples))
+        read, arrow, gate = (statistics.median(times[k]) for k in ("read", "arrow", "gate"))
         naive = time_straightforward(cand, base, args.resamples, args.timed_resamples)
-    print(f"rows: {args.rows:,} paired, {args.format}; accuracy, f1, roc_auc; resamples: {args.resamples}")
-    print(f"read the two predictions files only:      {read:8.2f} s")
+    print(
+        f"rows: {args.rows:,} paired, {args.format}; accuracy, f1, roc_auc; resamples: {args.resamples}; "
+        f"median of {args.repeats}"
+    )
+    print(f"read the two predictions files only:      {read:8.2f} s   (into Arrow only: {arrow:.2f} s)")
     print(f"mlci gate end to end:                     {gate:8.2f} s   ({gate / read:.1f}x the read)")
     print(
         f"scikit-learn on each resample (scaled):   {naive:8.2f} s   ({naive / gate:.0f}x slower than mlci)"
