@@ -7,8 +7,8 @@ accept) for a fixed time. Printed per scenario: requests per second, p50 and p99
 ratio mlci/MLflow. With ``--image`` it also prints the serving image's size next to its base image
 and the installed dependencies (from the image's own layer history).
 
-    .venv/bin/python bench/serving.py                      # both servers, 4 scenarios, 8 s each
-    .venv/bin/python bench/serving.py --seconds 3          # quicker
+    .venv/bin/python bench/serving.py                          # 4 scenarios, 3 rounds of 5 s each
+    .venv/bin/python bench/serving.py --seconds 2 --rounds 1   # quicker
     .venv/bin/python bench/serving.py --image REF --skip-http
 """
 
@@ -139,7 +139,11 @@ def start_server(kind: str, folder: Path, port: int, log: Path) -> subprocess.Po
             "--workers",
             "1",
         ]
-        env = dict(os.environ, MLFLOW_TRACKING_URI=f"file://{folder / 'mlruns'}")
+        env = dict(
+            os.environ,
+            MLFLOW_TRACKING_URI=f"file://{folder / 'mlruns'}",
+            PATH=f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # uvicorn
+        )
     handle = open(log, "wb")  # noqa: SIM115 - the server keeps it for its lifetime
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -174,6 +178,7 @@ def make_models(folder: Path) -> dict[int, Path]:
         folder / "mlflow",
         signature=infer_signature(frame.head(), model.predict(frame.head())),
         pip_requirements=["scikit-learn", "pandas"],
+        skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
     )
     bodies = {}
     for rows in sorted({r for r, _ in SCENARIOS}):
@@ -208,67 +213,74 @@ def same_predictions(mlci_url: str, mlflow_url: str, body: Path) -> bool:
     return post(mlci_url, "/predict") == post(mlflow_url, "/invocations")
 
 
-def http_bench(seconds: float) -> None:
+def http_bench(seconds: float, rounds: int) -> None:
+    """Both servers up at once (an idle one costs nothing); each scenario alternates between them
+    for ``rounds`` rounds and keeps the median, so a change of machine load hits both alike."""
+    import statistics
+
     with tempfile.TemporaryDirectory(prefix="mlci-bench-") as scratch:
         folder = Path(scratch)
-        print("preparing the model (HistGradientBoostingClassifier, 8 features) ...", flush=True)
-        bodies = make_models(folder)
-        results: dict[str, dict[tuple[int, int], dict[str, float]]] = {}
-        urls = {}
-        for kind in ("mlci", "mlflow"):
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            started = time.perf_counter()
-            process = start_server(kind, folder, port, folder / f"{kind}.log")
-            try:
-                wait_http(url + ("/health" if kind == "mlci" else "/ping"))
-                print(f"{kind}: ready in {time.perf_counter() - started:.1f} s", flush=True)
-                body_of = {rows: Path(str(path).replace("{kind}", kind)) for rows, path in bodies.items()}
-                endpoint = url + ("/predict" if kind == "mlci" else "/invocations")
-                run_client(endpoint, body_of[1], 1, 1.0)  # warm-up
-                results[kind] = {}
-                for rows, concurrency in SCENARIOS:
-                    stats = run_client(endpoint, body_of[rows], concurrency, seconds)
-                    results[kind][(rows, concurrency)] = stats
-                    print(
-                        f"  {kind:6} rows={rows:<3} c={concurrency:<2} {stats['rps']:8.1f} req/s  "
-                        f"p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
-                        f"errors {stats['errors']}",
-                        flush=True,
-                    )
-                urls[kind] = url
-            finally:
-                stop_server(process)
-        print()
-        print(
-            "| rows/request | concurrency | mlci req/s | MLflow req/s | ratio | mlci p99 ms | MLflow p99 ms |"
-        )
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for rows, concurrency in SCENARIOS:
-            a, b = results["mlci"][(rows, concurrency)], results["mlflow"][(rows, concurrency)]
-            print(
-                f"| {rows} | {concurrency} | {a['rps']:.0f} | {b['rps']:.0f} | {a['rps'] / b['rps']:.1f}x | "
-                f"{a['p99_ms']:.1f} | {b['p99_ms']:.1f} |"
-            )
-
-
-def check_same_predictions() -> bool:
-    """Both servers at once, to check that they answer the same body identically."""
-    with tempfile.TemporaryDirectory(prefix="mlci-bench-") as scratch:
-        folder = Path(scratch)
+        print("preparing the model (HistGradientBoostingClassifier, 100 trees, 8 features) ...", flush=True)
         bodies = make_models(folder)
         ports = {kind: free_port() for kind in ("mlci", "mlflow")}
-        processes = [start_server(k, folder, p, folder / f"{k}.log") for k, p in ports.items()]
+        processes = []
         try:
-            wait_http(f"http://127.0.0.1:{ports['mlci']}/health")
-            wait_http(f"http://127.0.0.1:{ports['mlflow']}/ping")
-            body = Path(str(bodies[100]).replace("{kind}", "mlci"))
-            return same_predictions(
-                f"http://127.0.0.1:{ports['mlci']}", f"http://127.0.0.1:{ports['mlflow']}", body
+            for kind, port in ports.items():
+                started = time.perf_counter()
+                processes.append(start_server(kind, folder, port, folder / f"{kind}.log"))
+                try:
+                    wait_http(f"http://127.0.0.1:{port}" + ("/health" if kind == "mlci" else "/ping"), 300)
+                except RuntimeError:
+                    print((folder / f"{kind}.log").read_text()[-3000:])
+                    raise
+                print(f"{kind}: ready in {time.perf_counter() - started:.1f} s", flush=True)
+            endpoint = {
+                "mlci": f"http://127.0.0.1:{ports['mlci']}/predict",
+                "mlflow": f"http://127.0.0.1:{ports['mlflow']}/invocations",
+            }
+            same = same_predictions(
+                f"http://127.0.0.1:{ports['mlci']}",
+                f"http://127.0.0.1:{ports['mlflow']}",
+                Path(str(bodies[100]).replace("{kind}", "mlci")),
             )
+            print(f"same predictions from both servers on 100 rows: {same}")
+            for kind in ports:
+                run_client(endpoint[kind], Path(str(bodies[1]).replace("{kind}", kind)), 1, 1.0)  # warm-up
+            results: dict[tuple[int, int], dict[str, dict[str, float]]] = {}
+            for rows, concurrency in SCENARIOS:
+                runs: dict[str, list[dict[str, float]]] = {"mlci": [], "mlflow": []}
+                for round_ in range(rounds):
+                    order = ("mlci", "mlflow") if round_ % 2 == 0 else ("mlflow", "mlci")
+                    for kind in order:
+                        body = Path(str(bodies[rows]).replace("{kind}", kind))
+                        runs[kind].append(run_client(endpoint[kind], body, concurrency, seconds))
+                results[(rows, concurrency)] = {
+                    kind: {
+                        key: statistics.median(r[key] for r in runs[kind])
+                        for key in ("rps", "p50_ms", "p99_ms", "errors")
+                    }
+                    for kind in runs
+                }
+                a, b = results[(rows, concurrency)]["mlci"], results[(rows, concurrency)]["mlflow"]
+                print(
+                    f"  rows={rows:<3} c={concurrency:<2} "
+                    f"mlci {a['rps']:7.1f} req/s p99 {a['p99_ms']:7.1f} ms | "
+                    f"mlflow {b['rps']:7.1f} req/s p99 {b['p99_ms']:7.1f} ms | "
+                    f"errors {a['errors']}/{b['errors']}",
+                    flush=True,
+                )
         finally:
             for process in processes:
                 stop_server(process)
+    print()
+    print("| rows/request | concurrency | mlci req/s | MLflow req/s | ratio | mlci p99 ms | MLflow p99 ms |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rows, concurrency in SCENARIOS:
+        a, b = results[(rows, concurrency)]["mlci"], results[(rows, concurrency)]["mlflow"]
+        print(
+            f"| {rows} | {concurrency} | {a['rps']:.0f} | {b['rps']:.0f} | {a['rps'] / b['rps']:.1f}x | "
+            f"{a['p99_ms']:.1f} | {b['p99_ms']:.1f} |"
+        )
 
 
 # -- image size -----------------------------------------------------------------------------
@@ -333,14 +345,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per scenario and server")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per scenario and server (median kept)")
     parser.add_argument("--image", help="also print the size of this serving image")
     parser.add_argument("--skip-http", action="store_true", help="only the image size")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if not args.skip_http:
-        print(f"same predictions from both servers: {check_same_predictions()}")
-        http_bench(args.seconds)
+        http_bench(args.seconds, args.rounds)
     if args.image:
         image_sizes(args.image)
 

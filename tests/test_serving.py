@@ -407,21 +407,59 @@ def test_mlci_serve_runs_until_sigterm(tmp_path: Path, classifier_dir: Path, dat
     assert "stopped by SIGTERM" in log.read_text()
 
 
+FAST = [{"tenure": 3, "charges": 2, "calls": 1}, {"calls": 0, "tenure": 70, "charges": 99.5, "extra": "x"}]
+
+
 @pytest.mark.parametrize(
-    "rows",
+    ("payload", "fast"),
     [
-        [{"tenure": 3, "charges": 2, "calls": 1}],  # whole numbers in a float column
-        [{"tenure": 3.0, "charges": 2.5, "calls": 1}],  # a float in an integer column: slow path
-        [{"calls": 1, "tenure": 3, "charges": 2.5, "extra": "x"}],  # reordered, extra column
+        (FAST, True),
+        ({"rows": FAST}, True),
+        ({"columns": {"tenure": [3, 70], "charges": [2, 99.5], "calls": [1, 0]}}, True),
+        (
+            {
+                "dataframe_split": {
+                    "columns": ["calls", "charges", "tenure"],
+                    "data": [[1, 2, 3], [0, 99.5, 70]],
+                }
+            },
+            True,
+        ),
+        ([{"tenure": 3.0, "charges": 2, "calls": 1}], True),  # a whole float in an integer column
+        ([{"tenure": 3.5, "charges": 2, "calls": 1}], False),  # not whole: the general path refuses it
+        ([{"tenure": None, "charges": 2, "calls": 1}], False),
+        ([{"tenure": "3", "charges": 2, "calls": 1}], False),
+        ([{"tenure": True, "charges": 2, "calls": 1}], False),
+        ([{"tenure": 3, "charges": 2}], False),
+        ({"dataframe_split": {"columns": ["tenure", "tenure", "calls"], "data": [[1, 2, 3]]}}, False),
     ],
-    ids=["int-in-float", "float-in-int", "reordered-extra"],
+    ids=[
+        "list",
+        "rows",
+        "columns",
+        "split-reordered",
+        "whole-float",
+        "fraction",
+        "null",
+        "text",
+        "bool",
+        "missing",
+        "duplicate-column",
+    ],
 )
-def test_fast_input_path_equals_the_signature_coercion(classifier_dir: Path, rows: list[dict]) -> None:
+def test_the_numeric_fast_path_answers_exactly_as_the_general_path(
+    classifier_dir: Path, payload: object, fast: bool
+) -> None:
     from mlci_lib.serving import ModelService
+    from mlci_lib.serving.payload import rows_to_frame
 
     model = load_model(classifier_dir)
     service = ModelService(model)
-    frame = pd.DataFrame(rows)
-    fast, slow = service.prepare(frame), model.prepare(frame)
-    pd.testing.assert_frame_equal(fast, slow)
-    assert service.predict_frame(frame, observe=False)["predictions"] == model.predict(frame)[0].tolist()
+    assert (service.numeric_matrix(payload) is not None) == fast
+    status, answer = service.predict_body(json.dumps(payload).encode())
+    try:
+        general = service.predict_frame(rows_to_frame(payload), observe=False)
+    except Exception as exc:  # the general path refuses it: so must the served answer
+        assert status in (400, 422), (status, answer, exc)
+        return
+    assert (status, answer) == (200, general)

@@ -60,6 +60,12 @@ def register(subparsers: Any) -> None:
         default="30",
         help="seconds a client may take to send a request (default: 30)",
     )
+    parser.add_argument(
+        "--threads",
+        default="1",
+        metavar="N",
+        help="threads one prediction may use (OpenMP/BLAS; default: 1, requests already run in parallel)",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="load pickle models (runs their code)")
     parser.add_argument(
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
@@ -88,6 +94,10 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.models import trusted_types_from
     from mlci_lib.serving.server import serve_model
 
+    threads = _number(args.threads, "--threads", int)
+    # Before scikit-learn loads its OpenMP runtime: the process-wide default for every thread.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
     host = args.host or os.environ.get("MLCI_SERVE_HOST") or "127.0.0.1"
     port = parse_port(args.port or os.environ.get("MLCI_SERVE_PORT") or "8080")
     info: dict[str, Any] = {}
@@ -108,6 +118,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         warmup_data=args.warmup_data,
         max_body_bytes=_number(args.max_body_bytes, "--max-body-bytes", int),
         request_timeout=_number(args.request_timeout, "--request-timeout", float),
+        prediction_threads=threads,
     )
     return Outcome(
         result=result,
