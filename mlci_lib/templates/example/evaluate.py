@@ -12,7 +12,6 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-
 from mlci_lib.models import load_model
 
 HERE = Path(__file__).resolve().parent

@@ -16,12 +16,11 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from mlci_lib.models import save_model
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from mlci_lib.models import save_model
 
 HERE = Path(__file__).resolve().parent
 NUMERIC = ["age", "income", "debt_ratio", "years_employed"]
