@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.gate.metrics import (
@@ -212,9 +212,8 @@ def _ranking(
     spread = _weighted_map(np.concatenate(cell), np.tile(sqrt_counts, len(models)), len(types), offsets[-1])
     values = {name: np.empty((settings.resamples, len(models))) for name in names}
     start = 0
-    for size in _chunks(settings.resamples, len(types)):
-        # float32 normals: half the cost, and ample precision for a perturbation of the counts.
-        normals = rng.standard_normal((size, len(types)), dtype=np.float32)
+    # float32 normals: half the cost, and ample precision for a perturbation of the counts.
+    for size, normals in _normals_ahead(rng, _chunks(settings.resamples, len(types)), len(types)):
         cells = basis_cells + spread(normals)
         for m, w in enumerate(widths):
             neg = cells[:, offsets[m] : offsets[m] + w]
@@ -231,6 +230,32 @@ def _ranking(
         basis[name] = np.asarray(per_model)
     method = f"Gaussian multiplier over (label, score bin) types, {settings.score_bins} bins"
     return {name: Draws(values[name], basis[name], method) for name in names}
+
+
+def _normals_ahead(
+    rng: "np.random.Generator", sizes: list[int], width: int
+) -> "Iterator[tuple[int, np.ndarray]]":
+    """(size, float32 normals of shape (size, width)) per chunk, drawn one chunk ahead in a thread.
+
+    Drawing the normals is the bootstrap's largest cost and NumPy releases the GIL while it
+    fills an array, so the next chunk is drawn while the caller sums the current one. Chunks are
+    still drawn one after the other from the one generator: the same numbers as drawing inline.
+    """
+    import numpy as np
+
+    if len(sizes) < 2:
+        for size in sizes:
+            yield size, rng.standard_normal((size, width), dtype=np.float32)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlci-normals") as pool:
+        pending = pool.submit(rng.standard_normal, (sizes[0], width), dtype=np.float32)
+        for i, size in enumerate(sizes):
+            normals = pending.result()
+            if i + 1 < len(sizes):
+                pending = pool.submit(rng.standard_normal, (sizes[i + 1], width), dtype=np.float32)
+            yield size, normals
 
 
 def _score_bins(model: EncodedRows, bins: int) -> tuple["np.ndarray", int]:

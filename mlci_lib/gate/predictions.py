@@ -395,7 +395,7 @@ def _class_text(value: Any) -> str:
     return str(value)
 
 
-def _infer_task(tables: Sequence[PredictionTable], hint: str | None, memo: dict[int, Any]) -> str:
+def _infer_task(tables: Sequence[PredictionTable], hint: str | None, memo: dict[Any, Any]) -> str:
     import numpy as np
 
     first = tables[0]
@@ -404,7 +404,7 @@ def _infer_task(tables: Sequence[PredictionTable], hint: str | None, memo: dict[
     )
     if numeric:
         arrays = [t.predictions for t in tables] + [t.labels for t in tables if t.labels is not None]
-        fractional = any(not np.all(a == np.round(a)) for a in arrays)
+        fractional = any(_whole_numbers(a, memo) is None and not np.all(a == np.round(a)) for a in arrays)
         if fractional:
             return REGRESSION
         if hint == REGRESSION:
@@ -415,7 +415,7 @@ def _infer_task(tables: Sequence[PredictionTable], hint: str | None, memo: dict[
     return MULTICLASS if len(classes) >= 3 else BINARY
 
 
-def _classes(tables: Sequence[PredictionTable], memo: dict[int, Any] | None = None) -> list[str]:
+def _classes(tables: Sequence[PredictionTable], memo: dict[Any, Any] | None = None) -> list[str]:
     seen: set[str] = set()
     numeric = True
     for t in tables:
@@ -433,7 +433,25 @@ def _classes(tables: Sequence[PredictionTable], memo: dict[int, Any] | None = No
 _DIRECT_LIMIT = float(2**52)
 
 
-def _distinct(values: "np.ndarray", memo: dict[int, Any] | None = None) -> tuple["np.ndarray", "np.ndarray"]:
+def _whole_numbers(values: "np.ndarray", memo: dict[Any, Any] | None = None) -> "np.ndarray | None":
+    """``values`` as int64 when they are whole numbers within ±2**52, else None."""
+    import numpy as np
+
+    key = ("whole", id(values))
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    whole = None
+    in_range = values.dtype.kind == "f" and len(values) > 0
+    if in_range and values.min() >= -_DIRECT_LIMIT and values.max() <= _DIRECT_LIMIT:
+        as_int = values.astype(np.int64)
+        if np.array_equal(as_int, values):
+            whole = as_int
+    if memo is not None:
+        memo[key] = whole
+    return whole
+
+
+def _distinct(values: "np.ndarray", memo: dict[Any, Any] | None = None) -> tuple["np.ndarray", "np.ndarray"]:
     """The sorted distinct values (as :func:`numpy.unique`) and each value's index among them.
 
     Class columns are mostly a few whole numbers: those are counted with one bincount instead of
@@ -441,25 +459,29 @@ def _distinct(values: "np.ndarray", memo: dict[int, Any] | None = None) -> tuple
     """
     import numpy as np
 
-    if memo is not None and id(values) in memo:
-        return memo[id(values)]  # type: ignore[no-any-return]
+    key = ("distinct", id(values))
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
     result = None
-    if values.dtype.kind == "f" and len(values):
-        low, high = float(values.min()), float(values.max())
-        span = high - low
-        if low >= -_DIRECT_LIMIT and high <= _DIRECT_LIMIT and span < max(1 << 16, len(values)):
-            shifted = values - low
-            offsets = shifted.astype(np.int64)
-            if np.array_equal(offsets, shifted):
-                present = np.flatnonzero(np.bincount(offsets, minlength=int(span) + 1))
-                position = np.zeros(int(span) + 1, dtype=np.int64)
+    whole = _whole_numbers(values, memo)
+    if whole is not None:
+        low = int(whole.min())
+        span = int(whole.max()) - low
+        if span < max(1 << 16, len(values)):
+            offsets = whole - low if low else whole
+            present = np.flatnonzero(np.bincount(offsets, minlength=span + 1))
+            if len(present) == span + 1:  # every value in the range occurs: offsets are the indices
+                inverse = offsets
+            else:
+                position = np.zeros(span + 1, dtype=np.int64)
                 position[present] = np.arange(len(present))
-                result = (present + low, position[offsets])
+                inverse = position[offsets]
+            result = ((present + low).astype(np.float64), inverse)
     if result is None:
         uniq, inverse = np.unique(values, return_inverse=True)
         result = (uniq, inverse.reshape(-1))
     if memo is not None:
-        memo[id(values)] = result
+        memo[key] = result
     return result
 
 
@@ -489,7 +511,7 @@ def encode_tables(
         raise InputError(f"{tables[0].source} has no label column", hint="check --label-column")
     if len(labels) != len(tables[0].predictions):  # pragma: no cover - one frame, always equal
         raise InputError(f"{tables[0].source}: labels and predictions have different lengths")
-    memo: dict[int, Any] = {}  # distinct values per array, computed once
+    memo: dict[Any, Any] = {}  # distinct values per array, computed once
     task = task or _infer_task(tables, task_hint, memo)
     if task == REGRESSION:
         out = []
@@ -544,7 +566,7 @@ def encode_tables(
 
 
 def _codes(
-    values: "np.ndarray", index: Mapping[str, int], memo: dict[int, Any] | None = None
+    values: "np.ndarray", index: Mapping[str, int], memo: dict[Any, Any] | None = None
 ) -> "np.ndarray":
     import numpy as np
 
