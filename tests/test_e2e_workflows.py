@@ -58,7 +58,8 @@ def template(name: str, *, mlflow: str, repository: str, api: str, base_image: s
     )
     text = text.replace("vars.MLCI_IMAGE_REPOSITORY == ''", "false")
     assert "vars." not in text, "a repository variable was left unfilled"
-    workflow = yaml.safe_load(text)
+    # YAML 1.1 reads the key `on` as true; put the name back before the harness serializes it.
+    workflow = {("on" if key is True else key): value for key, value in yaml.safe_load(text).items()}
     for job in workflow["jobs"].values():
         job.setdefault("env", {}).update({"MLCI_BASE_IMAGE": base_image, "MLCI_PYTHON_VERSION": "3.11"})
         for step in job["steps"]:

@@ -1,0 +1,143 @@
+"""Each action's own overhead in an act run (install when cached, start-up, writing outputs).
+
+    .venv/bin/python bench/action_overhead.py [--repeat 3]
+
+One workflow runs each action on tiny inputs, twice in a row (the first run warms the install
+cache). For every second run, the step's wall time in act minus the same command's wall time run
+directly (`python -m mlci_lib ...`, median of --repeat runs) is the action's overhead: the
+composite action machinery, the Python check, the cached-install check, reading inputs from the
+environment, and writing outputs and the summary. Target: under 3 s per action, warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.act import run_workflow  # noqa: E402
+
+EXAMPLE = ROOT / "mlci_lib" / "templates" / "example"
+
+#: action -> (with: inputs, the same command run directly)
+ACTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
+    "mlci-dev/mlci@v1": ({}, ["--version"]),
+    "mlci-dev/mlci/actions/metric-gate@v1": (
+        {"candidate": "preds.csv", "rule": "accuracy min=0.5", "resamples": "0"},
+        ["gate", "--candidate", "preds.csv", "--rule", "accuracy min=0.5", "--resamples", "0"],
+    ),
+    "mlci-dev/mlci/actions/drift-check@v1": (
+        {"reference": "data/train.csv", "current": "data/eval.csv", "ignore": "id"},
+        ["drift", "--reference", "data/train.csv", "--current", "data/eval.csv", "--ignore", "id"],
+    ),
+    "mlci-dev/mlci/actions/data-check@v1": (
+        {"data": "data/eval.csv", "suite": "data.suite.yaml"},
+        ["data", "check", "data/eval.csv", "--suite", "data.suite.yaml"],
+    ),
+}
+
+
+def files() -> dict[str, Path | str]:
+    out: dict[str, Path | str] = {
+        "data/train.csv": EXAMPLE / "data" / "train.csv",
+        "data/eval.csv": EXAMPLE / "data" / "eval.csv",
+        "data.suite.yaml": EXAMPLE / "data.suite.yaml",
+    }
+    rows = "".join(f"r{i},{i % 2},{i % 2},{0.9 if i % 2 else 0.1}\n" for i in range(500))
+    out["preds.csv"] = "id,label,prediction,score\n" + rows
+    return out
+
+
+def workflow() -> dict[str, object]:
+    steps: list[dict[str, object]] = [
+        {
+            "uses": "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065",
+            "with": {"python-version": "3"},
+        }
+    ]
+    for index, (action, (inputs, _argv)) in enumerate(ACTIONS.items()):
+        for attempt in ("cold", "warm"):
+            step: dict[str, object] = {"id": f"a{index}-{attempt}", "uses": action, "continue-on-error": True}
+            if inputs:
+                step["with"] = dict(inputs)
+            steps.append(step)
+    return {
+        "on": "push",
+        "permissions": {"contents": "read"},
+        "jobs": {"bench": {"runs-on": "ubuntu-latest", "steps": [{"uses": "actions/checkout@v4"}, *steps]}},
+    }
+
+
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration string as act prints it (``1m2.5s``, ``247.4ms``)."""
+    total = 0.0
+    for number, unit in re.findall(r"([0-9.]+)(h|ms|us|µs|ns|m|s)", text):
+        total += float(number) * _UNITS[unit]
+    return total
+
+
+def step_durations(events: list[dict[str, object]]) -> dict[str, float]:
+    """Each step's time as act reports it ("Success - Main ... [247ms]"), Pre+Main+Post.
+
+    Keys are step ids, and ``<step>/<inner step>`` for the steps inside a composite action.
+    """
+    out: dict[str, float] = {}
+    for event in events:
+        step_ids = event.get("stepID")
+        if not isinstance(step_ids, list) or not 1 <= len(step_ids) <= 2 or "stepResult" not in event:
+            continue
+        match = re.search(r"\[([0-9.hmsuµn]+)\]\s*$", str(event.get("msg", "")))
+        if match:
+            key = "/".join(str(s) for s in step_ids)
+            out[key] = out.get(key, 0.0) + go_duration(match.group(1))
+    return out
+
+
+def direct(argv: list[str], cwd: Path, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "mlci_lib", *argv], cwd=cwd, capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="direct runs per command (median)")
+    args = parser.parse_args()
+    act = subprocess.run(["which", "act"], capture_output=True, text=True).stdout.strip() or str(
+        Path(sys.executable).parent / "act"
+    )
+    with tempfile.TemporaryDirectory(prefix="mlci-bench-") as tmp:
+        work = Path(tmp)
+        run = run_workflow(act, work / "act", workflow(), files=files())
+        durations = step_durations(run.events)
+        repo = work / "act" / "repo"
+        head = f"{'action':<42} {'in act (s)':>10} {'install (s)':>11} {'direct (s)':>10} {'overhead':>9}"
+        print(head)
+        for index, (action, (_inputs, argv)) in enumerate(ACTIONS.items()):
+            warm = durations.get(f"a{index}-warm")
+            cold = durations.get(f"a{index}-cold")
+            if warm is None:
+                print(f"{action:<42} step not found (act returned {run.returncode}): {sorted(durations)}")
+                continue
+            itself = direct(argv, repo, args.repeat)
+            install = durations.get(f"a{index}-warm/install", 0.0)
+            first = f"   (first run in act {cold:.2f} s)" if cold is not None else ""
+            print(f"{action:<42} {warm:>10.2f} {install:>11.2f} {itself:>10.2f} {warm - itself:>9.2f}{first}")
+
+
+if __name__ == "__main__":
+    main()
