@@ -43,7 +43,7 @@ class DemoResult(Result):
 
 def example_source() -> Path:
     """The example project shipped inside the package."""
-    return Path(str(resources.files("mlci_lib").joinpath("templates", "example")))
+    return Path(str(resources.files("mlci_lib").joinpath("templates/example")))
 
 
 def docker_status(environ: Mapping[str, str]) -> str | None:

@@ -102,7 +102,7 @@ class InitResult(Result):
 
 
 def _template(*parts: str) -> str:
-    return resources.files("mlci_lib").joinpath("templates", *parts).read_text(encoding="utf-8")
+    return resources.files("mlci_lib").joinpath("/".join(("templates", *parts))).read_text(encoding="utf-8")
 
 
 def planned_files(
