@@ -572,6 +572,8 @@ def _codes(
 
     uniq, inverse = _distinct(values, memo)
     mapping = np.asarray([index[_class_text(v)] for v in uniq.tolist()], dtype=np.int64)
+    if np.array_equal(mapping, np.arange(len(mapping))):
+        return inverse  # already the class indices (e.g. labels 0 and 1)
     return mapping[inverse]
 
 
