@@ -137,6 +137,17 @@ def test_a_command_that_hangs_is_stopped(tmp_path: Path) -> None:
     assert "did not finish in" in read_verdict(tmp_path)["stages"][-1]["message"]
 
 
+def test_a_stale_model_from_an_earlier_run_does_not_pass(tmp_path: Path) -> None:
+    import os
+
+    config = write_project(tmp_path, small_pipeline(train={"command": ["python", "-c", "pass"]}))
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.skops").write_text("old")
+    os.utime(tmp_path / "model" / "model.skops", (1_000_000_000, 1_000_000_000))
+    assert main(["run", "--config", str(config)]) == 1
+    assert "it is from an earlier run" in read_verdict(tmp_path)["stages"][-1]["message"]
+
+
 def test_missing_declared_output_fails_the_stage(tmp_path: Path) -> None:
     train = {"command": ["python", "-c", "pass"], "outputs": ["model/model.skops"]}
     config = write_project(tmp_path, small_pipeline(train=train))

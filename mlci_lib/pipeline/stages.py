@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -142,19 +143,27 @@ def _run_user_command(state: RunState, name: str, settings: Mapping[str, Any]) -
 def train(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     from mlci_lib.fingerprint import fingerprint_path
 
+    started = time.time()
     failed = _run_user_command(state, "train", settings)
     if failed is not None:
         return failed
     cfg = state.config
+    model = _rel(cfg, cfg.model_path)
     if not cfg.model_path.exists():
-        return StageOutcome(
-            FAILED,
-            f"training finished but the model {cfg.model_path} does not exist",
-            hint_extras=None,
-        )
+        return StageOutcome(FAILED, f"training finished but the model {model} does not exist")
+    if _latest_mtime(cfg.model_path) < started - 1.0:
+        # A model left over from an earlier run must not pass for the one just trained.
+        return StageOutcome(FAILED, f"training did not write {model} (it is from an earlier run)")
     digest = fingerprint_path(cfg.model_path)
     state.model = {"name": cfg.model_name, "version": None, "uri": None, "run_id": None, "digest": digest}
     return StageOutcome(PASSED, f"model written to {_rel(cfg, cfg.model_path)} ({digest[:19]})")
+
+
+def _latest_mtime(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_mtime
+    times = [p.stat().st_mtime for p in path.rglob("*") if p.is_file()]
+    return max(times, default=path.stat().st_mtime)
 
 
 def evaluate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
