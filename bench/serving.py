@@ -304,7 +304,7 @@ def image_sizes(reference: str) -> None:
         else 0
     )
     history = subprocess.run(
-        [docker, "history", "--no-trunc", "--format", "{{json .}}", reference],
+        [docker, "history", "--no-trunc", "--human=false", "--format", "{{json .}}", reference],
         capture_output=True,
         text=True,
         check=True,
