@@ -145,7 +145,7 @@ def build_image(
             f"option --user must be a non-root numeric uid[:gid], got {user!r}", hint="e.g. 10001:10001"
         )
     requirements = serving_requirements(extra_requirements)
-    loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
+    loaded = load_model(Path(model), allow_pickle=allow_pickle, trusted_types=trusted_types)
     git = git or git_context()
     meta = loaded.metadata or {}
     name = model_name or meta.get("name") or Path(model).resolve().name

@@ -17,6 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from mlci_lib.errors import InputError, ServiceError
@@ -160,7 +161,7 @@ def smoke_test_image(
 
     if requests < 1 or rows_per_request < 1:
         raise InputError("options --requests and --rows-per-request must be at least 1")
-    reference = load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
+    reference = load_model(Path(model), allow_pickle=allow_pickle, trusted_types=trusted_types)
     frame = read_rows_file(sample_data, what="sample data", option="--sample-data").head(max_rows)
     if frame.empty:
         raise InputError(f"sample data {sample_data} has no rows", hint="give a few evaluation rows")
@@ -368,7 +369,7 @@ def _compare(
 
 def _logs(container: Any) -> str:
     try:
-        text = container.logs(tail=30).decode("utf-8", "replace")
+        text = str(container.logs(tail=30).decode("utf-8", "replace"))
     except Exception:
         return ""
     return text.strip()[-3000:]
