@@ -174,7 +174,8 @@ def test_release_pr_twice_and_a_worse_release(
             env={"EXAMPLE_WORSE_MODEL": "1"},
         )
         assert worse.outcome("mlci", "release") == "failure", worse.log[-6000:]
-        assert any("mlci run: gate failed" in line for line in worse.error_lines), worse.error_lines
+        # The runner escapes ':' in annotation titles as %3A.
+        assert "::error title=mlci run%3A gate failed::" in worse.log, worse.log[-6000:]
         assert worse.outcome("report", "release") == "success"
         assert "failed at" in worse.summary and "gate" in worse.summary
         assert [str(v.version) for v in client.search_model_versions("name='loan-approval'")] == ["1"]
