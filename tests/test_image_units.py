@@ -168,3 +168,33 @@ def test_image_commands_fail_closed_on_bad_input(
     assert code == 2, err.getvalue()
     assert message in err.getvalue()
     assert len(err.getvalue().strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "transient"),
+    [
+        ("received unexpected HTTP status: 503 Service Unavailable", True),
+        ("toomanyrequests: too many requests", True),
+        ("net/http: TLS handshake timeout", True),
+        ("read: connection reset by peer", True),
+        ("unauthorized: authentication required", False),
+        ("denied: requested access to the resource is denied", False),
+        ("name unknown: repository name not known to registry", False),
+    ],
+)
+def test_push_failures_are_retried_only_when_a_later_attempt_can_succeed(
+    message: str, transient: bool
+) -> None:
+    from mlci_lib.image.push import _TRANSIENT_WORDS, _classify, _PushFailed
+
+    failure = _PushFailed(message, bool(_TRANSIENT_WORDS.search(message)))
+    assert (_classify(failure) is not None) == transient
+
+
+def test_registry_urls() -> None:
+    from mlci_lib.image.push import registry_base_url
+
+    assert registry_base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert registry_base_url("localhost:5000") == "http://localhost:5000"
+    assert registry_base_url("ghcr.io") == "https://ghcr.io"
+    assert registry_base_url(None) == "https://registry-1.docker.io"

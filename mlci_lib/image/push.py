@@ -39,7 +39,7 @@ MANIFEST_TYPES = ", ".join(
 )
 _TRANSIENT_WORDS = re.compile(
     r"timeout|timed out|connection reset|connection refused|broken pipe|EOF|"
-    r"\b(408|429|500|502|503|504)\b|too ?many ?requests|service unavailable|bad gateway",
+    r"\b(408|429|502|503|504)\b|too ?many ?requests|service unavailable|bad gateway",
     re.IGNORECASE,
 )
 
