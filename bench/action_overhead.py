@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
+
 from tests.helpers.act import run_workflow  # noqa: E402
 
 EXAMPLE = ROOT / "mlci_lib" / "templates" / "example"
@@ -37,6 +39,10 @@ ACTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
     "mlci-dev/mlci/actions/drift-check@v1": (
         {"reference": "data/train.csv", "current": "data/eval.csv", "ignore": "id"},
         ["drift", "--reference", "data/train.csv", "--current", "data/eval.csv", "--ignore", "id"],
+    ),
+    "mlci-dev/mlci/actions/report@v1": (
+        {"verdict": "gate.json", "comment": "false", "report-file": "report.md"},
+        ["report", "gate.json", "--comment", "false", "--report-file", "report.md"],
     ),
     "mlci-dev/mlci/actions/data-check@v1": (
         {"data": "data/eval.csv", "suite": "data.suite.yaml"},
@@ -53,7 +59,17 @@ def files() -> dict[str, Path | str]:
     }
     rows = "".join(f"r{i},{i % 2},{i % 2},{0.9 if i % 2 else 0.1}\n" for i in range(500))
     out["preds.csv"] = "id,label,prediction,score\n" + rows
+    out["gate.json"] = _gate_verdict(out["preds.csv"])
     return out
+
+
+def _gate_verdict(predictions: str) -> str:
+    import io
+
+    from mlci_lib.gate import run_gate
+
+    table = pd.read_csv(io.StringIO(predictions))
+    return run_gate(table, rule=["accuracy min=0.5"], resamples=0).to_json()
 
 
 def workflow() -> dict[str, object]:
@@ -108,8 +124,11 @@ def direct(argv: list[str], cwd: Path, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mlci_lib", *argv], cwd=cwd, capture_output=True, check=False)
+        command = [sys.executable, "-m", "mlci_lib", *argv]
+        done = subprocess.run(command, cwd=cwd, capture_output=True, check=False)
         times.append(time.perf_counter() - started)
+        if done.returncode not in (0, 1):  # 1 is a check that did not pass: still the full work
+            raise SystemExit(f"direct run of mlci {' '.join(argv)} failed: {done.stderr.decode()[-300:]}")
     return statistics.median(times)
 
 
