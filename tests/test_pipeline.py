@@ -260,3 +260,19 @@ def test_example_project_two_releases_with_the_embedded_registry(tmp_path: Path)
     versions = client.search_model_versions("name='loan-approval'")
     assert [str(v.version) for v in versions] == ["1"]
     assert str(client.get_model_version_by_alias("loan-approval", "champion").version) == "1"
+
+
+def test_json_output_keeps_stdout_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    noisy = {
+        "command": [
+            "python",
+            "-c",
+            "import os; print('epoch 1 loss 0.3'); os.makedirs('model', exist_ok=True)",
+        ]
+    }
+    config = write_project(tmp_path, small_pipeline(train=noisy))
+    assert main(["--json", "run", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    verdict = json.loads(captured.out)
+    assert verdict["schema"] == "mlci.pipeline-verdict" and verdict["passed"] is True
+    assert "epoch 1 loss 0.3" in captured.err and "▶ train" in captured.err
