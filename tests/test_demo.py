@@ -42,3 +42,17 @@ def test_demo_refuses_an_existing_project(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "loan-approval" / "x").write_text("mine")
     assert main(["demo", "--dir", str(tmp_path), "--no-image"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_demo_with_the_image_stages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], python_base_image: str, image_registry: str
+) -> None:
+    argv = ["demo", "--dir", str(tmp_path), "--quick", "--registry", image_registry]
+    argv += ["--base-image", python_base_image, "--python-version", "3.11"]
+    assert main(argv) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    for stage in ("image-build", "image-smoke", "image-push"):
+        assert f"✔ {stage}: passed" in out, stage
+    assert "image stages skipped" not in out and "image-push skipped" not in out
