@@ -34,7 +34,13 @@ def test_ruff_format_is_clean() -> None:
 
 
 def test_zizmor_finds_nothing() -> None:
-    targets = ["action.yml", "actions", ".github", "mlci_lib/templates"]
+    # The starter workflows sit outside .github/workflows, where a folder scan would not collect them,
+    # so they are named one by one.
+    templates = sorted(
+        str(f.relative_to(REPO_ROOT)) for f in REPO_ROOT.glob("mlci_lib/templates/github/*.yml")
+    )
+    assert templates, "no starter workflows found"
+    targets = ["action.yml", "actions", ".github", *templates]
     existing = [t for t in targets if (REPO_ROOT / t).exists()]
     done = run_tool("zizmor", "--offline", "--config", ".github/zizmor.yml", "--no-progress", *existing)
     assert done.returncode == 0, done.stdout + done.stderr
