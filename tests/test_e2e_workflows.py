@@ -30,6 +30,9 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.docker, pytest
 TEMPLATES = REPO_ROOT / "mlci_lib" / "templates" / "github"
 TOKEN = "ghs_e2e_token_1234"
 IMAGE_NAME = "e2e-act/loan-approval"
+# Its own registered-model name: the MLflow server is shared by the whole session, and the
+# in-process end-to-end test registers the example under its own name.
+MODEL_NAME = "e2e-act-loan-approval"
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -46,6 +49,10 @@ def project_files() -> dict[str, str | bytes | Path]:
         relative = path.relative_to(source)
         if path.is_file() and not skip.intersection(relative.parts):
             files[str(relative)] = path
+    config = (source / "mlci.yaml").read_text()
+    renamed = config.replace("name: loan-approval ", f"name: {MODEL_NAME} ", 1)
+    assert renamed != config, "the example's mlci.yaml no longer names the model as expected"
+    files["mlci.yaml"] = renamed
     return files
 
 
@@ -128,14 +135,14 @@ def test_release_pr_twice_and_a_worse_release(
         assert outputs["passed"] == "true" and outputs["model-version"] == "1"
         digest = outputs["image-digest"]
         assert digest.startswith("sha256:")
-        champion = client.get_model_version_by_alias("loan-approval", "champion")
+        champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
         assert str(champion.version) == "1"
         assert champion.tags["mlci.image.digest"] == digest
         assert champion.tags["mlci.verdict.passed"] == "true"
         commit = champion.tags["mlci.git.commit"]
         labels = image_labels(image_registry, digest)
         assert labels["org.opencontainers.image.revision"] == commit
-        assert any(value == "loan-approval" for value in labels.values()), labels
+        assert any(value == MODEL_NAME for value in labels.values()), labels
         tags = registry_tags(image_registry)
         assert commit[:12] in tags and "latest" in tags
         assert "mlci release" in release.summary and "Metric gate" in release.summary
@@ -162,7 +169,7 @@ def test_release_pr_twice_and_a_worse_release(
         body = comments[0]["body"]
         assert body.startswith("<!-- mlci-report:default -->") and "mlci pr" in body
         assert "max-drop" in body, "the PR gate did not compare with the champion"
-        assert [str(v.version) for v in client.search_model_versions("name='loan-approval'")] == ["1"]
+        assert [str(v.version) for v in client.search_model_versions(f"name='{MODEL_NAME}'")] == ["1"]
 
         # 3. A deliberately worse model on the release path: fails at the gate, pushes nothing.
         worse = run_workflow(
@@ -178,6 +185,6 @@ def test_release_pr_twice_and_a_worse_release(
         assert "::error title=mlci run%3A gate failed::" in worse.log, worse.log[-6000:]
         assert worse.outcome("report", "release") == "success"
         assert "failed at" in worse.summary and "gate" in worse.summary
-        assert [str(v.version) for v in client.search_model_versions("name='loan-approval'")] == ["1"]
-        assert str(client.get_model_version_by_alias("loan-approval", "champion").version) == "1"
+        assert [str(v.version) for v in client.search_model_versions(f"name='{MODEL_NAME}'")] == ["1"]
+        assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == "1"
         assert registry_tags(image_registry) == tags, "an image was pushed after a failed gate"
