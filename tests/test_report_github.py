@@ -259,7 +259,9 @@ def _verdict(tmp_path: Path, passed: bool = True) -> Path:
     return path
 
 
-def _run(tmp_path: Path, server: GitHubStandIn, argv: list[str], **env: str) -> tuple[int, str, str, str]:
+def _run(
+    tmp_path: Path, server: GitHubStandIn, argv: list[str], *, from_env: bool = False, **env: str
+) -> tuple[int, str, str, str]:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7}}))
     environ = {
@@ -277,7 +279,8 @@ def _run(tmp_path: Path, server: GitHubStandIn, argv: list[str], **env: str) -> 
         patch.chdir(tmp_path)  # the default report file lands here, not in the work tree
         for name, value in environ.items():
             patch.setenv(name, value)
-        code = main(["report", *argv], runner=CiRunner(environ=environ, stdout=out, stderr=err))
+        command = ["--from-env", "report"] if from_env else ["report", *argv]
+        code = main(command, runner=CiRunner(environ=environ, stdout=out, stderr=err))
     outputs = (tmp_path / "output.txt").read_text() if (tmp_path / "output.txt").exists() else ""
     return code, out.getvalue(), err.getvalue(), outputs
 
@@ -339,3 +342,185 @@ def test_cli_github_outage_exits_2_but_keeps_the_report(tmp_path: Path, github_a
     )
     assert report.read_text().startswith("## ✅ mlci: passed")
     assert re.search(rf"report-file<<\S+\n{re.escape(str(report))}\n", outputs)
+
+
+# -- the issue from the CLI (scheduled runs: no pull request) ---------------------------------------
+
+ISSUE_MARKER = "<!-- mlci-issue:default -->"
+
+
+def _issue_run(
+    tmp_path: Path, server: GitHubStandIn, verdict: Path, *extra: str
+) -> tuple[int, str, str, str]:
+    argv = [str(verdict), "--report-file", str(tmp_path / "r.md"), "--comment", "false", *extra]
+    return _run(tmp_path, server, argv, GITHUB_EVENT_PATH="")
+
+
+def _output(outputs: str, name: str) -> str:
+    """The value last written to output ``name`` (the outputs file grows over a test's runs)."""
+    found = re.findall(rf"^{re.escape(name)}<<(\S+)\n(.*?)\n\1$", outputs, re.MULTILINE | re.DOTALL)
+    assert found, f"no output {name} in {outputs!r}"
+    return str(found[-1][1])
+
+
+def test_cli_failed_verdict_opens_the_issue_then_updates_it(
+    tmp_path: Path, github_api: GitHubStandIn
+) -> None:
+    github_api.token = TOKEN
+    github_api.add_issue(REPO, "someone else's", "hello")
+    verdict = _verdict(tmp_path, passed=False)
+    code, out, err, outputs = _issue_run(
+        tmp_path,
+        github_api,
+        verdict,
+        "--issue-title",
+        "Data drift",
+        "--issue-labels",
+        "drift, monitoring,drift",
+    )
+    assert code == 0, out + err
+    assert out.startswith(f"::add-mask::{TOKEN}\n") and out.count(TOKEN) == 1
+    assert "issue: created #2 https://github.com/octo/app/issues/2" in out
+    assert (_output(outputs, "issue-action"), _output(outputs, "issue-number")) == ("created", "2")
+    assert _output(outputs, "issue-url") == "https://github.com/octo/app/issues/2"
+    assert _output(outputs, "comment-action") == "skipped"
+
+    # People triage it in between; the rerun keeps their labels and edits the same issue.
+    github_api.add_issue(REPO, "Data drift", "opened by hand, no marker")
+    code, out, err, outputs = _issue_run(
+        tmp_path, github_api, verdict, "--issue-title", "Data drift (still)", "--issue-labels", "drift"
+    )
+    assert code == 0, out + err
+    assert (_output(outputs, "issue-action"), _output(outputs, "issue-number")) == ("updated", "2")
+    ours = [i for i in github_api.issues(REPO) if i["body"].startswith(ISSUE_MARKER)]
+    assert len(ours) == 1 and len(github_api.issues(REPO)) == 3
+    assert ours[0]["title"] == "Data drift (still)"
+    assert ours[0]["labels"] == [{"name": "drift"}, {"name": "monitoring"}]
+    assert ours[0]["body"] == f"{ISSUE_MARKER}\n{(tmp_path / 'r.md').read_text()}"
+    assert "## ❌ mlci: failed at **drift**" in ours[0]["body"]
+    assert [r.method for r in github_api.requests].count("POST") == 1
+
+
+def test_cli_closed_issue_is_not_reopened_a_new_one_is(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    verdict = _verdict(tmp_path, passed=False)
+    _issue_run(tmp_path, github_api, verdict, "--issue-title", "Data drift")
+    github_api.close_issue(REPO, 1)
+    code, _, err, outputs = _issue_run(tmp_path, github_api, verdict, "--issue-title", "Data drift")
+    assert code == 0 and _output(outputs, "issue-action") == "created", err
+    assert [i["state"] for i in github_api.issues(REPO)] == ["closed", "open"]
+
+
+def test_cli_passed_verdict_leaves_the_issue_alone(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    code, out, err, outputs = _issue_run(
+        tmp_path, github_api, _verdict(tmp_path, passed=True), "--issue-title", "Data drift"
+    )
+    assert code == 0, out + err
+    assert github_api.requests == [] and "::warning" not in out
+    assert "issue: the verdict passed, so no issue" in out
+    assert _output(outputs, "issue-action") == "skipped" and _output(outputs, "issue-number") == ""
+
+
+def test_cli_issue_always_writes_a_passed_report(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    code, out, err, outputs = _issue_run(
+        tmp_path, github_api, _verdict(tmp_path), "--issue", "always", "--issue-title", "Weekly drift report"
+    )
+    assert code == 0 and _output(outputs, "issue-action") == "created", out + err
+    assert github_api.issues(REPO)[0]["body"].startswith(f"{ISSUE_MARKER}\n## ✅ mlci: passed")
+
+
+def test_cli_issue_never_and_no_title_make_no_request(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    verdict = _verdict(tmp_path, passed=False)
+    for extra in ((), ("--issue", "never", "--issue-title", "Data drift", "--issue-labels", "drift")):
+        code, out, err, outputs = _issue_run(tmp_path, github_api, verdict, *extra)
+        assert code == 0 and _output(outputs, "issue-action") == "skipped", out + err
+    assert github_api.requests == []
+
+
+def test_cli_issue_forbidden_warns_and_exits_0(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    github_api.forbid_writes = True
+    code, out, err, outputs = _issue_run(
+        tmp_path, github_api, _verdict(tmp_path, passed=False), "--issue-title", "Data drift"
+    )
+    assert code == 0, out + err
+    assert "::warning title=mlci report%3A no issue::the token cannot open or edit issues of octo/app" in out
+    assert "issues: write" in out
+    assert _output(outputs, "issue-action") == "skipped" and _output(outputs, "issue-url") == ""
+    assert "## ❌ mlci: failed at **drift**" in (tmp_path / "summary.md").read_text()
+    assert github_api.issues(REPO) == []
+
+
+def test_cli_issue_outage_exits_2_but_keeps_the_report(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    github_api.fail_next(503, count=50, headers={"retry-after": "0"})
+    code, out, err, outputs = _issue_run(
+        tmp_path, github_api, _verdict(tmp_path, passed=False), "--issue-title", "Data drift"
+    )
+    assert code == 2, out + err
+    assert "::error title=mlci report%3A issue failed::GitHub API GET /repos/octo/app/issues" in out
+    assert (tmp_path / "r.md").read_text().startswith("## ❌ mlci: failed at **drift**")
+    assert _output(outputs, "issue-action") == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param(["--issue-title", ""], "the issue title is empty", id="empty-title"),
+        pytest.param(["--issue-title", " \n "], "the issue title is empty", id="blank-title"),
+        pytest.param(["--issue-title", "x" * 257], "GitHub takes at most 256", id="long-title"),
+        pytest.param(["--issue", "when-failed"], "--issue when-failed needs --issue-title", id="no-title"),
+        pytest.param(["--issue", "always"], "--issue always needs --issue-title", id="always-no-title"),
+        pytest.param(["--issue-labels", "drift"], "--issue-labels needs --issue-title", id="labels-no-title"),
+        pytest.param(["--issue-title", "t", "--issue-labels", " , "], "names no label", id="no-labels"),
+        pytest.param(
+            ["--issue-title", "t", "--issue-labels", "drift," + "y" * 51],
+            "GitHub takes at most 50",
+            id="long-label",
+        ),
+        pytest.param(["--issue-title", "t", "--issue-labels", "a\tb"], "control characters", id="tab-label"),
+        pytest.param(["--issue", "sometimes", "--issue-title", "t"], "invalid choice", id="bad-mode"),
+    ],
+)
+def test_cli_bad_issue_options_exit_2_before_any_work(
+    tmp_path: Path, github_api: GitHubStandIn, extra: list[str], message: str
+) -> None:
+    code, out, err, _ = _issue_run(tmp_path, github_api, _verdict(tmp_path, passed=False), *extra)
+    assert code == 2, out + err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "r.md").exists() and github_api.requests == []
+
+
+def test_cli_issue_options_from_action_inputs(tmp_path: Path, github_api: GitHubStandIn) -> None:
+    verdict = _verdict(tmp_path, passed=False)
+    code, out, err, outputs = _run(
+        tmp_path,
+        github_api,
+        [],
+        GITHUB_EVENT_PATH="",
+        MLCI_INPUT_VERDICT=str(verdict),
+        MLCI_INPUT_REPORT_FILE=str(tmp_path / "r.md"),
+        MLCI_INPUT_COMMENT="false",
+        MLCI_INPUT_KEY="drift",
+        MLCI_INPUT_ISSUE="auto",
+        MLCI_INPUT_ISSUE_TITLE="mlci: data drift detected",
+        MLCI_INPUT_ISSUE_LABELS="drift\nmonitoring\n",
+        from_env=True,
+    )
+    assert code == 0 and _output(outputs, "issue-action") == "created", out + err
+    (issue,) = github_api.issues(REPO)
+    assert issue["title"] == "mlci: data drift detected"
+    assert issue["body"].startswith("<!-- mlci-issue:drift -->\n")
+    assert issue["labels"] == [{"name": "drift"}, {"name": "monitoring"}]
+
+
+def test_issue_labels_and_title_are_checked_before_any_request(github_api: GitHubStandIn) -> None:
+    options = {"token": TOKEN, "repository": REPO, "api_url": github_api.url, "policy": FAST}
+    with pytest.raises(UsageError, match="not the string 'drift'"):
+        open_or_update_issue("t", "b", labels="drift", **options)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="is not a label name"):
+        open_or_update_issue("t", "b", labels=["drift", ""], **options)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="the issue title is empty"):
+        open_or_update_issue("  ", "b", token=None, repository=None)
+    assert github_api.requests == []
+    result = open_or_update_issue("Drift\nin production ", "b", labels=[" drift "], **options)  # type: ignore[arg-type]
+    assert result.action == "created"
+    assert github_api.issues(REPO)[0]["title"] == "Drift in production"
+    assert github_api.issues(REPO)[0]["labels"] == [{"name": "drift"}]

@@ -1,7 +1,8 @@
 """The few GitHub REST calls the report needs: one pull-request comment and one issue, kept current.
 
 Each report lives in one comment found by a hidden marker (``<!-- mlci-report:<key> -->``), so a
-rerun edits it instead of adding another. Rate limits (403/429 with ``Retry-After`` or
+rerun edits it instead of adding another; an issue works the same way with
+``<!-- mlci-issue:<key> -->``, among the open issues. Rate limits (403/429 with ``Retry-After`` or
 ``x-ratelimit-reset``) and transient failures are retried through :mod:`mlci_lib.retry`. When the
 token cannot comment at all (no token, no pull request, 401/403/404 as on pull requests from
 forks), the call returns ``skipped`` with the reason instead of raising: a report must not fail
@@ -37,6 +38,11 @@ _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _USER_AGENT = "mlci-report"
 #: Pages of 100 comments read at most (10,000 comments) before giving up on finding ours.
 MAX_PAGES = 100
+#: GitHub refuses longer issue titles and label names (HTTP 422); checking them first makes that
+#: a usage error before the report is rendered or any request is sent.
+MAX_TITLE = 256
+MAX_LABEL = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 CREATED, UPDATED, SKIPPED = "created", "updated", "skipped"
 
@@ -105,6 +111,41 @@ def marker_for(key: str, *, kind: str = "report") -> str:
             hint="e.g. --key default, or --key nightly",
         )
     return f"<!-- mlci-{kind}:{key} -->"
+
+
+def issue_title(title: str) -> str:
+    """``title`` on one line, or a UsageError when it is empty or longer than GitHub accepts."""
+    if not isinstance(title, str):
+        raise UsageError(f"the issue title must be text, not {type(title).__name__}")
+    line = " ".join(title.split())
+    if not line:
+        raise UsageError("the issue title is empty", hint="e.g. --issue-title 'mlci: data drift detected'")
+    if len(line) > MAX_TITLE:
+        raise UsageError(f"the issue title has {len(line)} characters; GitHub takes at most {MAX_TITLE}")
+    return line
+
+
+def issue_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    """The label names, checked and without repeats, or a UsageError naming the bad one."""
+    if isinstance(labels, str):
+        # A bare string would be read as one label per character.
+        raise UsageError(f"issue labels must be a list of names, not the string {labels!r}")
+    names: list[str] = []
+    for label in labels:
+        name = label.strip() if isinstance(label, str) else ""
+        if not name:
+            raise UsageError(
+                f"issue label {label!r} is not a label name", hint="e.g. --issue-labels drift,monitoring"
+            )
+        if "," in name or _CONTROL.search(name):
+            raise UsageError(f"issue label {name!r} may not hold commas or control characters")
+        if len(name) > MAX_LABEL:
+            raise UsageError(
+                f"issue label {name[:20]!r}... has {len(name)} characters; GitHub takes at most {MAX_LABEL}"
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _rate_limit_wait(error: GitHubHttpError) -> float | None:
@@ -333,10 +374,14 @@ def open_or_update_issue(
     labels: Sequence[str] = (),
     policy: RetryPolicy | None = None,
 ) -> IssueResult:
-    """Open the issue of ``marker`` (a key), or update it while it is open, e.g. for drift alerts."""
+    """Open the issue of ``marker`` (a key), or update it while it is open, e.g. for drift alerts.
+
+    An update replaces the title and body but leaves the labels alone: people may have relabelled
+    the issue while triaging it. Closing the issue ends it; the next call opens a new one.
+    """
     hidden = marker_for(marker, kind="issue")
-    if not title.strip():
-        raise UsageError("the issue needs a title")
+    title = issue_title(title)
+    names = issue_labels(labels)
     reason = _check_target(token, repository)
     if reason is not None:
         return IssueResult(SKIPPED, reason, repository)
@@ -358,8 +403,8 @@ def open_or_update_issue(
             action, reason = UPDATED, f"updated issue #{found['number']}"
         else:
             payload = {"title": title, "body": text}
-            if labels:
-                payload["labels"] = list(labels)
+            if names:
+                payload["labels"] = list(names)
             data, _ = client.request("POST", base, payload)
             action, reason = CREATED, "opened a new issue"
     except GitHubHttpError as error:

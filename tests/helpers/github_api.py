@@ -7,7 +7,8 @@ pagination, rate-limit headers, the 65,536-character body limit):
 - ``GET/POST /repos/{owner}/{repo}/issues``, ``GET/PATCH .../issues/{number}``
 
 and lets a test script failures (``fail_next``, ``rate_limit_next``, ``forbid_writes``, ``missing``)
-and read back what was posted (``comments``, ``issues``, ``requests``). Use the ``github_api``
+and read back what was posted (``comments``, ``issues``, ``requests``); ``add_comment``,
+``add_issue`` and ``close_issue`` play what other people do in between. Use the ``github_api``
 fixture, or ``GitHubStandIn()`` as a context manager::
 
     def test_x(github_api):
@@ -74,7 +75,10 @@ class GitHubStandIn:
         self._numbers: dict[str, itertools.count[int]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for the loop to poll; the default half second adds up over many tests.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
 
@@ -145,6 +149,15 @@ class GitHubStandIn:
     ) -> dict[str, Any]:
         with self._lock:
             return self._new_issue(repository, {"title": title, "body": body}, pull_request=pull_request)
+
+    def close_issue(self, repository: str, number: int) -> None:
+        """Close an issue, as someone does once the alert is handled."""
+        with self._lock:
+            for issue in self._issues.get(repository, []):
+                if issue["number"] == number:
+                    issue["state"] = "closed"
+                    return
+        raise KeyError(f"{repository}#{number}")
 
     def methods(self) -> list[str]:
         """``METHOD /path`` of every request answered, in order."""
@@ -282,6 +295,11 @@ class GitHubStandIn:
             if method == "POST":
                 if not isinstance(body.get("title"), str) or not body["title"]:
                     return 422, {"message": "Validation Failed"}, {}
+                labels = body.get("labels", [])
+                if not isinstance(labels, list) or not all(
+                    isinstance(name, str) and 0 < len(name) <= 50 for name in labels
+                ):
+                    return 422, {"message": "Validation Failed", "errors": [{"field": "labels"}]}, {}
                 return 201, self._new_issue(repo, body), {}
         elif number is not None and not sub:  # .../issues/{n}
             for issue in self._issues.get(repo, []):
@@ -289,9 +307,13 @@ class GitHubStandIn:
                     if method == "GET":
                         return 200, issue, {}
                     if method == "PATCH":
+                        if "title" in body and (not isinstance(body["title"], str) or not body["title"]):
+                            return 422, {"message": "Validation Failed"}, {}
                         for key in ("title", "body", "state"):
                             if key in body:
                                 issue[key] = body[key]
+                        if "labels" in body:  # GitHub replaces the whole set
+                            issue["labels"] = [{"name": name} for name in body["labels"]]
                         return 200, issue, {}
             return not_found
         return not_found
