@@ -60,6 +60,15 @@ def test_pr_stops_at_the_gate_and_comments() -> None:
     assert any("actions/report" in str(s.get("uses")) for s in job["steps"])
 
 
+def test_monitor_keeps_its_issue_through_the_report_action() -> None:
+    job = load(TEMPLATES / "github" / "monitor.yml")["jobs"]["drift"]
+    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    report = next(s for s in job["steps"] if "actions/report@" in str(s.get("uses")))
+    assert report["with"]["issue-title"] and report["with"]["comment"] == "false"
+    assert "issue" not in report["with"], "the default opens the issue only when the drift gate failed"
+    assert not any(re.search(r"(^|[\s;&|])gh\s", str(s.get("run", ""))) for s in job["steps"])
+
+
 def _tool(name: str) -> str:
     tool = venv_tool(name)
     require(tool is not None, name, "install mlci[dev] (scripts/test does)")
