@@ -137,8 +137,8 @@ def _confusion(
 
     k = models[0].n_classes
     code = models[0].labels.astype(np.int64)
-    for m in models:
-        code = code * k + m.predictions
+    for model in models:
+        code = code * k + model.predictions
     types, counts = _present_codes(code, k ** (len(models) + 1))
     # Each row's type is needed only to draw rows, when there are too many types for a multinomial.
     row_types = np.searchsorted(types, code) if len(types) > MULTINOMIAL_MAX_TYPES else None
@@ -185,8 +185,8 @@ def _ranking(
         return _ranking_rows(models, names, settings, rng, positive)
     groups = []
     widths = []
-    for m in models:
-        group, width = _score_bins(m, settings.score_bins)
+    for model in models:
+        group, width = _score_bins(model, settings.score_bins)
         groups.append(group)
         widths.append(width)
     code = positive.astype(np.int64)
@@ -300,14 +300,15 @@ def count_below(edges: "np.ndarray", values: "np.ndarray", low: float, high: flo
     def cell(x: "np.ndarray") -> "np.ndarray":
         position = np.subtract(x, low)
         position *= scale
-        return np.minimum(position.astype(np.int64), _GRID_CELLS - 1)
+        index: np.ndarray = np.minimum(position.astype(np.int64), _GRID_CELLS - 1)
+        return index
 
     edge_cells = cell(edges)
     below = np.searchsorted(edge_cells, np.arange(_GRID_CELLS), side="left")
     holds_edge = np.zeros(_GRID_CELLS, dtype=bool)
     holds_edge[edge_cells] = True
     cells = cell(values)
-    out = below[cells]
+    out: np.ndarray = below[cells]
     unsure = np.flatnonzero(holds_edge[cells])
     out[unsure] = np.searchsorted(edges, values[unsure], side="left")
     return out
@@ -321,7 +322,7 @@ def _present_codes(code: "np.ndarray", space: int) -> tuple["np.ndarray", "np.nd
         tally = np.bincount(code, minlength=space)
         present = np.flatnonzero(tally)
         return present, tally[present]
-    return np.unique(code, return_counts=True)  # type: ignore[no-any-return]
+    return np.unique(code, return_counts=True)
 
 
 def _weighted_map(cells: "np.ndarray", weights: "np.ndarray", n_types: int, width: int) -> Any:

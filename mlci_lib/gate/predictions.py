@@ -250,7 +250,8 @@ def _id_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray
     if pd.isna(series).any():
         row = int(pd.isna(series).to_numpy().argmax())
         raise InputError(f"{what} {file}: id column {name!r} is empty at row {row + 1}")
-    return series.to_numpy()
+    ids: np.ndarray = series.to_numpy()
+    return ids
 
 
 def _class_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray":
@@ -270,7 +271,7 @@ def _class_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndar
             hint="drop or fill those rows before the gate",
         )
     if series.dtype == bool or pd.api.types.is_numeric_dtype(series.dtype):
-        values = series.to_numpy(dtype=np.float64)
+        values: np.ndarray = series.to_numpy(dtype=np.float64)
         finite = np.isfinite(values)
         if not finite.all():
             row = int(np.flatnonzero(~finite)[0])
@@ -279,7 +280,8 @@ def _class_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndar
                 hint="write finite numbers only",
             )
         return values
-    return series.astype(str).to_numpy(dtype=object)
+    texts: np.ndarray = series.astype(str).to_numpy(dtype=object)
+    return texts
 
 
 def _score_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray":
@@ -306,11 +308,11 @@ def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> Pre
     ):
         aligned = baseline  # the same rows in the same order: nothing to join
     elif candidate.ids is not None and baseline.ids is not None:
-        for table in (candidate, baseline):
-            dup = pd.Index(table.ids).duplicated()
+        for source, ids in ((candidate.source, candidate.ids), (baseline.source, baseline.ids)):
+            dup = pd.Index(ids).duplicated()
             if dup.any():
                 raise InputError(
-                    f"{table.source}: row id {table.ids[int(np.flatnonzero(dup)[0])]!r} appears twice",
+                    f"{source}: row id {ids[int(np.flatnonzero(dup)[0])]!r} appears twice",
                     hint="row ids must be unique to join candidate and baseline",
                 )
         base_index = pd.Index(_id_keys(baseline.ids))
@@ -380,9 +382,12 @@ def _id_keys(ids: "np.ndarray") -> "np.ndarray":
 def _same_values(a: "np.ndarray", b: "np.ndarray") -> "np.ndarray":
     import numpy as np
 
+    same: np.ndarray
     if a.dtype == object or b.dtype == object:
-        return np.asarray([_class_text(x) for x in a]) == np.asarray([_class_text(y) for y in b])
-    return a == b
+        same = np.asarray([_class_text(x) for x in a]) == np.asarray([_class_text(y) for y in b])
+    else:
+        same = a == b
+    return same
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -574,7 +579,8 @@ def _codes(
     mapping = np.asarray([index[_class_text(v)] for v in uniq.tolist()], dtype=np.int64)
     if np.array_equal(mapping, np.arange(len(mapping))):
         return inverse  # already the class indices (e.g. labels 0 and 1)
-    return mapping[inverse]
+    codes: np.ndarray = mapping[inverse]
+    return codes
 
 
 def _scores_for(t: PredictionTable, task: str, classes: list[str], pos_label: str | None) -> Any:

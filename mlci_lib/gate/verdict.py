@@ -228,6 +228,43 @@ class _MetricEvidence:
     paired: bool
 
 
+def _metric_result(
+    rule: MetricRule,
+    check: str,
+    ev: _MetricEvidence,
+    *,
+    statistic: str,
+    value: float,
+    bounds: tuple[float, float] | None,
+    comparison: str,
+    threshold: float,
+    outcome: str,
+    method: str,
+    message: str,
+) -> RuleResult:
+    """One check of a metric rule: the fields every check shares, and this check's decision."""
+    c, b = ev.candidate, ev.baseline
+    return RuleResult(
+        rule=f"{rule.metric} {check}",
+        kind="metric",
+        metric=rule.metric,
+        check=check,
+        direction=rule.direction,
+        candidate=c,
+        baseline=b,
+        delta=None if b is None else c - b,
+        statistic=statistic,
+        value=value,
+        interval=bounds,
+        comparison=comparison,
+        threshold=threshold,
+        outcome=outcome,
+        required=rule.required,
+        method=method,
+        message=message,
+    )
+
+
 def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> list[RuleResult]:
     import numpy as np
 
@@ -235,17 +272,6 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
     c, b = ev.candidate, ev.baseline
     out = []
     for check, threshold in rule.checks.items():
-        base = dict(
-            rule=f"{rule.metric} {check}",
-            kind="metric",
-            metric=rule.metric,
-            check=check,
-            direction=rule.direction,
-            candidate=c,
-            baseline=b,
-            delta=None if b is None else c - b,
-            required=rule.required,
-        )
         draws = ev.draws
         if check in ("min", "max"):
             op = ">=" if check == "min" else "<="
@@ -257,8 +283,8 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
                 _decide(c, bounds, op, threshold) if draws is None or bounds is not None else INCONCLUSIVE
             )
             out.append(
-                RuleResult(
-                    **base, statistic="value", value=c, interval=bounds, comparison=op,
+                _metric_result(
+                    rule, check, ev, statistic="value", value=c, bounds=bounds, comparison=op,
                     threshold=threshold, outcome=outcome, method=_method(draws),
                     message=_undefined_message(draws, bounds),
                 )
@@ -303,8 +329,8 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
         else:
             outcome = _point_change_outcome(check, c, b, threshold, rule.higher_is_better)
         out.append(
-            RuleResult(
-                **base, statistic=statistic, value=value, interval=bounds, comparison=">=",
+            _metric_result(
+                rule, check, ev, statistic=statistic, value=value, bounds=bounds, comparison=">=",
                 threshold=stat_threshold, outcome=outcome, method=_method(draws), message=message,
             )
         )  # fmt: skip
