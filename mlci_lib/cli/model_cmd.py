@@ -1,4 +1,4 @@
-"""`mlci model`: push, promote, roll back and tag models in the registry, and predict with an alias."""
+"""`mlci model`: the registry commands push, promote, rollback, baseline and tag."""
 
 from __future__ import annotations
 
@@ -30,7 +30,10 @@ or the registry failed
 
 def register(subparsers: Any) -> None:
     group = add_group(
-        subparsers, "model", "push, promote, roll back and tag models in the registry; predict with an alias"
+        subparsers,
+        "model",
+        "push a model version, promote or roll back an alias, write an alias's baseline predictions, "
+        "tag a version",
     )
     push = add_command(group, "push", handle_push, "register a model version in MLflow", description=_PUSH)
     push.add_argument(
