@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci_lib.cli import main
+from mlci_lib.cli import build_parser, main
+from mlci_lib.cli.framework import find_command_parser
 from mlci_lib.runner import CiRunner
 
 
@@ -174,6 +175,7 @@ Case = Callable[[dict[str, Path], Path], list[str]]
 GOOD_RULE = ["--rule", "accuracy max-drop=0.01"]
 
 BAD_INPUT: list[tuple[str, Case, str]] = [
+    ("no-candidate", lambda f, t: ["--rule", "accuracy min=0.5"], "needs --candidate"),
     ("missing-candidate-file", lambda f, t: ["--candidate", str(t / "nope.csv"), *GOOD_RULE], "does not exist"),
     ("empty-candidate-file", lambda f, t: ["--candidate", _write(t, "e.csv", ""), *GOOD_RULE], "empty"),
     ("header-only", lambda f, t: ["--candidate", _write(t, "h.csv", "label,prediction\n"), *GOOD_RULE], "no rows"),
@@ -249,3 +251,11 @@ def test_bad_input_fails_closed(files, tmp_path: Path, make: Case, message: str)
     assert "Traceback" not in err and "internal error" not in err
     assert not (tmp_path / "v.json").exists()
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_usage_does_not_show_candidate_as_optional() -> None:
+    # --candidate is required unless the gate is on latency alone (--candidate-latency).
+    parser, _ = find_command_parser(build_parser(), ["gate"])
+    usage = parser.format_usage()
+    assert "mlci gate --candidate FILE" in usage and "[--candidate FILE]" not in usage
+    assert "mlci gate --candidate-latency FILE" in usage

@@ -87,11 +87,21 @@ def add_group(subparsers: Any, name: str, help_text: str) -> Any:
 
 
 def add_command(
-    subparsers: Any, name: str, handler: Handler, help_text: str, description: str | None = None
+    subparsers: Any,
+    name: str,
+    handler: Handler,
+    help_text: str,
+    description: str | None = None,
+    usage: str | None = None,
 ) -> argparse.ArgumentParser:
-    """Add one command with the common options (``--json``, ``--debug``) and its handler."""
-    parser = subparsers.add_parser(
+    """Add one command with the common options (``--json``, ``--debug``) and its handler.
+
+    ``usage`` replaces the generated usage line, for a command whose required options argparse
+    cannot express (one of two options, say).
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
+        usage=usage,
         help=help_text,
         description=description or help_text,
         parents=[_COMMON],

@@ -23,14 +23,28 @@ examples:
 exit codes: 0 passed, 1 the gate failed, 2 bad usage or bad input
 """
 
+# --candidate is required unless the gate is on latency alone, which argparse cannot express, so
+# the usage names the two forms instead of listing it as optional.
+_USAGE = """\
+%(prog)s --candidate FILE [--baseline FILE] [options]
+       %(prog)s --candidate-latency FILE [--baseline-latency FILE] [options]"""
+
 
 def register(subparsers: Any) -> None:
     parser = add_command(
-        subparsers, "gate", handle, "gate a candidate model against its baseline", description=_DESCRIPTION
+        subparsers,
+        "gate",
+        handle,
+        "gate a candidate model against its baseline",
+        description=_DESCRIPTION,
+        usage=_USAGE,
     )
     inputs = parser.add_argument_group("inputs")
     inputs.add_argument(
-        "--candidate", metavar="FILE", help="candidate predictions (CSV, Parquet, JSON Lines) or metrics JSON"
+        "--candidate",
+        metavar="FILE",
+        help="candidate predictions (CSV, Parquet, JSON Lines) or metrics JSON; required unless "
+        "--candidate-latency is given",
     )
     inputs.add_argument(
         "--baseline", metavar="FILE", help="baseline predictions on the same rows, or metrics JSON"
