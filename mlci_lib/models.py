@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -196,7 +197,7 @@ class LoadedModel:
 
 
 def load_model(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     allow_pickle: bool = False,
     trusted_types: Iterable[str] = (),

@@ -33,7 +33,7 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        backoff = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        backoff: float = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
         return backoff * (1 + random.uniform(-self.jitter, self.jitter))
 
 

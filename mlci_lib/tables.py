@@ -241,8 +241,10 @@ def numeric_column(
 
     require_columns(frame, [name], file=file, what=what)
     series = frame[name]
+    values: np.ndarray
     if series.dtype == bool:
-        return series.to_numpy(dtype=np.float64)
+        values = series.to_numpy(dtype=np.float64)
+        return values
     if not pd.api.types.is_numeric_dtype(series.dtype):
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna() & series.notna()

@@ -168,9 +168,11 @@ def _mlflow_signature(loaded: LoadedModel) -> Any:
     if loaded.signature is None:
         return None
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, Schema, TensorSpec
 
-    cols = [ColSpec(_MLFLOW_TYPES.get(c.kind, "string"), c.name) for c in loaded.signature.columns]
+    cols: list[ColSpec | TensorSpec] = [
+        ColSpec(_MLFLOW_TYPES.get(c.kind, "string"), c.name) for c in loaded.signature.columns
+    ]
     return ModelSignature(inputs=Schema(cols))
 
 
@@ -381,7 +383,8 @@ def _log_model(
     # caller's own active run and experiment stay as they were). The logged model joins the
     # active experiment, so ours is made the active one for this call only.
     previous_experiment = fluent._active_experiment_id
-    fluent._active_experiment_id = experiment_id
+    # mlflow initialises this module global to None without an annotation, so it is typed as None.
+    fluent._active_experiment_id = experiment_id  # type: ignore[assignment]
     try:
         info = mlflow.sklearn.log_model(
             loaded.estimator,

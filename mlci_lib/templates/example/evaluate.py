@@ -28,6 +28,7 @@ def main() -> None:
     frame = pd.read_csv(args.data)
     model = load_model(args.model)
     predicted, proba = model.predict(frame, source=args.data)
+    assert proba is not None, "the example model is a classifier, so it gives probabilities"
     positive = list(model.classes or []).index(1)
     predictions = pd.DataFrame(
         {
