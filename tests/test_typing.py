@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.components import REPO_ROOT, require, venv_tool
 
 
-@pytest.mark.slow  # a minute or two without mypy's cache
+@pytest.mark.slow  # about 20 s without mypy's cache
 def test_mypy_finds_no_error() -> None:
     mypy = venv_tool("mypy")
     require(mypy is not None, "mypy", "install mlci[dev] (scripts/test does)")

@@ -383,8 +383,7 @@ def _log_model(
     # caller's own active run and experiment stay as they were). The logged model joins the
     # active experiment, so ours is made the active one for this call only.
     previous_experiment = fluent._active_experiment_id
-    # mlflow initialises this module global to None without an annotation, so it is typed as None.
-    fluent._active_experiment_id = experiment_id  # type: ignore[assignment]
+    fluent._active_experiment_id = experiment_id
     try:
         info = mlflow.sklearn.log_model(
             loaded.estimator,

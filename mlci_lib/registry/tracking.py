@@ -196,7 +196,7 @@ def http_retries(policy: RetryPolicy | None = None) -> Iterator[None]:
         if not _ACTIVE:
             for module in modules:
                 original = module._get_http_response_with_retries
-                module._get_http_response_with_retries = _wrap_transport(original, _ACTIVE)  # type: ignore[attr-defined]
+                module._get_http_response_with_retries = _wrap_transport(original, _ACTIVE)
         _ACTIVE.append(policy or DEFAULT_POLICY)
     try:
         yield
@@ -206,7 +206,7 @@ def http_retries(policy: RetryPolicy | None = None) -> Iterator[None]:
             if not _ACTIVE:
                 for module in modules:
                     wrapped = module._get_http_response_with_retries
-                    module._get_http_response_with_retries = wrapped.__mlci_original__  # type: ignore[attr-defined]
+                    module._get_http_response_with_retries = wrapped.__mlci_original__
 
 
 # -- errors ----------------------------------------------------------------------------------------
