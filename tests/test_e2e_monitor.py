@@ -101,5 +101,7 @@ def test_monitor_opens_one_drift_issue_and_updates_it(act_binary: str, tmp_path:
     assert "| feature | method | statistic | threshold | severity | drifted |" in body
     for feature in ("age", "income", "debt_ratio", "region"):
         assert f"| `{feature}` | psi |" in body, feature
+    # Row ids are not features: the template's ignore list keeps them out of the drift gate.
+    assert "| `id` |" not in body
     assert all(r.authorization == f"Bearer {TOKEN}" for r in github.requests)
     print(f"monitor runs took {timings[0]:.1f} s and {timings[1]:.1f} s")
