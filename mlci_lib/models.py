@@ -37,7 +37,10 @@ MODEL_SCHEMA_VERSION = 1
 
 #: Types mlci trusts in skops files beyond skops' own defaults (scikit-learn estimators, numpy,
 #: builtins). Each is a plain data holder inside a scikit-learn estimator, with no code of its own.
+#: The two tree storages hold raw node indices that prediction follows unchecked; every model that
+#: contains them is bounds-checked on load (mlci_lib.tree_checks), which is what makes them safe.
 DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn._loss.link.IdentityLink",
@@ -265,12 +268,22 @@ def _load_skops(file: Path, allowed: set[str]) -> Any:
             hint="if you trust them, add them to model.trusted-types in mlci.yaml or pass --trust-type",
         )
     try:
-        return sio.load(file, trusted=list(untrusted))
+        estimator = sio.load(file, trusted=list(untrusted))
     except Exception as exc:  # skops raises many types for damaged content; report them as one
         raise ModelLoadError(
             f"model {file} could not be loaded: {type(exc).__name__}: {exc}",
             hint="save the model again with the installed scikit-learn",
         ) from None
+    from mlci_lib.tree_checks import TreeStructureError, check_tree_structures
+
+    try:
+        check_tree_structures(estimator)
+    except TreeStructureError as exc:
+        raise UnsafeModelError(
+            f"model {file} was refused: {exc}",
+            hint="the file was damaged or crafted; save the model again from its training code",
+        ) from None
+    return estimator
 
 
 def _load_pickle(file: Path) -> Any:
