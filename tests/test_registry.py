@@ -119,6 +119,17 @@ def test_push_to_the_embedded_default_store(tmp_path: Path, monkeypatch: pytest.
     assert [str(v.version) for v in versions] == ["1"]
 
 
+def test_push_to_a_relative_sqlite_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # sqlite:///mlflow.db, as in MLflow's own examples: the database and artifacts beside it, here.
+    monkeypatch.chdir(tmp_path)
+    make_model(tmp_path / "model")
+    argv = ["model", "push", "model", "--name", "relative", "--no-require-verdict"]
+    assert main([*argv, "--tracking-uri", "sqlite:///mlflow.db"]) == 0
+    assert (tmp_path / "mlflow.db").is_file() and (tmp_path / "artifacts").is_dir()
+    versions = client(f"sqlite:///{tmp_path / 'mlflow.db'}").search_model_versions("name = 'relative'")
+    assert [str(v.version) for v in versions] == ["1"]
+
+
 # -- push -----------------------------------------------------------------------------------------
 
 

@@ -67,7 +67,9 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     if not tracking_uri.startswith("sqlite:///"):
         return None
     database = Path(tracking_uri.removeprefix("sqlite:///"))
-    return (database.parent / "artifacts").as_uri()
+    # sqlite:///mlflow.db is relative to the current folder (MLflow's own examples write it so);
+    # a file URI must be absolute.
+    return (database.parent / "artifacts").absolute().as_uri()
 
 
 def resolve_tracking_uri(
