@@ -64,29 +64,26 @@ def test_cli_from_the_wheel_alone_writes_a_project(wheel: Path, tmp_path: Path) 
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
-    # Dependencies come from this environment; mlci_lib itself only from the unpacked wheel,
-    # which comes first on the path (and the work tree is not the current folder).
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run(
-        [sys.executable, "-c", "import mlci_lib; print(mlci_lib.__file__)"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=True,
-    ).stdout.strip()
+
+    def python(*args: str) -> str:
+        # Dependencies come from this environment; mlci_lib itself only from the unpacked wheel,
+        # which comes first on the path (and the work tree is not the current folder).
+        done = subprocess.run(
+            [sys.executable, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(site)},
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.strip()
+
+    where = python("-c", "import mlci_lib; print(mlci_lib.__file__)")
     assert Path(where).is_relative_to(site), where
     project = tmp_path / "project"
     project.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "mlci_lib", "init", "--dir", str(project), "--model-name", "churn"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    python("-m", "mlci_lib", "init", "--dir", str(project), "--model-name", "churn")
     for name in (
         "mlci.yaml",
         "gate.yaml",
@@ -95,22 +92,10 @@ def test_cli_from_the_wheel_alone_writes_a_project(wheel: Path, tmp_path: Path) 
     ):
         assert (project / name).is_file(), name
     # The written pipeline file validates against the JSON Schema the wheel ships.
-    check = "from mlci_lib.pipeline.config import load_config; import sys; load_config(sys.argv[1])"
-    done = subprocess.run(
-        [sys.executable, "-c", check, str(project / "mlci.yaml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
+    python(
+        "-c",
+        "import sys; from mlci_lib.pipeline.config import load_config; load_config(sys.argv[1])",
+        str(project / "mlci.yaml"),
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    example = subprocess.run(
-        [sys.executable, "-c", "from mlci_lib.demo import example_source; print(example_source())"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=True,
-    ).stdout.strip()
-    assert Path(example).is_relative_to(site) and (Path(example) / "data" / "train.csv").is_file()
+    example = Path(python("-c", "from mlci_lib.demo import example_source; print(example_source())"))
+    assert example.is_relative_to(site) and (example / "data" / "train.csv").is_file()
