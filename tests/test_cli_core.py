@@ -40,6 +40,13 @@ def test_usage_errors_are_one_line_with_exit_2(argv: list[str], exit_code: int, 
         assert "Traceback" not in err
 
 
+def test_abbreviated_options_are_refused() -> None:
+    # --resample would mean --resamples today; a CI file must not depend on that staying unique.
+    code, _out, err = run_cli(["gate", "--candidate", "x.csv", "--resample", "10"])
+    assert code == 2 and "unrecognized arguments: --resample 10" in err, err
+    assert not err.startswith("mlci: error: mlci:"), err
+
+
 def test_version() -> None:
     done = subprocess.run([sys.executable, "-m", "mlci_lib", "--version"], capture_output=True, text=True)
     assert done.returncode == 0

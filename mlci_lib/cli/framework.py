@@ -53,10 +53,20 @@ Handler = Callable[[argparse.Namespace, Context], Outcome]
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become one-line UsageErrors instead of exiting."""
+    """An ArgumentParser whose errors become one-line UsageErrors instead of exiting.
+
+    Abbreviated options are refused: in a CI file, ``--model`` that means ``--model-name`` today
+    would become ambiguous, and break the pipeline, the day another ``--model-...`` option appears.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
+        # The CLI prints errors as "mlci: error: ...": the root parser need not name itself again.
+        where = "" if self.prog == "mlci" else f"{self.prog}: "
+        raise UsageError(f"{where}{message}", hint=f"see '{self.prog} --help'")
 
 
 def common_options() -> argparse.ArgumentParser:
