@@ -1,0 +1,54 @@
+"""A model ready to predict, with what is known about where it came from."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci_lib.errors import InputError
+from mlci_lib.models.signature import ModelSignature
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to predict, with what is known about where it came from."""
+
+    estimator: Any
+    source: Path
+    format: str  # "mlci", "mlflow-skops", "mlflow-pickle", "skops", "pickle"
+    digest: str
+    signature: ModelSignature | None
+    metadata: dict[str, Any]
+
+    @property
+    def is_classifier(self) -> bool:
+        return hasattr(self.estimator, "classes_") and hasattr(self.estimator, "predict_proba")
+
+    @property
+    def classes(self) -> list[Any] | None:
+        classes = getattr(self.estimator, "classes_", None)
+        return None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]
+
+    def prepare(self, frame: pd.DataFrame, *, source: str = "input") -> pd.DataFrame:
+        """Validate and order ``frame``'s columns as the model expects them."""
+        if self.signature is not None:
+            return self.signature.coerce(frame, source=source)
+        names = getattr(self.estimator, "feature_names_in_", None)
+        if names is not None:
+            missing = [n for n in names if n not in frame.columns]
+            if missing:
+                raise InputError(f"{source}: missing column {missing[0]!r}")
+            return frame[list(names)]
+        return frame
+
+    def predict(self, frame: pd.DataFrame, *, source: str = "input") -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and, for classifiers, class probabilities (rows x classes)."""
+        ready = self.prepare(frame, source=source)
+        predictions = self.estimator.predict(ready)
+        probabilities = self.estimator.predict_proba(ready) if self.is_classifier else None
+        return predictions, probabilities
