@@ -24,6 +24,15 @@ class LoadedModel:
     digest: str
     signature: ModelSignature | None
     metadata: dict[str, Any]
+    #: The library that predicts: "sklearn", "xgboost", "lightgbm", "catboost", "onnx", or
+    #: "pickle" for anything loaded with allow_pickle.
+    framework: str = "sklearn"
+    #: Distributions the serving runtime needs for this model beyond its own (e.g. ("xgboost",)),
+    #: unpinned: the image build pins them to the versions installed where it runs.
+    requirements: tuple[str, ...] = ()
+    #: Types beyond the default allow-list that loading this model needed (the user's
+    #: trusted-types); the serving image is given the same list.
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def is_classifier(self) -> bool:
