@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError
 
@@ -177,13 +177,61 @@ def _unreadable(file: Path, fmt: str, what: str, exc: Exception) -> InputError:
     return InputError(f"{what} {file} cannot be read as {fmt.upper()}: {detail}")
 
 
-def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pa.Table":
+#: The texts pandas.read_csv reads as missing by default (pandas._libs.parsers.STR_NA_VALUES), so
+#: that a CSV means the same to mlci as to the pandas code that wrote or checks it.
+CSV_MISSING_VALUES: tuple[str, ...] = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
+def _csv_convert_options(columns: Sequence[str] | None, column_types: Any = None) -> Any:
     import pyarrow.csv as pcsv
 
-    # Arrow's reader is several times faster than pandas' own and checks UTF-8 as it goes.
-    convert = pcsv.ConvertOptions(include_columns=list(columns) if columns is not None else None)
+    # pandas.read_csv's conventions: its missing-value texts, in text columns too (Arrow's default
+    # reads an empty text field as ''), quoted or not; and only True/False spellings as booleans.
+    return pcsv.ConvertOptions(
+        include_columns=list(columns) if columns is not None else None,
+        null_values=list(CSV_MISSING_VALUES),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        true_values=["True", "TRUE", "true"],
+        false_values=["False", "FALSE", "false"],
+        column_types=column_types,
+    )
+
+
+def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pa.Table":
+    """Read a CSV with Arrow, giving the columns pandas.read_csv would give.
+
+    Arrow's reader is several times faster than pandas' own and checks UTF-8 as it goes; its
+    type inference differs from pandas' in two ways that change what a check decides, both
+    undone here: it turns date-like text into dates and timestamps (pandas keeps text, so a
+    suite's strftime and dateutil expectations can run), and it types an all-missing column as
+    null (pandas: float64).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
     try:
-        table = pcsv.read_csv(file, convert_options=convert)
+        table = pcsv.read_csv(file, convert_options=_csv_convert_options(columns))
     except Exception as exc:  # Arrow raises ArrowInvalid/KeyError for a missing included column
         text = str(exc)
         if columns is not None and ("include_columns" in text or "not found" in text.lower()):
@@ -193,11 +241,27 @@ def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pa.Table
                 f"{what} {file} has no header row", hint="write the column names first"
             ) from None
         raise
-    import pyarrow as pa
-
-    for field in table.schema:
+    names = table.schema.names
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(
+                f"{what} {file} has two columns named {name!r}",
+                hint="give every column its own name in the header row",
+            )
+        seen.add(name)
+    retype = {
+        field.name: pa.string()
+        for field in table.schema
+        if pa.types.is_date(field.type) or pa.types.is_timestamp(field.type) or pa.types.is_time(field.type)
+    }
+    if retype:
+        table = pcsv.read_csv(file, convert_options=_csv_convert_options(columns, retype))
+    for index, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(index, field.name, pa.nulls(table.num_rows, pa.float64()))
         # Arrow falls back to a binary column when a text column is not valid UTF-8.
-        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+        elif pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             raise InputError(
                 f"{what} {file} is not UTF-8 text (column {field.name!r})", hint="save it as UTF-8"
             )
@@ -207,7 +271,9 @@ def _read_csv(file: Path, columns: Sequence[str] | None, what: str) -> "pa.Table
 def _csv_header(file: Path) -> list[str]:
     import csv
 
-    with open(file, encoding="utf-8", newline="") as handle:
+    # utf-8-sig: spreadsheet tools start a CSV with a byte-order mark, which is not part of the
+    # first column's name.
+    with open(file, encoding="utf-8-sig", newline="") as handle:
         return next(csv.reader(handle), [])
 
 
