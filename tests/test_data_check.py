@@ -335,8 +335,10 @@ def test_profile_content() -> None:
     profile = profile_data(frame, max_categories=5, margin=0.1, row_margin=0.5)
     assert profile["table"]["rows"] == {"min": 5, "max": 15}
     assert profile["columns"]["n"] == {"type": "int", "nullable": False, "min": 0, "max": 11, "unique": True}
-    # one null in ten rows: the share plus one row's worth of slack
-    assert profile["columns"]["x"]["max_null_share"] == pytest.approx(0.2)
+    # one null in ten rows: the share with its margin, three standard errors of a share on ten
+    # rows, and one row's worth
+    slack = 0.1 * 1.1 + 3 * (0.1 * 0.9 / 10) ** 0.5 + 1 / 10
+    assert profile["columns"]["x"]["max_null_share"] == pytest.approx(slack, abs=1e-6)
     assert profile["columns"]["x"]["min"] == pytest.approx(0.0) and profile["columns"]["x"][
         "max"
     ] == pytest.approx(9.3)

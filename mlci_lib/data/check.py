@@ -54,7 +54,7 @@ class ExpectationOutcome:
             share = f" ({self.unexpected_share:.2%})" if self.unexpected_share is not None else ""
             parts.append(f"{self.unexpected_count} unexpected values{share}")
         if self.sample_unexpected:
-            parts.append("e.g. " + ", ".join(_short(v) for v in self.sample_unexpected))
+            parts.append("e.g. " + ", ".join(_distinct_samples(self.sample_unexpected)))
         if self.observed_value is not None:
             parts.append(f"observed {_short(self.observed_value)}")
         return ": ".join(parts[:1]) + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
@@ -121,7 +121,7 @@ def _row(e: ExpectationOutcome) -> str:
     if e.exception:
         detail = f"error: {_md(e.exception)}"
     elif e.sample_unexpected:
-        detail = ", ".join(f"`{_md(_short(v))}`" for v in e.sample_unexpected)
+        detail = ", ".join(f"`{_md(text)}`" for text in _distinct_samples(e.sample_unexpected))
     elif e.observed_value is not None:
         detail = f"observed `{_md(_short(e.observed_value))}`"
     else:
@@ -136,7 +136,14 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
+def _distinct_samples(values: tuple[Any, ...]) -> list[str]:
+    """The sample values as shown, each once (a not-null failure's sample is all missing)."""
+    return list(dict.fromkeys(_short(v) for v in values))
+
+
 def _short(value: Any, limit: int = 60) -> str:
+    if value is None:
+        return "(missing)"  # GX lists a missing value as None (NaN and NA are null in our JSON)
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -47,7 +47,21 @@ def _kind(series: "pd.Series") -> str:
         return "float"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
+    if pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(series, skipna=True) in (
+        "date",
+        "datetime",
+    ):
+        # Parquet's date32 columns reach pandas as datetime.date objects, not as datetime64.
+        return "datetime"
     return "string"
+
+
+#: A numeric column of whole numbers with at most this many distinct values gets a value set.
+FEW_VALUES = 5
+
+
+def _plain_number(value: float, kind: str) -> float | int:
+    return int(value) if kind == "int" else float(value)
 
 
 def profile_data(
@@ -95,7 +109,10 @@ def profile_data(
             spec["nullable"] = False
         elif nulls < rows:
             share = nulls / rows
-            spec["max_null_share"] = min(1.0, _round(share + max(margin * share, 1 / rows), direction=1))
+            # Slack a new sample of the same size needs: the margin, plus three standard errors of
+            # a share at this row count (a fresh batch with the same missing rate stays below it).
+            noise = 3 * math.sqrt(share * (1 - share) / rows) + 1 / rows
+            spec["max_null_share"] = min(1.0, _round(share * (1 + margin) + noise, direction=1))
         values = series.dropna()
         if kind in ("int", "float") and len(values):
             array = values.to_numpy(dtype=np.float64)
@@ -110,6 +127,14 @@ def profile_data(
                 if kind == "int":
                     lo, hi = math.floor(lo), math.ceil(hi)
                 spec["min"], spec["max"] = _round(lo, direction=-1), _round(hi, direction=1)
+            distinct_numbers = np.unique(finite)
+            if (
+                len(distinct_numbers) <= FEW_VALUES
+                and len(finite) >= 10 * len(distinct_numbers)
+                and bool(np.all(distinct_numbers == np.round(distinct_numbers)))
+            ):
+                # A flag or a small code (0/1, a 1-5 rating): its values are a set, not a range.
+                spec["allowed"] = [_plain_number(v, kind) for v in distinct_numbers]
         elif kind in ("string", "bool") and len(values):
             distinct = values.unique()
             if kind == "bool":

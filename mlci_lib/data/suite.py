@@ -55,6 +55,9 @@ TYPE_LISTS: dict[str, list[str]] = {
         "datetime64[ms]",
         "datetime64[s]",
         "DatetimeTZDtype",
+        # A date-only column (Parquet's date32) is an object column of datetime.date values,
+        # whose type GX checks value by value.
+        "date",
     ],
 }
 TYPE_LISTS["number"] = TYPE_LISTS["int"] + TYPE_LISTS["float"]

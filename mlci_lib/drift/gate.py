@@ -131,6 +131,8 @@ class DriftVerdict(Result):
     max_drift_share: float
     prediction: FeatureDrift | None
     reasons: tuple[str, ...]
+    #: How the statistics were computed (bin edges and sides, share floor, test variants).
+    conventions: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def markdown(self) -> str:
         icon = "✅" if self.passed else "❌"
@@ -364,6 +366,13 @@ def detect_drift(
     kinds: dict[str, str] = {}
     for name in wanted:
         ref_kind, cur_kind = _kind(ref_frame[name]), _kind(cur_frame[name])
+        # A column with no value at all in one file has no type of its own there (an all-missing
+        # column reads as float from CSV but as objects from JSON Lines or Parquet): it takes
+        # the other file's, and its drift is then its missing share.
+        if ref_frame[name].isna().all():
+            ref_kind = cur_kind
+        elif cur_frame[name].isna().all():
+            cur_kind = ref_kind
         if ref_kind != cur_kind:
             raise InputError(
                 f"column {name!r} is {ref_kind} ({ref_frame[name].dtype}) in reference {ref_name} "
@@ -407,6 +416,8 @@ def detect_drift(
             f"prediction column {prediction_result.name!r} drifted "
             f"({prediction_result.method} {_num(prediction_result.value)})"
         )
+    from mlci_lib.drift import stats
+
     return DriftVerdict(
         passed=not reasons,
         reference=ref_name,
@@ -419,6 +430,7 @@ def detect_drift(
         max_drift_share=float(config.max_drift_share),
         prediction=prediction_result,
         reasons=tuple(reasons),
+        conventions=dict(stats.CONVENTIONS),
     )
 
 

@@ -25,6 +25,36 @@ EXACT_KS_ROWS = 200_000
 #: Grid points per sample for the large-sample KS statistic (absolute error at most 2 / KS_GRID).
 KS_GRID = 20_000
 
+#: The conventions behind the statistics, each of which can move a PSI across a threshold on tied
+#: data; every drift verdict states them (and the README's drift section repeats them).
+CONVENTIONS: dict[str, str] = {
+    "numeric_bin_edges": (
+        "the reference's sorted non-missing values at 0-based positions floor(k * n / bins), "
+        "k = 1 .. bins - 1, equal edges merged (so tied data gives fewer bins)"
+    ),
+    "numeric_bin_sides": (
+        "bins are closed on the left: [edge_i, edge_i+1); a value equal to an edge counts in the bin "
+        "above it; the first bin is everything below the first edge, the last everything at or above "
+        "the last edge"
+    ),
+    "missing_values": "a bucket of their own on both sides, in PSI, JS and chi-square (not in KS)",
+    "psi_share_floor": f"bucket shares below {PSI_EPSILON:g} count as {PSI_EPSILON:g} in the PSI",
+    "js_distance": "Jensen-Shannon distance, base-2 logarithm, between 0 and 1, on the same buckets",
+    "chi_square": (
+        "test of homogeneity on the 2 x k table of bucket counts (buckets empty on both sides dropped), "
+        "without Yates' continuity correction"
+    ),
+    "ks": (
+        f"two-sample Kolmogorov-Smirnov on the non-missing values: SciPy's exact test up to "
+        f"{EXACT_KS_ROWS:,} rows a side; above, the largest CDF gap over a grid of {KS_GRID:,} "
+        f"quantiles a side (error at most {2 / KS_GRID:g}) with the asymptotic p-value"
+    ),
+    "categorical_levels": (
+        "the reference's most frequent levels up to max-levels (ties by name), the rest as (other); "
+        "levels the reference never had as (unseen)"
+    ),
+}
+
 MISSING = "(missing)"
 UNSEEN = "(unseen)"
 OTHER = "(other)"
