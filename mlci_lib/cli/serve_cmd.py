@@ -61,6 +61,25 @@ def register(subparsers: Any) -> None:
         help="seconds a client may take to send a request (default: 30)",
     )
     parser.add_argument(
+        "--max-connections",
+        metavar="N",
+        default="1024",
+        help="connections open at once; one more is answered 503 (default: 1024; an idle or slow "
+        "connection holds no thread)",
+    )
+    parser.add_argument(
+        "--max-concurrent-work",
+        metavar="N",
+        default="4",
+        help="request bodies parsed and predicted at once; the rest wait their turn (default: 4)",
+    )
+    parser.add_argument(
+        "--max-columns",
+        metavar="N",
+        default="10000",
+        help="columns one request may name (default: 10000)",
+    )
+    parser.add_argument(
         "--threads",
         default="1",
         metavar="N",
@@ -119,6 +138,9 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         max_body_bytes=_number(args.max_body_bytes, "--max-body-bytes", int),
         request_timeout=_number(args.request_timeout, "--request-timeout", float),
         prediction_threads=threads,
+        max_connections=_number(args.max_connections, "--max-connections", int),
+        max_concurrent_work=_number(args.max_concurrent_work, "--max-concurrent-work", int),
+        max_columns=_number(args.max_columns, "--max-columns", int),
     )
     return Outcome(
         result=result,

@@ -24,6 +24,14 @@ SHAPES_HINT = (
 )
 
 
+#: Columns one request may name; a model's input is far narrower, and each extra column costs a
+#: DataFrame column (200,000 of them took seconds before anything was checked).
+DEFAULT_MAX_COLUMNS = 10_000
+#: Digits a JSON number may have: float64 holds 17 significant digits, and parsing a number of
+#: thousands of digits costs quadratic time.
+MAX_NUMBER_CHARS = 100
+
+
 class PayloadError(ValueError):
     """The body is not a prediction request; ``status`` is the HTTP status to answer with."""
 
@@ -36,11 +44,30 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _parse_int(text: str) -> int | float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} digits is longer than {MAX_NUMBER_CHARS}")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} characters is longer than {MAX_NUMBER_CHARS}")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is beyond the range of a 64-bit float")
+    return value
+
+
 def parse_json(body: bytes) -> Any:
     if not body:
         raise PayloadError(f"empty request body: {SHAPES_HINT}")
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(
+            body, parse_constant=_refuse_constant, parse_int=_parse_int, parse_float=_parse_float
+        )
+    except RecursionError:
+        raise PayloadError("request body nests JSON too deeply: send rows of plain values") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"request body is not valid JSON: {exc}") from None
 
@@ -52,27 +79,55 @@ def _check_scalar_cells(columns: dict[str, list[Any]]) -> None:
                 raise PayloadError(f"column {name!r}, row {row + 1}: nested values are not allowed")
 
 
-def rows_to_frame(payload: Any) -> pd.DataFrame:
+def rows_to_frame(payload: Any, *, max_columns: int = DEFAULT_MAX_COLUMNS) -> pd.DataFrame:
     """A DataFrame from any accepted payload shape; raises PayloadError otherwise."""
     import pandas as pd
 
     if isinstance(payload, dict):
         if "rows" in payload or "dataframe_records" in payload:
             records = payload.get("rows", payload.get("dataframe_records"))
-            return _records(records, pd)
+            return _records(records, pd, max_columns)
         if "columns" in payload and isinstance(payload["columns"], dict):
+            _check_width(len(payload["columns"]), max_columns)
             return _columns(payload["columns"], pd)
         if "dataframe_split" in payload:
-            return _split(payload["dataframe_split"], pd)
+            split = payload["dataframe_split"]
+            if isinstance(split, dict) and isinstance(split.get("columns"), list):
+                _check_width(len(split["columns"]), max_columns)
+            return _split(split, pd)
         if "instances" in payload or "inputs" in payload:
             raise PayloadError(f"tensor inputs are not supported: {SHAPES_HINT}")
         raise PayloadError(f"unknown request shape (keys {sorted(payload)[:5]}): {SHAPES_HINT}")
     if isinstance(payload, list):
-        return _records(payload, pd)
+        return _records(payload, pd, max_columns)
     raise PayloadError(f"request body must be a JSON object or array: {SHAPES_HINT}")
 
 
-def _records(records: Any, pd: Any) -> pd.DataFrame:
+def check_width(payload: Any, max_columns: int = DEFAULT_MAX_COLUMNS) -> None:
+    """Refuse a payload naming more than ``max_columns`` columns, before any work on its cells."""
+    if isinstance(payload, dict):
+        if isinstance(payload.get("columns"), dict):
+            _check_width(len(payload["columns"]), max_columns)
+            return
+        split = payload.get("dataframe_split")
+        if isinstance(split, dict) and isinstance(split.get("columns"), list):
+            _check_width(len(split["columns"]), max_columns)
+            return
+        payload = payload.get("rows", payload.get("dataframe_records"))
+    if isinstance(payload, list):
+        widest = max((len(record) for record in payload if isinstance(record, dict)), default=0)
+        _check_width(widest, max_columns)
+
+
+def _check_width(count: int, max_columns: int) -> None:
+    if count > max_columns:
+        raise PayloadError(
+            f"the request names {count} columns, more than the limit of {max_columns}: "
+            "send only the model's input columns"
+        )
+
+
+def _records(records: Any, pd: Any, max_columns: int = DEFAULT_MAX_COLUMNS) -> pd.DataFrame:
     if not isinstance(records, list) or not records:
         raise PayloadError(f"rows must be a non-empty list of objects: {SHAPES_HINT}")
     names: dict[str, None] = {}
@@ -81,6 +136,7 @@ def _records(records: Any, pd: Any) -> pd.DataFrame:
             raise PayloadError(f"row {index + 1} is not a JSON object: {SHAPES_HINT}")
         for key in record:
             names.setdefault(key, None)
+        _check_width(len(names), max_columns)
     columns = {name: [record.get(name) for record in records] for name in names}
     _check_scalar_cells(columns)
     return pd.DataFrame(columns)

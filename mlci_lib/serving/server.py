@@ -1,8 +1,9 @@
 """The HTTP serving runtime behind ``mlci serve`` and the serving image.
 
-Standard library HTTP server (threads, HTTP/1.1 keep-alive) in front of a model loaded with
-:func:`mlci_lib.models.load_model`, so it needs numpy, pandas, scikit-learn and skops and nothing
-else. Endpoints:
+An HTTP/1.1 transport of the standard library's asyncio (:mod:`mlci_lib.serving.http_server`:
+connections on an event loop, predictions on a few worker threads, every limit a hostile client
+could push against bounded) in front of a model loaded with
+:func:`mlci_lib.models.load_model`. Endpoints:
 
 - ``POST /predict``: rows in, predictions (and class probabilities) out; 400 for a malformed body
   or rows that do not match the model's signature, 413 for a body over the size limit, 422 when
@@ -18,21 +19,33 @@ in the foreground until SIGTERM or SIGINT, which is what the image's entrypoint 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from mlci_lib.errors import InputError, MlciError, ModelLoadError, ServiceError
-from mlci_lib.results import Result, to_jsonable
+from mlci_lib.results import Result
+from mlci_lib.serving.http_server import (
+    DEFAULT_MAX_CONCURRENT_WORK,
+    DEFAULT_MAX_CONNECTIONS,
+    HTTPServer,
+    Limits,
+    Request,
+    Response,
+)
 from mlci_lib.serving.metrics import ServingMetrics
-from mlci_lib.serving.payload import PayloadError, parse_json, rows_to_frame
+from mlci_lib.serving.payload import (
+    DEFAULT_MAX_COLUMNS,
+    PayloadError,
+    check_width,
+    parse_json,
+    rows_to_frame,
+)
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -67,8 +80,11 @@ class ServeResult(Result):
 class ModelService:
     """A loaded, warmed-up model and the logic of each endpoint, independent of HTTP."""
 
-    def __init__(self, model: Any, info: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, model: Any, info: Mapping[str, Any] | None = None, *, max_columns: int = DEFAULT_MAX_COLUMNS
+    ) -> None:
         self.model = model
+        self.max_columns = max_columns
         estimator = model.estimator
         self.classifier = bool(model.is_classifier)
         classes = model.classes if self.classifier else None
@@ -141,7 +157,10 @@ class ModelService:
                     return None
         import numpy as np
 
-        matrix = np.array(rows, dtype=np.float64)
+        try:
+            matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64: the general path explains it
+            return None
         if self._integer_positions:
             block = matrix[:, self._integer_positions]
             if (block != np.floor(block)).any():
@@ -152,10 +171,11 @@ class ModelService:
         """HTTP status and JSON answer for a ``POST /predict`` body."""
         try:
             payload = parse_json(body)
+            check_width(payload, self.max_columns)
             matrix = self.numeric_matrix(payload)
             if matrix is not None:
                 return 200, self._predict_ready(self._frame_of(matrix), matrix)
-            return 200, self.predict_frame(rows_to_frame(payload))
+            return 200, self.predict_frame(rows_to_frame(payload, max_columns=self.max_columns))
         except PayloadError as exc:
             return exc.status, {"error": str(exc)}
         except MlciError as exc:
@@ -310,110 +330,68 @@ def thread_limiter(count: int | None) -> Callable[[], None] | None:
     return apply
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "mlci-serve"
-    # One buffered write per response (flushed by the stdlib after each request) and no Nagle
-    # delay: headers and body written separately would wait for the client's delayed ACK.
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-    sys_version = ""
-    server: _HTTPServer
+class _App:
+    """What each request gets: the endpoints of :class:`ModelService` behind the transport.
 
-    _limited = False  # per connection (one handler instance, one thread)
+    Called on the transport's worker threads, one complete request at a time per thread.
+    """
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # no access log: it would cost more than the prediction
+    def __init__(self, state: _ServerState) -> None:
+        self.state = state
+        self._thread = threading.local()
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+    def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        state = self.state
+        if request.method == "GET":
+            response = self._get(request.path)
+        elif request.method == "POST":
+            response = self._post(request)
+        else:
+            response = Response.json(405, {"error": f"{request.method} is not served; use GET or POST"})
+        if state.service is not None:
+            path = request.path if status_known(request.path) else "other"
+            elapsed = time.perf_counter() - started if request.method == "POST" else 0.0
+            state.service.metrics.observe_request(path, response.status, elapsed)
+        return response
 
-    def _send_json(self, status: int, data: dict[str, Any]) -> None:
-        try:
-            body = json.dumps(data, allow_nan=False, separators=(",", ":"))
-        except ValueError:  # NaN or infinity in predictions: JSON spells them null
-            body = json.dumps(to_jsonable(data), allow_nan=False, separators=(",", ":"))
-        self._send(status, body.encode())
-
-    def do_GET(self) -> None:
-        state = self.server.state
-        path = self.path.split("?", 1)[0]
+    def _get(self, path: str) -> Response:
+        state = self.state
         if path == "/metrics":
             text = state.service.metrics.render() if state.service else "# the model is not loaded yet\n"
-            self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
-            status = 200
+            return Response(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+        if path == "/health":
+            status, body = state.health()
+        elif path == "/version":
+            status, body = (200, state.service.info) if state.service else state.health()
         else:
-            if path == "/health":
-                status, body = state.health()
-            elif path == "/version":
-                status, body = (200, state.service.info) if state.service else state.health()
-            else:
-                status = 405 if path == "/predict" else 404
-                body = {"error": f"GET {path} is not served; try POST /predict or GET /health"}
-            self._send_json(status, body)
-        if state.service is not None:
-            state.service.metrics.observe_request(path if status_known(path) else "other", status, 0.0)
+            status = 405 if path == "/predict" else 404
+            body = {"error": f"GET {path} is not served; try POST /predict or GET /health"}
+        return Response.json(status, body)
 
-    def do_POST(self) -> None:
-        started = time.perf_counter()
-        state = self.server.state
-        path = self.path.split("?", 1)[0]
-        status, answer = self._post(state, path)
-        self._send_json(status, answer)
-        if state.service is not None:
-            state.service.metrics.observe_request(
-                path if status_known(path) else "other", status, time.perf_counter() - started
+    def _post(self, request: Request) -> Response:
+        state = self.state
+        if request.path != "/predict":
+            return Response.json(
+                404, {"error": f"POST {request.path} is not served; send rows to POST /predict"}
             )
-
-    def _post(self, state: _ServerState, path: str) -> tuple[int, dict[str, Any]]:
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            self.close_connection = True
-            return 411, {"error": "Content-Length is required"}
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            self.close_connection = True
-            return 400, {"error": "Content-Length must be a whole number of bytes"}
-        if length > state.max_body_bytes:
-            self.close_connection = True  # the unread body must not be parsed as the next request
-            return 413, {"error": f"request body is {length} bytes, the limit is {state.max_body_bytes}"}
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            return 400, {"error": "request body ended before Content-Length bytes"}
-        if path != "/predict":
-            return 404, {"error": f"POST {path} is not served; send rows to POST /predict"}
         if state.service is None:
-            return 503, state.health()[1]
-        if not self._limited and state.limiter is not None:
-            state.limiter()
-            self._limited = True
-        return state.service.predict_body(body)
+            return Response.json(503, state.health()[1])
+        if state.limiter is not None and not getattr(self._thread, "limited", False):
+            state.limiter()  # per worker thread: OpenMP's limit holds per thread
+            self._thread.limited = True
+        status, answer = state.service.predict_body(request.body)
+        return Response.json(status, answer)
 
 
 def status_known(path: str) -> bool:
     return path in ("/predict", "/health", "/version", "/metrics")
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    state: _ServerState
-
-
 @dataclasses.dataclass
 class _ServerState:
     max_body_bytes: int
+    max_columns: int = DEFAULT_MAX_COLUMNS
     service: ModelService | None = None
     error: MlciError | None = None
     limiter: Callable[[], None] | None = None
@@ -447,11 +425,27 @@ class ModelServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         prediction_threads: int | None = 1,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_concurrent_work: int = DEFAULT_MAX_CONCURRENT_WORK,
+        max_columns: int = DEFAULT_MAX_COLUMNS,
     ) -> None:
         if max_body_bytes <= 0:
             raise InputError("the body size limit must be positive", hint="pass --max-body-bytes > 0")
         if request_timeout <= 0:
             raise InputError("the request timeout must be positive", hint="pass --request-timeout > 0")
+        for option, value in (
+            ("--max-connections", max_connections),
+            ("--max-concurrent-work", max_concurrent_work),
+            ("--max-columns", max_columns),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"option {option} must be a whole number of 1 or more, got {value!r}")
+        self.limits = Limits(
+            max_body_bytes=max_body_bytes,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+            max_concurrent_work=max_concurrent_work,
+        )
         self.model_path = Path(model)
         if not self.model_path.exists():
             raise InputError(f"model {self.model_path} does not exist", hint="check the path")
@@ -467,8 +461,8 @@ class ModelServer:
         self.warmup_data = warmup_data
         self.request_timeout = request_timeout
         self.prediction_threads = prediction_threads
-        self.state = _ServerState(max_body_bytes=max_body_bytes)
-        self._httpd: _HTTPServer | None = None
+        self.state = _ServerState(max_body_bytes=max_body_bytes, max_columns=max_columns)
+        self._httpd: HTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._loaded = threading.Event()
 
@@ -482,23 +476,16 @@ class ModelServer:
         return f"http://{shown}:{port}"
 
     def start(self) -> ModelServer:
-        handler = type(
-            "Handler",
-            (_Handler,),
-            {"timeout": self.request_timeout},
-        )
         try:
-            self._httpd = _HTTPServer((self.host, self.port), handler)
+            self._httpd = HTTPServer((self.host, self.port), _App(self.state), self.limits)
         except OSError as exc:
             raise ServiceError(
                 f"cannot listen on {self.host}:{self.port}: {exc.strerror}",
                 hint="choose another --port, or stop what is using it",
             ) from None
-        self._httpd.state = self.state
-        serve = threading.Thread(target=self._httpd.serve_forever, name="mlci-serve", daemon=True)
+        self._httpd.start()
         load = threading.Thread(target=self._load, name="mlci-load", daemon=True)
-        self._threads = [serve, load]
-        serve.start()
+        self._threads = [load]
         load.start()
         return self
 
@@ -509,7 +496,7 @@ class ModelServer:
             model = load_model(
                 self.model_path, allow_pickle=self.allow_pickle, trusted_types=self.trusted_types
             )
-            service = ModelService(model, self.info)
+            service = ModelService(model, self.info, max_columns=self.state.max_columns)
             self.state.limiter = thread_limiter(self.prediction_threads)
             if self.warmup_data is not None:
                 rows = read_rows_file(self.warmup_data, what="warm-up data", option="--warmup-data")
@@ -539,8 +526,7 @@ class ModelServer:
 
     def stop(self) -> None:
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+            self._httpd.stop()
             self._httpd = None
 
     def __enter__(self) -> ModelServer:
