@@ -94,17 +94,10 @@ def read_json(path: str | os.PathLike[str], *, what: str, option: str | None = N
 
 
 def read_yaml(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Any:
-    """Parse a YAML file with the safe loader (no Python object tags)."""
-    import yaml
+    """Parse a YAML file with mlci's one YAML loader (safe, no duplicate keys, no alias bombs)."""
+    from mlci_lib.yamlfile import load_yaml_text
 
-    text = read_text(path, what=what, option=option)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
+    return load_yaml_text(read_text(path, what=what, option=option), source=str(path), what=what)
 
 
 def read_mapping(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> dict[str, Any]:
