@@ -71,7 +71,8 @@ def existing_file(path: str | os.PathLike[str], *, what: str, option: str | None
 def read_text(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> str:
     file = existing_file(path, what=what, option=option)
     try:
-        return file.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (as Windows editors write it) is not part of the text.
+        return file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{what} {file} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"

@@ -40,7 +40,9 @@ from mlci_lib.gate.rules import (
     MetricRule,
     check_confidence,
     check_policy,
+    check_positive_int,
     check_resamples,
+    check_seed,
     load_gate_rules,
     merge_inline_rules,
     parse_rules,
@@ -547,12 +549,14 @@ def run_gate(
         confidence=check_confidence(confidence, "option --confidence")
         if confidence is not None
         else (gate_rules.confidence or BootstrapSettings.confidence),
-        seed=int(seed) if seed is not None else (gate_rules.seed or 0),
+        seed=check_seed(seed, "option --seed") if seed is not None else (gate_rules.seed or 0),
     )
     policy = check_policy(on_inconclusive or gate_rules.on_inconclusive or "fail", "option --on-inconclusive")
     slice_columns = list(dict.fromkeys([*gate_rules.slice_columns, *slice_column]))
     if gate_rules.slice_metrics and not slice_columns:
         raise UsageError("slice rules need slice columns", hint="set slices.columns or --slice-column")
+    if slice_min_size is not None:
+        slice_min_size = check_positive_int(slice_min_size, "option --slice-min-size")
     min_size = slice_min_size or gate_rules.slice_min_size or DEFAULT_SLICE_MIN_SIZE
     columns = Columns(
         id=id_column or "id",
