@@ -159,12 +159,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     path = write_json_atomic(args.verdict_file, verdict.to_dict())
     annotations = []
     for r in verdict.rules:
-        if r.outcome == "fail" and r.required:
-            annotations.append(Annotation("error", describe(r), title=f"mlci gate: {r.rule} failed"))
+        if r.outcome in ("fail", "undefined") and r.required:
+            word = "failed" if r.outcome == "fail" else "undefined"
+            annotations.append(Annotation("error", describe(r), title=f"mlci gate: {r.rule} {word}"))
         elif r.outcome == "inconclusive" and r.required:
             level = {"fail": "error", "warn": "warning", "pass": "notice"}[verdict.on_inconclusive]
             annotations.append(Annotation(level, describe(r), title=f"mlci gate: {r.rule} inconclusive"))
-        elif r.outcome in ("fail", "inconclusive"):
+        elif r.outcome in ("fail", "inconclusive", "undefined"):
             annotations.append(Annotation("warning", describe(r), title=f"mlci gate: {r.rule} (advisory)"))
     summary = verdict.markdown()
     return Outcome(

@@ -529,6 +529,13 @@ def encode_tables(
             out.append(EncodedRows(task=REGRESSION, labels=labels, predictions=t.predictions))
         return out, []
     classes = _classes(tables, memo)
+    if task == MULTICLASS:
+        # The probability columns name the model's classes (scikit-learn's labels=): one the
+        # evaluation rows never show still counts, for the candidate alone or next to a baseline.
+        written = {c for t in tables for c in t.proba}
+        if written - set(classes):
+            numeric = all(t.labels is None or t.labels.dtype != object for t in tables)
+            classes = _sorted_classes({*classes, *written}, numeric=numeric)
     pos_index: int | None = None
     if task == BINARY:
         if pos_label is None:
@@ -563,6 +570,7 @@ def encode_tables(
                 scores=scores,
                 n_classes=len(classes),
                 pos_index=pos_index,
+                classes=tuple(classes),
             )
         )
     if task == MULTICLASS and len(classes) < 2:

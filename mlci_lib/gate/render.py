@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlci_lib.gate.verdict import GateVerdict, RuleResult
 
-_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive", "skipped": "➖ skipped"}
+_ICONS = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "inconclusive": "⚠️ inconclusive",
+    "undefined": "❌ undefined",
+    "skipped": "➖ skipped",
+}
+_EXPLAINED = ("fail", "inconclusive", "undefined")
 _STATUS = {"pass": "✅ passed", "warn": "⚠️ passed with warnings", "fail": "❌ failed"}
 
 
@@ -106,8 +113,8 @@ def verdict_markdown(v: "GateVerdict") -> str:
                 f"| {_num(r.value)} | {_threshold(r)} | {_ICONS[r.outcome]} |"
             )
         lines += ["", "</details>"]
-    explained = [r for r in v.rules if r.outcome in ("fail", "inconclusive") and r.kind != "slice"]
-    explained += [r for r in slice_rules if r.outcome in ("fail", "inconclusive")]
+    explained = [r for r in v.rules if r.outcome in _EXPLAINED and r.kind != "slice"]
+    explained += [r for r in slice_rules if r.outcome in _EXPLAINED]
     if explained:
         lines.append("")
         for r in explained:
@@ -120,7 +127,9 @@ def verdict_markdown(v: "GateVerdict") -> str:
 
 def verdict_text(v: "GateVerdict") -> str:
     head = {"pass": "PASSED", "warn": "PASSED with warnings", "fail": "FAILED"}[v.status]
-    counts = ", ".join(f"{v.counts.get(k, 0)} {k}" for k in ("pass", "fail", "inconclusive", "skipped"))
+    counts = ", ".join(
+        f"{v.counts.get(k, 0)} {k}" for k in ("pass", "fail", "inconclusive", "undefined", "skipped")
+    )
     lines = [f"mlci gate {head} ({v.method}; {counts})"]
     for r in v.rules:
         if r.kind == "slice" and r.outcome in ("pass", "skipped"):

@@ -1,7 +1,9 @@
 """The gate itself: :func:`run_gate` reads inputs, evaluates every rule and returns a verdict.
 
 Each rule ends ``pass``, ``fail``, ``inconclusive`` (its confidence interval straddles the
-threshold) or ``skipped`` (a slice below the minimum size). With per-row predictions the gate
+threshold), ``undefined`` (the metric has no value on these rows, e.g. ROC AUC with one class in
+the labels: a required undefined rule fails the gate whatever ``on-inconclusive`` says) or
+``skipped`` (a slice below the minimum size). With per-row predictions the gate
 bootstraps; with metrics files it compares point estimates, says so, and decides exactly as
 MLflow's ``validate_evaluation_results`` does on the same numbers.
 """
@@ -24,6 +26,7 @@ from mlci_lib.gate.metrics import (
     metric_for_task,
     needs_scores,
     point_metric,
+    undefined_reason,
 )
 from mlci_lib.gate.predictions import (
     Columns,
@@ -52,7 +55,8 @@ from mlci_lib.results import Result
 if TYPE_CHECKING:
     import numpy as np
 
-PASS, FAIL, INCONCLUSIVE, SKIPPED = "pass", "fail", "inconclusive", "skipped"
+PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED = "pass", "fail", "inconclusive", "undefined", "skipped"
+OUTCOMES = (PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED)
 #: MLflow's margin for "strictly better" when a relative change cannot be computed (zero baseline).
 ZERO_BASELINE_MARGIN = 1e-10
 DEFAULT_SLICE_MIN_SIZE = 30
@@ -116,7 +120,8 @@ class GateVerdict(Result):
     notes: tuple[str, ...] = ()
 
     def failing(self) -> list[RuleResult]:
-        return [r for r in self.rules if r.required and r.outcome == FAIL]
+        """Required rules that fail the gate: failed, or undefined (an undefined metric never passes)."""
+        return [r for r in self.rules if r.required and r.outcome in (FAIL, UNDEFINED)]
 
     def inconclusive(self) -> list[RuleResult]:
         return [r for r in self.rules if r.required and r.outcome == INCONCLUSIVE]
@@ -228,6 +233,10 @@ class _MetricEvidence:
     baseline: float | None
     draws: Draws | None  # values[:, 0] candidate, values[:, 1] baseline when paired
     paired: bool
+    #: Why the candidate's value is undefined (NaN), else "".
+    candidate_undefined: str = ""
+    #: Why the baseline's value is undefined (NaN), else "".
+    baseline_undefined: str = ""
 
 
 def _metric_result(
@@ -245,7 +254,7 @@ def _metric_result(
     message: str,
 ) -> RuleResult:
     """One check of a metric rule: the fields every check shares, and this check's decision."""
-    c, b = ev.candidate, ev.baseline
+    c, b = _finite(ev.candidate), _finite(ev.baseline)
     return RuleResult(
         rule=f"{rule.metric} {check}",
         kind="metric",
@@ -254,9 +263,9 @@ def _metric_result(
         direction=rule.direction,
         candidate=c,
         baseline=b,
-        delta=None if b is None else c - b,
+        delta=None if b is None or c is None else c - b,
         statistic=statistic,
-        value=value,
+        value=_finite(value),
         interval=bounds,
         comparison=comparison,
         threshold=threshold,
@@ -275,6 +284,10 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
     out = []
     for check, threshold in rule.checks.items():
         draws = ev.draws
+        why = ev.candidate_undefined or ("" if check in ("min", "max") else ev.baseline_undefined)
+        if why:
+            out.append(_undefined_check(rule, check, threshold, ev, why))
+            continue
         if check in ("min", "max"):
             op = ">=" if check == "min" else "<="
             bounds = None
@@ -339,6 +352,26 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
     return out
 
 
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _undefined_check(
+    rule: MetricRule, check: str, threshold: float, ev: _MetricEvidence, why: str
+) -> RuleResult:
+    """A check on an undefined metric: no value, no interval, outcome undefined, and why."""
+    if check in ("min", "max"):
+        statistic, op, limit = "value", (">=" if check == "min" else "<="), threshold
+    else:
+        relative = "relative" in check and ev.baseline not in (None, 0.0)
+        statistic, op = ("relative-change" if relative else "change"), ">="
+        limit = -threshold if check in ("max-drop", "max-relative-drop") else threshold
+    return _metric_result(
+        rule, check, ev, statistic=statistic, value=math.nan, bounds=None, comparison=op,
+        threshold=limit, outcome=UNDEFINED, method=_method(ev.draws), message=why,
+    )  # fmt: skip
+
+
 def _point_change_outcome(check: str, c: float, b: float, threshold: float, higher: bool) -> str:
     """Decide a change rule on point estimates exactly as MLflow's MetricThreshold does."""
     if check in ("max-drop", "min-improvement"):
@@ -391,6 +424,7 @@ def _slice_checks(
         labels = _slice_labels(table.slices[column])
         values_seen, inverse = np.unique(labels.astype(str), return_inverse=True)
         per_metric: dict[str, list[tuple[str, float]]] = {r.metric: [] for r in rules}
+        undefined_slices: dict[str, list[str]] = {r.metric: [] for r in rules}
         for i, value in enumerate(values_seen):
             index = np.flatnonzero(inverse == i)
             gated = len(index) >= min_size
@@ -415,7 +449,7 @@ def _slice_checks(
                             f"{len(index)} rows, below the minimum slice size {min_size}",
                         )
                     elif not math.isfinite(v):
-                        outcome, message = INCONCLUSIVE, "the metric is undefined on this slice"
+                        outcome, message = UNDEFINED, undefined_reason(rule.metric, sub)
                     else:
                         outcome, message = _decide(v, None, op, threshold), ""
                     results.append(
@@ -430,12 +464,23 @@ def _slice_checks(
                     )  # fmt: skip
                 if gated and math.isfinite(v):
                     per_metric[rule.metric].append((str(value), v))
+                elif gated:
+                    undefined_slices[rule.metric].append(str(value))
         for rule in rules:
             if "max-gap" not in rule.checks:
                 continue
             threshold = rule.checks["max-gap"]
             found = per_metric[rule.metric]
-            if len(found) < 2:
+            if undefined_slices[rule.metric]:
+                # The slice without a value may be the worst: a gap over the others proves nothing.
+                first = undefined_slices[rule.metric][0]
+                outcome, gap, message = (
+                    UNDEFINED,
+                    None,
+                    f"{rule.metric} is undefined on {column}={first}, so the gap cannot be measured",
+                )
+                best = worst = None
+            elif len(found) < 2:
                 outcome, gap, message = (
                     SKIPPED,
                     None,
@@ -602,10 +647,14 @@ def run_gate(
                 side.rows = next(it)
     metric_names = list(dict.fromkeys(r.metric for r in (*gate_rules.metrics, *gate_rules.slice_metrics)))
     values = {}
+    # side -> metric -> why its value is undefined on that side's rows
+    undefined_reasons: dict[str, dict[str, str]] = {"candidate": {}, "baseline": {}}
     for label, side in (("candidate", cand), ("baseline", base)):
         if side is None:
             continue
-        values[label] = _side_metrics(side, metric_names, gate_rules, label, task_name, columns)
+        values[label] = _side_metrics(
+            side, metric_names, gate_rules, label, task_name, columns, undefined_reasons[label]
+        )
     if cand is not None and cand.rows is not None:
         n_rows = len(cand.rows)
     # Bootstrap where the candidate has rows, paired when the baseline has the same rows.
@@ -632,6 +681,8 @@ def run_gate(
             baseline=values.get("baseline", {}).get(metric_rule.metric),
             draws=draws.get(metric_rule.metric),
             paired=paired,
+            candidate_undefined=undefined_reasons["candidate"].get(metric_rule.metric, ""),
+            baseline_undefined=undefined_reasons["baseline"].get(metric_rule.metric, ""),
         )
         results.extend(_metric_checks(metric_rule, evidence, settings.confidence))
     if gate_rules.slice_metrics:
@@ -653,8 +704,15 @@ def run_gate(
 
 
 def _side_metrics(
-    side: _Side, names: Sequence[str], rules: GateRules, label: str, task: str | None, columns: Columns
+    side: _Side,
+    names: Sequence[str],
+    rules: GateRules,
+    label: str,
+    task: str | None,
+    columns: Columns,
+    undefined: dict[str, str],
 ) -> dict[str, float]:
+    """Each metric's value on one side (NaN when undefined, with the reason put in ``undefined``)."""
     import numpy as np
 
     out: dict[str, float] = {}
@@ -694,10 +752,8 @@ def _side_metrics(
                     )
         value = point_metric(name, side.rows)
         if not math.isfinite(value):
-            raise InputError(
-                f"metric {name!r} is undefined on the {label} predictions {side.source} "
-                "(e.g. only one class in the labels)",
-                hint="evaluate on data with every class present",
+            undefined[name] = (
+                f"{name} is undefined on the {label}'s rows: {undefined_reason(name, side.rows)}"
             )
         out[name] = value
     return out
@@ -716,9 +772,9 @@ def _verdict(
     values: Mapping[str, Mapping[str, float]],
     notes: list[str],
 ) -> GateVerdict:
-    failing = [r for r in results if r.required and r.outcome == FAIL]
+    failing = [r for r in results if r.required and r.outcome in (FAIL, UNDEFINED)]
     unsure = [r for r in results if r.required and r.outcome == INCONCLUSIVE]
-    advisory = [r for r in results if not r.required and r.outcome in (FAIL, INCONCLUSIVE)]
+    advisory = [r for r in results if not r.required and r.outcome in (FAIL, INCONCLUSIVE, UNDEFINED)]
     passed = not failing and (not unsure or policy != "fail")
     if not passed:
         status = "fail"
@@ -728,7 +784,7 @@ def _verdict(
         status = "pass"
     if unsure and policy == "pass":
         notes.append(f"{len(unsure)} inconclusive rule(s) pass under on-inconclusive: pass")
-    counts = {k: sum(1 for r in results if r.outcome == k) for k in (PASS, FAIL, INCONCLUSIVE, SKIPPED)}
+    counts = {k: sum(1 for r in results if r.outcome == k) for k in OUTCOMES}
 
     def side_info(side: _Side | None, label: str) -> dict[str, Any] | None:
         if side is None:
@@ -736,7 +792,8 @@ def _verdict(
         return {
             "source": side.source,
             "kind": "predictions" if side.table is not None else "metrics",
-            "metrics": dict(values.get(label, {})),
+            # JSON has no NaN: an undefined metric is null, its reason in the rule's message.
+            "metrics": {k: _finite(v) for k, v in values.get(label, {}).items()},
         }
 
     return GateVerdict(
