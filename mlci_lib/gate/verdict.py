@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED = "pass", "fail", "inconclusive", "undefined", "skipped"
 OUTCOMES = (PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED)
+#: The power of the minimum detectable effect and of the rows-needed estimate.
+POWER = 0.80
 #: MLflow's margin for "strictly better" when a relative change cannot be computed (zero baseline).
 ZERO_BASELINE_MARGIN = 1e-10
 DEFAULT_SLICE_MIN_SIZE = 30
@@ -85,6 +87,13 @@ class RuleResult:
     slice: str | None = None
     method: str = "point"
     message: str = ""
+    #: The smallest distance between the statistic and the threshold that this sample size
+    #: decides with 80% power at the verdict's confidence: (z_{1-α/2} + z_{0.80}) × SE, SE the
+    #: standard deviation of the bootstrap distribution of the statistic. None without a bootstrap.
+    mde: float | None = None
+    #: For an inconclusive rule: the rows that would decide the observed distance from the
+    #: threshold with 80% power, the SE scaling as 1/√n: n × ((z_{1-α/2} + z_{0.80}) × SE / distance)².
+    rows_needed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +242,8 @@ class _MetricEvidence:
     baseline: float | None
     draws: Draws | None  # values[:, 0] candidate, values[:, 1] baseline when paired
     paired: bool
+    #: Evaluation rows behind the draws (the sample size the detectable effect is for).
+    rows: int | None = None
     #: Why the candidate's value is undefined (NaN), else "".
     candidate_undefined: str = ""
     #: Why the baseline's value is undefined (NaN), else "".
@@ -297,13 +308,14 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
             outcome = (
                 _decide(c, bounds, op, threshold) if draws is None or bounds is not None else INCONCLUSIVE
             )
-            out.append(
-                _metric_result(
-                    rule, check, ev, statistic="value", value=c, bounds=bounds, comparison=op,
-                    threshold=threshold, outcome=outcome, method=_method(draws),
-                    message=_undefined_message(draws, bounds),
-                )
+            result = _metric_result(
+                rule, check, ev, statistic="value", value=c, bounds=bounds, comparison=op,
+                threshold=threshold, outcome=outcome, method=_method(draws),
+                message=_undefined_message(draws, bounds),
             )  # fmt: skip
+            if draws is not None and bounds is not None:
+                result = _with_sensitivity(result, draws.values[:, 0], confidence, ev.rows)
+            out.append(result)
             continue
         if b is None:  # pragma: no cover - run_gate checks this before
             raise InputError(f"rule {rule.metric} {check} needs a baseline")
@@ -343,13 +355,66 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
             message = message or _undefined_message(draws, bounds)
         else:
             outcome = _point_change_outcome(check, c, b, threshold, rule.higher_is_better)
-        out.append(
-            _metric_result(
-                rule, check, ev, statistic=statistic, value=value, bounds=bounds, comparison=">=",
-                threshold=stat_threshold, outcome=outcome, method=_method(draws), message=message,
-            )
+        result = _metric_result(
+            rule, check, ev, statistic=statistic, value=value, bounds=bounds, comparison=">=",
+            threshold=stat_threshold, outcome=outcome, method=_method(draws), message=message,
         )  # fmt: skip
+        if draws is not None and bounds is not None:
+            result = _with_sensitivity(result, stat, confidence, ev.rows)
+        out.append(result)
     return out
+
+
+def detectable_multiplier(confidence: float) -> float:
+    """z_{1-α/2} + z_{power}: the MDE in standard errors (a two-sided interval, 80% power)."""
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    return normal.inv_cdf(1 - (1 - confidence) / 2) + normal.inv_cdf(POWER)
+
+
+def _with_sensitivity(
+    result: RuleResult, resampled: "np.ndarray", confidence: float, rows: int | None
+) -> RuleResult:
+    """Add the minimum detectable effect and, when inconclusive, the rows that would decide.
+
+    The standard error is the spread of the bootstrap distribution of the statistic the rule
+    compares with its threshold; it scales as 1/√n, so n rows decide a distance d from the
+    threshold with 80% power once (z_{1-α/2} + z_{0.80}) × SE × √(n₀/n) ≤ d.
+    """
+    import numpy as np
+
+    finite = resampled[np.isfinite(resampled)]
+    if len(finite) < 2 or rows is None or result.value is None:
+        return result
+    se = float(np.std(finite, ddof=1))
+    mde = detectable_multiplier(confidence) * se
+    needed = None
+    message = result.message
+    if result.outcome == INCONCLUSIVE:
+        distance = abs(result.value - result.threshold)
+        if distance > 0 and se > 0:
+            needed = max(rows + 1, math.ceil(rows * (mde / distance) ** 2))
+            more = f"about {needed:,} rows would decide the observed {_stat_word(result)}"
+        else:
+            more = f"the observed {_stat_word(result)} sits on the threshold: no sample size decides it"
+        guidance = (
+            f"at {rows:,} rows the gate detects a distance from the threshold of "
+            f"{_shown_amount(mde, result)} or more ({confidence * 100:g}% confidence, "
+            f"{POWER * 100:g}% power); {more}"
+        )
+        message = f"{message}; {guidance}" if message else guidance
+    return dataclasses.replace(result, mde=mde, rows_needed=needed, message=message)
+
+
+def _stat_word(result: RuleResult) -> str:
+    return {"value": "value", "change": "change", "relative-change": "relative change"}.get(
+        result.statistic, result.statistic
+    )
+
+
+def _shown_amount(amount: float, result: RuleResult) -> str:
+    return f"{amount * 100:.2f}%" if result.statistic == "relative-change" else f"{amount:.4g}"
 
 
 def _finite(value: float | None) -> float | None:
@@ -681,10 +746,19 @@ def run_gate(
             baseline=values.get("baseline", {}).get(metric_rule.metric),
             draws=draws.get(metric_rule.metric),
             paired=paired,
+            rows=n_rows,
             candidate_undefined=undefined_reasons["candidate"].get(metric_rule.metric, ""),
             baseline_undefined=undefined_reasons["baseline"].get(metric_rule.metric, ""),
         )
         results.extend(_metric_checks(metric_rule, evidence, settings.confidence))
+    if any(r.mde is not None for r in results):
+        notes.append(
+            f"detectable = minimum detectable effect = (z_{{1-α/2}} + z_{{{POWER:g}}}) × SE = "
+            f"{detectable_multiplier(settings.confidence):.3f} × SE, SE the standard deviation of the "
+            f"rule's bootstrap distribution: the smallest distance from the threshold that "
+            f"{n_rows:,} rows decide with {POWER:.0%} power; rows needed = n × (detectable / "
+            "|observed − threshold|)², as SE scales with 1/√n"
+        )
     if gate_rules.slice_metrics:
         assert cand is not None
         if cand.table is None or cand.rows is None:
