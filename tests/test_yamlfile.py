@@ -93,3 +93,28 @@ def test_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "gate.yaml"
     path.write_bytes(b"\xef\xbb\xbfmetrics:\n  accuracy: {min: 0.8}\n")
     assert load_yaml_file(path, "gate file") == {"metrics": {"accuracy": {"min": 0.8}}}
+
+
+def test_mlflow_model_folder_with_an_alias_bomb_in_mlmodel_is_refused(tmp_path: Path) -> None:
+    from mlci_lib.errors import ModelLoadError
+    from mlci_lib.models import load_model
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors:\n  sklearn: {}\n" + BOMB)
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError, match="alias bomb"):
+        load_model(folder)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_duplicate_key_in_json_is_refused_with_its_lines(tmp_path: Path) -> None:
+    from mlci_lib.errors import InputError
+    from mlci_lib.files import read_json
+
+    path = tmp_path / "metrics.json"
+    path.write_text('{\n  "accuracy": 0.91,\n  "f1": 0.8,\n  "accuracy": 0.5\n}\n')
+    with pytest.raises(InputError, match=r"key 'accuracy' appears twice in one object \(lines 2, 4\)"):
+        read_json(path, what="metrics file")
+    path.write_text('{"a": {"x": 1}, "b": {"x": 2}}')  # the same key in two objects is fine
+    assert read_json(path, what="metrics file") == {"a": {"x": 1}, "b": {"x": 2}}
