@@ -222,3 +222,54 @@ def test_regression_metric_equals_sklearn_or_is_undefined(name: str, case: str) 
 
 def test_every_metric_is_covered() -> None:
     assert {n for n, _ in PAIRS} | {n for n, _ in REG_PAIRS} == set(METRICS)
+
+
+def _with_proba(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": np.arange(len(y)), "label": y, "prediction": pred})
+    for k in range(proba.shape[1]):
+        frame[f"proba_{k}"] = proba[:, k]
+    return frame
+
+
+def test_candidate_scores_the_same_alone_and_next_to_a_baseline() -> None:
+    from mlci_lib.gate import run_gate
+
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 200)  # class 2 never in the labels
+    cand_p, base_p = _proba(rng, y, 3), _proba(rng, y, 3)
+    cand = _with_proba(y, cand_p[:, :2].argmax(axis=1), cand_p)  # never predicts class 2
+    base = _with_proba(y, base_p.argmax(axis=1), base_p)  # sometimes does
+    assert (base["prediction"] == 2).any()
+    names = [
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "precision_weighted",
+        "log_loss",
+        "brier_score",
+        "roc_auc",
+    ]
+    alone = run_gate(cand, rule=[f"{n} min=-1" for n in names], resamples=0).candidate["metrics"]
+    paired = run_gate(cand, base, rule=[f"{n} min=-1 max-drop=1" for n in names], resamples=0).candidate[
+        "metrics"
+    ]
+    assert alone == paired
+    assert alone["roc_auc"] is None  # class 2 absent from the labels
+    assert alone["brier_score"] == pytest.approx(skm.brier_score_loss(y, cand_p, labels=[0, 1, 2]), abs=TOL)
+
+
+def test_a_baseline_cannot_turn_a_binary_candidate_multiclass() -> None:
+    import pandas as pd
+
+    from mlci_lib.errors import InputError
+    from mlci_lib.gate import run_gate
+
+    rng = np.random.default_rng(12)
+    y = rng.integers(0, 2, 100)
+    cand = pd.DataFrame({"label": y, "prediction": y, "score": y * 0.8 + 0.1})
+    base = cand.assign(prediction=np.where(np.arange(100) == 5, 2, y))
+    assert run_gate(cand, rule=["precision min=0.5"], resamples=0).task == "binary"
+    with pytest.raises(InputError, match="predicts a class the candidate's binary task does not have"):
+        run_gate(cand, base, rule=["precision max-drop=0.1"], resamples=0)
