@@ -273,3 +273,27 @@ def test_data_check_and_drift_accept_a_bom_csv(tmp_path: Path) -> None:
     assert code == 0, out + err
     code, out, err = run(["drift", "--reference", str(csv), "--current", str(csv)], tmp_path)
     assert code == 0, out + err
+
+
+@pytest.mark.parametrize(
+    "rules, suggestion",
+    [
+        ({"metrics": {"acuracy": {"min": 0.5}}}, "did you mean accuracy"),
+        ({"metrics": {"f1macro": {"min": 0.5}}}, "did you mean f1_macro"),
+        ({"latency": {"p95": {"max": 250}}}, "did you mean p95_ms"),
+    ],
+    ids=["metric", "metric-average", "latency-figure"],
+)
+def test_misspelled_metric_or_latency_figure_suggests_the_name(rules: dict, suggestion: str) -> None:
+    from mlci_lib.gate.rules import parse_rules
+
+    with pytest.raises(ConfigError, match=suggestion):
+        parse_rules(rules)
+
+
+def test_compute_metrics_suggests_a_metric_name() -> None:
+    from mlci_lib.errors import InputError
+    from mlci_lib.gate import compute_metrics
+
+    with pytest.raises(InputError, match="did you mean balanced_accuracy"):
+        compute_metrics([0, 1], [0, 1], metrics=["balanced_acuracy"])

@@ -110,8 +110,10 @@ def metric_for_task(name: str, task: str, *, where: str) -> MetricSpec:
     """The spec of ``name``, or an InputError when it is unknown or does not fit ``task``."""
     spec = known_metric(name)
     if spec is None:
+        from mlci_lib.options import suggest
+
         raise InputError(
-            f"{where}: unknown metric {name!r}",
+            f"{where}: unknown metric {name!r}{suggest(name, [*METRICS, *ALIASES])}",
             hint=f"known metrics are {', '.join(METRICS)}",
         )
     if task not in spec.tasks:

@@ -108,8 +108,12 @@ def _direction(name: str, spec: Mapping[str, Any], where: str) -> bool:
     known = known_metric(name)
     if direction is None:
         if known is None:
+            from mlci_lib.gate.metrics import ALIASES, METRICS
+            from mlci_lib.options import suggest
+
             raise ConfigError(
-                f"{where}: metric {name!r} is not a metric mlci knows, so it needs a direction",
+                f"{where}: metric {name!r} is not a metric mlci knows{suggest(name, [*METRICS, *ALIASES])}, "
+                "so it needs a direction",
                 hint="add 'direction: higher' or 'direction: lower', or check the metric name",
             )
         return known.higher_is_better
@@ -210,7 +214,12 @@ def parse_rules(data: Mapping[str, Any], *, source: str = "(inline)") -> GateRul
 
 def _latency_rule(stat: str, spec: Any, where: str) -> LatencyRule:
     if stat not in LATENCY_STATS:
-        raise ConfigError(f"{where}: unknown latency figure {stat!r}", hint=f"use {', '.join(LATENCY_STATS)}")
+        from mlci_lib.options import suggest
+
+        raise ConfigError(
+            f"{where}: unknown latency figure {stat!r}{suggest(str(stat), LATENCY_STATS)}",
+            hint=f"use {', '.join(LATENCY_STATS)}",
+        )
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected a mapping of checks, got {spec!r}", hint="e.g. {max: 250}")
     return LatencyRule(
