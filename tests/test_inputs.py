@@ -264,6 +264,7 @@ def test_every_table_reader_accepts_a_bom(tmp_path: Path) -> None:
     assert read_json(metrics, what="metrics") == {"accuracy": 0.9}
 
 
+@pytest.mark.slow  # Great Expectations takes seconds to import
 def test_data_check_and_drift_accept_a_bom_csv(tmp_path: Path) -> None:
     frame = pd.DataFrame({"id": np.arange(50), "x": np.linspace(0, 1, 50)})
     csv = _bom_csv(tmp_path / "d.csv", frame)
