@@ -71,7 +71,8 @@ def existing_file(path: str | os.PathLike[str], *, what: str, option: str | None
 def read_text(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> str:
     file = existing_file(path, what=what, option=option)
     try:
-        return file.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (as Windows editors write it) is not part of the text.
+        return file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{what} {file} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
@@ -80,31 +81,51 @@ def read_text(path: str | os.PathLike[str], *, what: str, option: str | None = N
         raise InputError(f"{what} {file} cannot be read: {exc.strerror}") from None
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_json(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Any:
-    """Parse a JSON file; NaN and Infinity are refused since they are not JSON."""
+    """Parse a JSON file; NaN and Infinity are refused since they are not JSON, and so is a key
+    written twice in one object (json keeps the last silently, as YAML does)."""
     text = read_text(path, what=what, option=option)
 
     def refuse_constant(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON value")
 
     try:
-        return json.loads(text, parse_constant=refuse_constant)
+        return json.loads(text, parse_constant=refuse_constant, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as exc:
+        # json gives no position for a hook's error: the lines where the key is written.
+        import re
+
+        pattern = re.escape(json.dumps(exc.key)) + r"\s*:"
+        lines = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(pattern, text)]
+        where = f" (lines {', '.join(map(str, lines[:2]))})" if len(lines) >= 2 else ""
+        raise InputError(
+            f"{what} {path}: key {exc.key!r} appears twice in one object{where}",
+            hint="keep one of them: JSON readers silently keep only the last",
+        ) from None
     except ValueError as exc:
         raise InputError(f"{what} {path} is not valid JSON: {exc}", hint="fix the file") from None
 
 
 def read_yaml(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Any:
-    """Parse a YAML file with the safe loader (no Python object tags)."""
-    import yaml
+    """Parse a YAML file with mlci's one YAML loader (safe, no duplicate keys, no alias bombs)."""
+    from mlci_lib.yamlfile import load_yaml_text
 
-    text = read_text(path, what=what, option=option)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
+    return load_yaml_text(read_text(path, what=what, option=option), source=str(path), what=what)
 
 
 def read_mapping(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> dict[str, Any]:

@@ -83,6 +83,12 @@ metrics:
 #   columns: [group]
 #   metrics:
 #     recall: {max-gap: 0.10}
+# on-inconclusive: what a rule does when its interval straddles the threshold (the rows cannot
+# tell). fail blocks the candidate until the evidence decides; warn lets it through with a
+# warning; pass lets it through quietly. On a small evaluation set an equally good retrain is
+# often inconclusive: the verdict then says, per rule, the smallest change these rows can detect
+# and how many rows would decide. Add rows, or choose warn if a retrain within that margin is
+# acceptable. An undefined metric (e.g. AUC with one class in the labels) fails whatever this says.
 on-inconclusive: fail
 """
 

@@ -103,7 +103,7 @@ def read_table(
             raise _unreadable(file, fmt, what, exc) from None
     _check_file(file, fmt, what)
     try:
-        frame = pd.read_json(file, lines=True, dtype=False)
+        frame = pd.read_json(file, lines=True, dtype=False, encoding="utf-8-sig")
         if columns is not None:
             _require_names(list(frame.columns), columns, file, what)
             frame = frame[list(columns)]

@@ -279,11 +279,14 @@ def _bad_cases(tmp_path: Path, reference: Path) -> dict[str, tuple[list[str], st
         ),
         "share-out-of-range": (
             [*base, "--current", str(reference), "--max-drift-share", "1.5"],
-            "between 0 and 1",
+            "argument --max-drift-share: must be a number from 0 to 1",
         ),
         "nan-threshold": ([*base, "--current", str(reference), "--psi-threshold", "nan"], "must be a number"),
-        "p-value-above-one": ([*base, "--current", str(reference), "--ks-threshold", "2"], "between 0 and 1"),
-        "non-numeric-option": ([*base, "--current", str(reference), "--bins", "ten"], "invalid int value"),
+        "p-value-above-one": ([*base, "--current", str(reference), "--ks-threshold", "2"], "in (0, 1)"),
+        "non-numeric-option": (
+            [*base, "--current", str(reference), "--bins", "ten"],
+            "must be a whole number from 2 to 1000",
+        ),
         "unknown-column": ([*base, "--current", str(reference), "--columns", "age,nope"], "no column 'nope'"),
         "missing-prediction": (
             [*base, "--current", str(reference), "--prediction-column", "score"],

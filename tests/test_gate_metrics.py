@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -108,11 +110,12 @@ def test_regression_metrics_equal_sklearn() -> None:
 
 
 def test_undefined_and_degenerate_cases() -> None:
-    # Constant target: scikit-learn's r2 is 1 for a perfect fit, 0 otherwise.
-    assert compute_metrics([2.5, 2.5], [2.5, 2.5], metrics=["r2"])["r2"] == 1.0
-    assert compute_metrics([2.5, 2.5], [2.0, 3.0], metrics=["r2"])["r2"] == 0.0
-    # No positive prediction: precision is 0, as scikit-learn's zero_division default.
-    assert compute_metrics([1, 0, 1], [0, 0, 0], metrics=["precision"])["precision"] == 0.0
+    # Constant target: R² divides by zero. scikit-learn substitutes 1 or 0 (force_finite); mlci
+    # reports it undefined (NaN), which the gate never passes.
+    assert math.isnan(compute_metrics([2.5, 2.5], [2.5, 2.5], metrics=["r2"])["r2"])
+    assert math.isnan(compute_metrics([2.5, 2.5], [2.0, 3.0], metrics=["r2"])["r2"])
+    # No positive prediction: precision is ill-defined (scikit-learn warns and says 0): undefined.
+    assert math.isnan(compute_metrics([1, 0, 1], [0, 0, 0], metrics=["precision"])["precision"])
     with pytest.raises(InputError, match="different lengths"):
         compute_metrics([1, 0, 1], [1, 0])
     with pytest.raises(InputError, match="unknown metric"):

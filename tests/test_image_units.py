@@ -138,7 +138,7 @@ BAD = [
     (["image", "build", "{model}", "--repository", "r/m", "--user", "root"], "non-root numeric"),
     (["image", "build", "{tmp}/nope", "--repository", "r/m"], "does not exist"),
     (["image", "build", "{model}", "--repository", "r/m", "--wheelhouse", "maybe"], "must be true or false"),
-    (["image", "build", "{model}", "--repository", "r/m", "--port", "0"], "must be positive"),
+    (["image", "build", "{model}", "--repository", "r/m", "--port", "0"], "from 1 to 65535"),
     (
         ["image", "build", "{model}", "--repository", "r/m", "--requirement", "x @ http://e"],
         "plain requirement",
@@ -146,7 +146,7 @@ BAD = [
     (["image", "build", "{model}"], "required: --repository"),
     (
         ["image", "smoke", "img", "--model", "{model}", "--sample-data", "s.csv", "--requests", "0"],
-        "positive",
+        "--requests must be a whole number above 0",
     ),
     (["image", "smoke", "img", "--model", "{model}", "--sample-data", "{tmp}/none.csv"], "does not exist"),
     (["image", "push", "img", "--smoke-file", "{tmp}/none.json"], "does not exist"),

@@ -377,7 +377,7 @@ def test_malformed_verdict_exits_2_naming_the_file(
         ),
         pytest.param(["report", "{gate}", "--key", "a b; rm -rf /"], "report key", id="bad-key"),
         pytest.param(
-            ["report", "{gate}", "--pr-number", "0"], "expected a pull request number", id="pr-zero"
+            ["report", "{gate}", "--pr-number", "0"], "--pr-number: must be a whole number", id="pr-zero"
         ),
         pytest.param(["report", "{gate}", "--comment", "maybe"], "invalid choice", id="comment-choice"),
         pytest.param(

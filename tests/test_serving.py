@@ -334,9 +334,9 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
     ("argv", "message"),
     [
         (["serve", "missing-model"], "does not exist"),
-        (["serve", "{model}", "--port", "http"], "--port must be a number"),
-        (["serve", "{model}", "--port", "70000"], "port number"),
-        (["serve", "{model}", "--max-body-bytes", "0"], "--max-body-bytes must be positive"),
+        (["serve", "{model}", "--port", "http"], "--port must be a whole number"),
+        (["serve", "{model}", "--port", "70000"], "from 1 to 65535"),
+        (["serve", "{model}", "--max-body-bytes", "0"], "--max-body-bytes must be a whole number above 0"),
         (["serve", "{model}", "--info", "{missing}"], "does not exist"),
         (["serve", "{model}", "--warmup-data", "{empty}"], "is empty"),
         (["serve", "{model}", "--trust-type", "os.system;"], "not a dotted Python name"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, add_group
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, number
 from mlci_lib.runner import Annotation
 
 CHECK_DESCRIPTION = """\
@@ -44,7 +44,10 @@ def register(subparsers: Any) -> None:
     check.add_argument("--suite", required=True, help="GX suite JSON or mlci compact YAML")
     check.add_argument("--result-file", default="", help="write the result JSON here")
     check.add_argument(
-        "--sample-size", type=int, default=5, help="unexpected values to show per failed expectation (5)"
+        "--sample-size",
+        type=number(int, low=0, high=100),
+        default=5,
+        help="unexpected values to show per failed expectation (5)",
     )
     profile = add_command(
         group, "profile", handle_profile, "profile data into a starter suite", PROFILE_DESCRIPTION
@@ -53,13 +56,22 @@ def register(subparsers: Any) -> None:
     profile.add_argument("-o", "--output", required=True, help="suite to write (.yaml compact, .json GX)")
     profile.add_argument("--name", default="", help="suite name (default: the data file's name)")
     profile.add_argument(
-        "--margin", type=float, default=0.1, help="widen numeric ranges by this share of the range (0.1)"
+        "--margin",
+        type=number(float, low=0),
+        default=0.1,
+        help="widen numeric ranges by this share of the range (0.1)",
     )
     profile.add_argument(
-        "--max-categories", type=int, default=20, help="largest value set written as allowed values (20)"
+        "--max-categories",
+        type=number(int, low=1),
+        default=20,
+        help="largest value set written as allowed values (20)",
     )
     profile.add_argument(
-        "--row-margin", type=float, default=0.5, help="row-count bounds: rows times 1 -/+ this (0.5)"
+        "--row-margin",
+        type=number(float, low=0),
+        default=0.5,
+        help="row-count bounds: rows times 1 -/+ this (0.5)",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command
+from mlci_lib.cli.framework import Context, Outcome, add_command, number
 from mlci_lib.errors import UsageError
 from mlci_lib.options import parse_list
 from mlci_lib.runner import Annotation
@@ -46,12 +46,30 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ignore", default="", help="columns to skip, e.g. ids (comma-separated)")
     parser.add_argument("--numeric-method", choices=("psi", "ks", "js"), default=None)
     parser.add_argument("--categorical-method", choices=("psi", "chi2", "js"), default=None)
-    parser.add_argument("--psi-threshold", type=float, default=None, help="PSI at or above it drifts (0.2)")
     parser.add_argument(
-        "--js-threshold", type=float, default=None, help="JS distance at or above drifts (0.1)"
+        "--psi-threshold",
+        type=number(float, low=0, low_open=True),
+        default=None,
+        help="PSI at or above it drifts (0.2)",
     )
-    parser.add_argument("--ks-threshold", type=float, default=None, help="KS p-value below it drifts (0.05)")
-    parser.add_argument("--chi2-threshold", type=float, default=None, help="chi2 p-value below drifts (0.05)")
+    parser.add_argument(
+        "--js-threshold",
+        type=number(float, low=0, high=1, low_open=True),
+        default=None,
+        help="JS distance at or above drifts (0.1)",
+    )
+    parser.add_argument(
+        "--ks-threshold",
+        type=number(float, low=0, high=1, low_open=True, high_open=True),
+        default=None,
+        help="KS p-value below it drifts (0.05)",
+    )
+    parser.add_argument(
+        "--chi2-threshold",
+        type=number(float, low=0, high=1, low_open=True, high_open=True),
+        default=None,
+        help="chi2 p-value below drifts (0.05)",
+    )
     parser.add_argument(
         "--feature",
         action="append",
@@ -60,9 +78,17 @@ def register(subparsers: Any) -> None:
         help="rule for one feature, e.g. age=ks:0.01 or income=:0.3 (repeatable)",
     )
     parser.add_argument(
-        "--max-drift-share", type=float, default=None, help="largest share of drifted features (0.5)"
+        "--max-drift-share",
+        type=number(float, low=0, high=1),
+        default=None,
+        help="largest share of drifted features (0.5)",
     )
-    parser.add_argument("--bins", type=int, default=None, help="quantile bins for numeric features (10)")
+    parser.add_argument(
+        "--bins",
+        type=number(int, low=2, high=1000),
+        default=None,
+        help="quantile bins for numeric features (10)",
+    )
     parser.add_argument(
         "--prediction-column",
         default=None,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from mlci_lib.errors import UsageError
-from mlci_lib.options import parse_bool, parse_list
+from mlci_lib.options import number_problem, parse_bool, parse_list
 from mlci_lib.results import Result
 from mlci_lib.runner import Annotation, CiRunner
 
@@ -67,6 +67,31 @@ class Parser(argparse.ArgumentParser):
         # The CLI prints errors as "mlci: error: ...": the root parser need not name itself again.
         where = "" if self.prog == "mlci" else f"{self.prog}: "
         raise UsageError(f"{where}{message}", hint=f"see '{self.prog} --help'")
+
+
+def number(
+    kind: type[int] | type[float] = float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
+    """An argparse ``type=`` for a numeric option with its range, checked by options.number_problem.
+
+    Every numeric option of every command declares its range here, so ``--slice-min-size -1``
+    stops as "argument --slice-min-size: must be a whole number of at least 1, got '-1'" (exit 2)
+    whether it came from the command line or an action input.
+    """
+
+    def parse(text: str) -> Any:
+        value, problem = number_problem(text, kind, low, high, low_open=low_open, high_open=high_open)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
 
 
 def common_options() -> argparse.ArgumentParser:

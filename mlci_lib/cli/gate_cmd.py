@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command
+from mlci_lib.cli.framework import Context, Outcome, add_command, number
 
 DEFAULT_VERDICT_FILE = "mlci-gate-verdict.json"
 
@@ -89,14 +89,27 @@ def register(subparsers: Any) -> None:
         "--slice-column", action="append", default=[], metavar="NAME", help="a column to slice by, repeatable"
     )
     cols.add_argument(
-        "--slice-min-size", type=_int, metavar="N", help="slices smaller than this are not gated"
+        "--slice-min-size",
+        type=number(int, low=1),
+        metavar="N",
+        help="slices smaller than this are not gated",
     )
     stats = parser.add_argument_group("decision")
     stats.add_argument(
-        "--resamples", type=_int, metavar="N", help="bootstrap resamples, 0 for none (default 1000)"
+        "--resamples",
+        type=number(int, low=0),
+        metavar="N",
+        help="bootstrap resamples, 0 for none (default 1000)",
     )
-    stats.add_argument("--confidence", type=float, metavar="P", help="interval confidence (default 0.95)")
-    stats.add_argument("--seed", type=_int, metavar="N", help="bootstrap seed (default 0)")
+    stats.add_argument(
+        "--confidence",
+        type=number(float, low=0, low_open=True),
+        metavar="P",
+        help="interval confidence (default 0.95)",
+    )
+    stats.add_argument(
+        "--seed", type=number(int, low=0, high=2**32 - 1), metavar="N", help="bootstrap seed (default 0)"
+    )
     stats.add_argument(
         "--on-inconclusive",
         choices=("fail", "warn", "pass"),
@@ -109,13 +122,6 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help=f"where to write the verdict JSON (default {DEFAULT_VERDICT_FILE})",
     )
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -153,12 +159,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     path = write_json_atomic(args.verdict_file, verdict.to_dict())
     annotations = []
     for r in verdict.rules:
-        if r.outcome == "fail" and r.required:
-            annotations.append(Annotation("error", describe(r), title=f"mlci gate: {r.rule} failed"))
+        if r.outcome in ("fail", "undefined") and r.required:
+            word = "failed" if r.outcome == "fail" else "undefined"
+            annotations.append(Annotation("error", describe(r), title=f"mlci gate: {r.rule} {word}"))
         elif r.outcome == "inconclusive" and r.required:
             level = {"fail": "error", "warn": "warning", "pass": "notice"}[verdict.on_inconclusive]
             annotations.append(Annotation(level, describe(r), title=f"mlci gate: {r.rule} inconclusive"))
-        elif r.outcome in ("fail", "inconclusive"):
+        elif r.outcome in ("fail", "inconclusive", "undefined"):
             annotations.append(Annotation("warning", describe(r), title=f"mlci gate: {r.rule} (advisory)"))
     summary = verdict.markdown()
     return Outcome(

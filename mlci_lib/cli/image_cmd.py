@@ -228,13 +228,9 @@ def register(subparsers: Any) -> None:
 
 
 def _positive(value: str, option: str, kind: type = int) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"option {option} must be a number, got {value!r}") from None
-    if number <= 0:
-        raise UsageError(f"option {option} must be positive, got {value!r}")
-    return number
+    from mlci_lib.options import parse_number
+
+    return parse_number(value, option=option, kind=kind, low=0, low_open=True)
 
 
 def _build_kwargs(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, add_group
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, number
 
 _PUSH = """\
 Log a model to MLflow and register it as a new version, with its provenance as tags (git commit,
@@ -86,7 +86,9 @@ def register(subparsers: Any) -> None:
         "exit codes: 0 moved (or already there), 1 the version did not pass, 2 bad input",
     )
     promote.add_argument("name", metavar="NAME", help="registered model name")
-    promote.add_argument("--version", required=True, metavar="N", help="the version to promote")
+    promote.add_argument(
+        "--version", required=True, type=number(int, low=1), metavar="N", help="the version to promote"
+    )
     promote.add_argument("--alias", default="champion", metavar="ALIAS", help="the alias (default champion)")
     _tracking_option(promote)
 
@@ -144,7 +146,7 @@ def register(subparsers: Any) -> None:
 
     tag = add_command(group, "tag", handle_tag, "set tags on a model version (e.g. the image digest)")
     tag.add_argument("name", metavar="NAME", help="registered model name")
-    tag.add_argument("--version", required=True, metavar="N", help="the version")
+    tag.add_argument("--version", required=True, type=number(int, low=1), metavar="N", help="the version")
     tag.add_argument("--image-digest", metavar="DIGEST", help="sets mlci.image.digest")
     tag.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag, repeatable")
     _tracking_option(tag)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command
+from mlci_lib.cli.framework import Context, Outcome, add_command, number
 
 DEFAULT_REPORT_FILE = "mlci-report.md"
 DEFAULT_PLOTS_DIR = "mlci-plots"
@@ -95,7 +95,7 @@ def register(subparsers: Any) -> None:
         " (default)",
     )
     comment.add_argument(
-        "--pr-number", type=_positive, metavar="N", help="pull request (default: from the event)"
+        "--pr-number", type=number(int, low=1), metavar="N", help="pull request (default: from the event)"
     )
     comment.add_argument("--repository", default="", metavar="OWNER/NAME", help="default: GITHUB_REPOSITORY")
     comment.add_argument(
@@ -117,16 +117,6 @@ def register(subparsers: Any) -> None:
         metavar="NAMES",
         help="labels for a new issue, comma-separated (an update keeps the issue's labels)",
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a pull request number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a pull request number, got {text!r}")
-    return value
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:

@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command
-from mlci_lib.errors import UsageError
 
 _DESCRIPTION = """\
 Serve a model over HTTP until SIGTERM or Ctrl-C. The model loads under mlci's safety rules
@@ -92,20 +91,15 @@ def register(subparsers: Any) -> None:
 
 
 def _number(value: str, option: str, kind: type) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"option {option} must be a number, got {value!r}") from None
-    if number <= 0:
-        raise UsageError(f"option {option} must be positive, got {value!r}")
-    return number
+    from mlci_lib.options import parse_number
+
+    return parse_number(value, option=option, kind=kind, low=0, low_open=True)
 
 
 def parse_port(value: str, option: str = "--port") -> int:
-    port = _number(value, option, int)
-    if port > 65535:
-        raise UsageError(f"option {option} must be a port number (1-65535), got {value!r}")
-    return int(port)
+    from mlci_lib.options import parse_number
+
+    return int(parse_number(value, option=option, kind=int, low=1, high=65535))
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:

@@ -156,12 +156,7 @@ def parse_suite(raw: Any, *, source: str) -> Suite:
             f"suite {source} is not an expectation suite (top level is {type(raw).__name__}, not a mapping)",
             hint="a suite has 'expectations' (Great Expectations) or 'columns'/'table' (mlci compact)",
         )
-    unknown = sorted(str(k) for k in raw if k not in _SUITE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"suite {source}: unknown key {unknown[0]!r}",
-            hint=f"a suite may have {', '.join(sorted(_SUITE_KEYS))}",
-        )
+    _no_unknown(raw, _SUITE_KEYS, f"suite {source}")
     if not any(key in raw for key in ("expectations", "columns", "table")):
         raise ConfigError(
             f"suite {source} is not an expectation suite: it has no 'expectations', 'columns' or 'table'",
@@ -189,11 +184,7 @@ def parse_suite(raw: Any, *, source: str) -> Suite:
 def _parse_expectation(item: Any, where: str) -> Expectation:
     if not isinstance(item, Mapping):
         raise ConfigError(f"{where} must be a mapping with 'type' and 'kwargs'")
-    unknown = sorted(str(k) for k in item if k not in _EXPECTATION_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}", hint="an expectation has 'type' and 'kwargs'"
-        )
+    _no_unknown(item, _EXPECTATION_KEYS, where)
     kind = item.get("type", item.get("expectation_type"))
     if not isinstance(kind, str) or not kind.strip():
         raise ConfigError(f"{where} has no 'type'", hint="e.g. type: expect_column_values_to_not_be_null")
@@ -352,8 +343,6 @@ def _is_number(value: Any) -> bool:
 
 
 def _no_unknown(mapping: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(str(k) for k in mapping if k not in known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}", hint=f"known keys: {', '.join(sorted(known))}"
-        )
+    from mlci_lib.options import check_keys
+
+    check_keys(mapping, sorted(known), where=where)

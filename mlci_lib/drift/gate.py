@@ -456,11 +456,9 @@ def load_drift_config(path: str | os.PathLike[str] | None, **overrides: Any) -> 
 
     raw: dict[str, Any] = dict(read_mapping(path, what="drift config")) if path else {}
     where = f"drift config {path}" if path else "drift options"
-    unknown = sorted(set(raw) - _CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}", hint=f"known keys: {', '.join(sorted(_CONFIG_KEYS))}"
-        )
+    from mlci_lib.options import check_keys
+
+    check_keys(raw, sorted(_CONFIG_KEYS), where=where)
     thresholds = dict(DEFAULT_THRESHOLDS)
     raw_thresholds = raw.get("thresholds") or {}
     if not isinstance(raw_thresholds, dict):
@@ -497,11 +495,9 @@ def load_drift_config(path: str | os.PathLike[str] | None, **overrides: Any) -> 
 def _rule(raw: Any, where: str) -> FeatureRule:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a mapping like {{method: ks, threshold: 0.01}}")
-    unknown = sorted(set(raw) - _RULE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}", hint=f"known keys: {', '.join(sorted(_RULE_KEYS))}"
-        )
+    from mlci_lib.options import check_keys
+
+    check_keys(raw, sorted(_RULE_KEYS), where=where)
     method = raw.get("method")
     if method is not None and method not in DEFAULT_THRESHOLDS:
         raise ConfigError(f"{where}: unknown method {method!r}", hint="use psi, ks, chi2 or js")

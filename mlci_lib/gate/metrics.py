@@ -8,11 +8,28 @@ computed from a representation the bootstrap can resample cheaply:
 - ranking metrics (ROC AUC, PR AUC) from counts of positives and negatives per distinct score,
   sorted by score, also vectorised;
 - per-row metrics (log loss, Brier score, MAE, MSE, RMSE, R², MAPE) from the arrays.
+
+The class list is scikit-learn's ``labels=``: every class in the labels, the predictions and the
+probability columns (a model's ``classes_``), so a class the model knows but the evaluation rows
+lack still counts in the multiclass Brier score, as ``brier_score_loss(..., labels=...)`` counts it.
+
+A metric is *undefined* (NaN here, the outcome ``undefined`` in the gate, which never passes)
+where scikit-learn raises or warns that it is ill-defined and substitutes a number:
+
+- any classification metric when the labels hold fewer than two classes;
+- ROC AUC and PR AUC (multiclass) when a class of the class list never occurs in the labels;
+- precision of the positive class when no row is predicted positive;
+- R² on fewer than two rows or on constant labels (scikit-learn's ``force_finite`` gives 1 or 0;
+  mlci refuses to turn a division by zero into a passing number).
+
+Macro and weighted averages keep scikit-learn's ``zero_division=0`` for a class never predicted:
+the class counts as 0, which lowers the average rather than hiding the model's failure.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,8 +110,10 @@ def metric_for_task(name: str, task: str, *, where: str) -> MetricSpec:
     """The spec of ``name``, or an InputError when it is unknown or does not fit ``task``."""
     spec = known_metric(name)
     if spec is None:
+        from mlci_lib.options import suggest
+
         raise InputError(
-            f"{where}: unknown metric {name!r}",
+            f"{where}: unknown metric {name!r}{suggest(name, [*METRICS, *ALIASES])}",
             hint=f"known metrics are {', '.join(METRICS)}",
         )
     if task not in spec.tasks:
@@ -122,10 +141,22 @@ def _safe_div(num: "np.ndarray", den: "np.ndarray") -> "np.ndarray":
 
 
 def confusion_metric(name: str, conf: "np.ndarray", pos_index: int | None = None) -> "np.ndarray":
-    """Metric ``name`` from confusion matrices ``conf[..., true, predicted]`` (counts)."""
+    """Metric ``name`` from confusion matrices ``conf[..., true, predicted]`` (counts); NaN if undefined."""
     import numpy as np
 
     conf = np.asarray(conf, dtype=np.float64)
+    true_sum = conf.sum(axis=-1)
+    value = _confusion_value(name, conf, pos_index)
+    # One class in the labels: nothing to tell apart, whatever the formula would give.
+    undefined = (true_sum > 0).sum(axis=-1) < 2
+    if name == "precision" and pos_index is not None:
+        undefined = undefined | (conf.sum(axis=-2)[..., pos_index] == 0)
+    return np.where(undefined, np.nan, value)
+
+
+def _confusion_value(name: str, conf: "np.ndarray", pos_index: int | None) -> "np.ndarray":
+    import numpy as np
+
     tp = np.diagonal(conf, axis1=-2, axis2=-1)
     true_sum = conf.sum(axis=-1)
     pred_sum = conf.sum(axis=-2)
@@ -280,6 +311,8 @@ class EncodedRows:
     scores: "np.ndarray | None" = None
     n_classes: int = 0
     pos_index: int | None = None
+    #: The class names, in index order (classification), for messages.
+    classes: tuple[str, ...] = ()
     #: Computed once and shared by the point estimate and the bootstrap (sorting 1M scores is
     #: the costliest step); not part of the value.
     _cache: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -337,6 +370,8 @@ def point_metric(name: str, rows: EncodedRows) -> float:
     import numpy as np
 
     spec = METRICS[name]
+    if spec.family in ("ranking", "proba") and _classes_present(rows) < 2:
+        return math.nan
     if spec.family == "confusion":
         return float(confusion_metric(name, rows.confusion(), rows.pos_index))
     if spec.family == "ranking":
@@ -368,12 +403,54 @@ def point_metric(name: str, rows: EncodedRows) -> float:
     if name == "mape":
         return float(np.mean(np.abs(err) / np.maximum(np.abs(y), np.finfo(np.float64).eps)))
     if name == "r2":
+        if len(y) < 2:
+            return math.nan
         ss_res = float(np.sum(err**2))
         ss_tot = float(np.sum((y - np.mean(y)) ** 2))
         if ss_tot == 0:
-            return 1.0 if ss_res == 0 else 0.0
+            return math.nan
         return 1.0 - ss_res / ss_tot
     raise ValueError(f"unknown metric {name}")
+
+
+def _classes_present(rows: EncodedRows) -> int:
+    import numpy as np
+
+    return int(np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes))) if len(rows) else 0
+
+
+def undefined_reason(name: str, rows: EncodedRows) -> str:
+    """Why ``name`` is undefined on ``rows`` (call it when :func:`point_metric` gave NaN)."""
+    import numpy as np
+
+    spec = METRICS[name]
+    if len(rows) == 0:
+        return "there are no rows"
+    if rows.task == REGRESSION:
+        if name == "r2" and len(rows) < 2:
+            return "R² needs at least two rows (scikit-learn: not well-defined with less than two samples)"
+        if name == "r2":
+            return "the labels are constant, so R² divides by zero"
+        return f"{name} is not finite on these rows"
+
+    def shown(index: int) -> str:
+        return rows.classes[index] if index < len(rows.classes) else str(index)
+
+    counts = np.bincount(rows.labels, minlength=rows.n_classes)
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        only = ", ".join(shown(int(i)) for i in present) or "none"
+        return f"the labels hold one class only ({only}), so {name} cannot tell classes apart"
+    if name == "precision" and rows.pos_index is not None:
+        return f"no row is predicted {shown(rows.pos_index)}, so precision divides by zero"
+    if spec.family == "ranking":
+        absent = [shown(int(i)) for i in np.flatnonzero(counts == 0)]
+        if absent:
+            return (
+                f"class {absent[0]} never occurs in the labels, so its one-vs-rest {name} is undefined "
+                "(scikit-learn raises)"
+            )
+    return f"{name} is undefined on these rows"
 
 
 def needs_scores(name: str) -> bool:

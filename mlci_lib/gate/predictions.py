@@ -416,7 +416,9 @@ def _infer_task(tables: Sequence[PredictionTable], hint: str | None, memo: dict[
             return REGRESSION
     if first.proba and len(first.proba) >= 3:
         return MULTICLASS
-    classes = _classes(tables, memo)
+    # The candidate's classes decide the task, so a baseline cannot change how the candidate is
+    # scored; a baseline predicting a third class on a binary task is then refused when encoding.
+    classes = _classes(tables[:1], memo)
     return MULTICLASS if len(classes) >= 3 else BINARY
 
 
@@ -529,8 +531,23 @@ def encode_tables(
             out.append(EncodedRows(task=REGRESSION, labels=labels, predictions=t.predictions))
         return out, []
     classes = _classes(tables, memo)
+    if task == MULTICLASS:
+        # The probability columns name the model's classes (scikit-learn's labels=): one the
+        # evaluation rows never show still counts, for the candidate alone or next to a baseline.
+        written = {c for t in tables for c in t.proba}
+        if written - set(classes):
+            numeric = all(t.labels is None or t.labels.dtype != object for t in tables)
+            classes = _sorted_classes({*classes, *written}, numeric=numeric)
     pos_index: int | None = None
     if task == BINARY:
+        own = set(_classes(tables[:1], memo)) | ({_class_text(pos_label)} if pos_label is not None else set())
+        odd = next((t for t in tables[1:] if not set(_classes([t], memo)) <= own), None)
+        if odd is not None and len(classes) > 2:
+            raise InputError(
+                f"{odd.source} predicts a class the candidate's binary task does not have "
+                f"(classes {', '.join(classes[:6])})",
+                hint="gate models of the same task: check the baseline's predictions, or set --task",
+            )
         if pos_label is None:
             if set(classes) <= {"0", "1", "-1"}:
                 pos_label = "1"
@@ -563,6 +580,7 @@ def encode_tables(
                 scores=scores,
                 n_classes=len(classes),
                 pos_index=pos_index,
+                classes=tuple(classes),
             )
         )
     if task == MULTICLASS and len(classes) < 2:

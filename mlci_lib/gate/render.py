@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlci_lib.gate.verdict import GateVerdict, RuleResult
 
-_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive", "skipped": "➖ skipped"}
+_ICONS = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "inconclusive": "⚠️ inconclusive",
+    "undefined": "❌ undefined",
+    "skipped": "➖ skipped",
+}
+_EXPLAINED = ("fail", "inconclusive", "undefined")
 _STATUS = {"pass": "✅ passed", "warn": "⚠️ passed with warnings", "fail": "❌ failed"}
 
 
@@ -51,6 +58,13 @@ def _improvement(r: "RuleResult") -> str:
     return _num(sign * r.delta, signed=True)
 
 
+def _detectable(r: "RuleResult") -> str:
+    """The minimum detectable effect in the statistic's units (± : either side of the threshold)."""
+    if r.mde is None:
+        return "–"
+    return "±" + _num(r.mde, percent=r.statistic == "relative-change")
+
+
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -62,6 +76,8 @@ def describe(r: "RuleResult") -> str:
         r.value, signed=r.statistic in ("change", "relative-change"), percent=r.statistic == "relative-change"
     )
     ival = f", {_interval(r)} interval" if r.interval else ""
+    if r.mde is not None:
+        ival += f", detectable {_detectable(r)}"
     base = f" (candidate {_num(r.candidate)}, baseline {_num(r.baseline)})" if r.baseline is not None else ""
     extra = f"; {r.message}" if r.message else ""
     return f"{r.rule}: {r.statistic} {shown}{ival}, needs {_threshold(r)}{base}{where} -> {r.outcome}{extra}"
@@ -83,8 +99,11 @@ def verdict_markdown(v: "GateVerdict") -> str:
         f"{source}{rows}; {how}; inconclusive rules: **{v.on_inconclusive}**. Improvement is + when better."
     )
     lines.append("")
-    lines.append(f"| rule | candidate | baseline | improvement | {conf} interval | needs | outcome |")
-    lines.append("| --- | ---: | ---: | ---: | --- | --- | --- |")
+    lines.append(
+        f"| rule | candidate | baseline | improvement | {conf} interval | needs | detectable | rows needed "
+        "| outcome |"
+    )
+    lines.append("| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | --- |")
     for r in v.rules:
         if r.kind == "slice":
             continue
@@ -92,7 +111,8 @@ def verdict_markdown(v: "GateVerdict") -> str:
         value = r.value if r.kind == "slice-gap" else r.candidate
         lines.append(
             f"| {_escape(r.rule)} | {_num(value)} | {_num(r.baseline)} | {_improvement(r)} "
-            f"| {_interval(r)} | {_threshold(r)} | {outcome} |"
+            f"| {_interval(r)} | {_threshold(r)} | {_detectable(r)} "
+            f"| {'–' if r.rows_needed is None else f'{r.rows_needed:,}'} | {outcome} |"
         )
     slice_rules = [r for r in v.rules if r.kind == "slice"]
     if slice_rules:
@@ -106,8 +126,8 @@ def verdict_markdown(v: "GateVerdict") -> str:
                 f"| {_num(r.value)} | {_threshold(r)} | {_ICONS[r.outcome]} |"
             )
         lines += ["", "</details>"]
-    explained = [r for r in v.rules if r.outcome in ("fail", "inconclusive") and r.kind != "slice"]
-    explained += [r for r in slice_rules if r.outcome in ("fail", "inconclusive")]
+    explained = [r for r in v.rules if r.outcome in _EXPLAINED and r.kind != "slice"]
+    explained += [r for r in slice_rules if r.outcome in _EXPLAINED]
     if explained:
         lines.append("")
         for r in explained:
@@ -120,7 +140,9 @@ def verdict_markdown(v: "GateVerdict") -> str:
 
 def verdict_text(v: "GateVerdict") -> str:
     head = {"pass": "PASSED", "warn": "PASSED with warnings", "fail": "FAILED"}[v.status]
-    counts = ", ".join(f"{v.counts.get(k, 0)} {k}" for k in ("pass", "fail", "inconclusive", "skipped"))
+    counts = ", ".join(
+        f"{v.counts.get(k, 0)} {k}" for k in ("pass", "fail", "inconclusive", "undefined", "skipped")
+    )
     lines = [f"mlci gate {head} ({v.method}; {counts})"]
     for r in v.rules:
         if r.kind == "slice" and r.outcome in ("pass", "skipped"):

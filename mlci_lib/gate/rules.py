@@ -30,6 +30,7 @@ from typing import Any
 
 from mlci_lib.errors import ConfigError, UsageError
 from mlci_lib.gate.metrics import canonical_name, known_metric
+from mlci_lib.options import check_keys
 
 POLICIES = ("fail", "warn", "pass")
 METRIC_CHECKS = ("min", "max", "max-drop", "max-relative-drop", "min-improvement", "min-relative-improvement")
@@ -107,8 +108,12 @@ def _direction(name: str, spec: Mapping[str, Any], where: str) -> bool:
     known = known_metric(name)
     if direction is None:
         if known is None:
+            from mlci_lib.gate.metrics import ALIASES, METRICS
+            from mlci_lib.options import suggest
+
             raise ConfigError(
-                f"{where}: metric {name!r} is not a metric mlci knows, so it needs a direction",
+                f"{where}: metric {name!r} is not a metric mlci knows{suggest(name, [*METRICS, *ALIASES])}, "
+                "so it needs a direction",
                 hint="add 'direction: higher' or 'direction: lower', or check the metric name",
             )
         return known.higher_is_better
@@ -120,13 +125,16 @@ def _direction(name: str, spec: Mapping[str, Any], where: str) -> bool:
 
 def _checks(spec: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> dict[str, float]:
     checks: dict[str, float] = {}
+    from mlci_lib.options import suggest
+
     for key, value in spec.items():
-        key_text = str(key).replace("_", "-")
+        # One spelling, the action contract's: max_drop is refused, not read as max-drop.
+        key_text = str(key)
         if key_text in _COMMON_KEYS:
             continue
         if key_text not in allowed:
             raise ConfigError(
-                f"{where}: unknown check {key!r}",
+                f"{where}: unknown check {key!r}{suggest(key_text, (*allowed, *_COMMON_KEYS))}",
                 hint=f"use {', '.join(allowed)}, required or direction",
             )
         number = _number(value, where=where, key=key_text)
@@ -160,17 +168,13 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def parse_rules(data: Mapping[str, Any], *, source: str = "(inline)") -> GateRules:
     """Validate a gate-file mapping into :class:`GateRules`."""
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise ConfigError(f"{source}: unknown key {key!r}", hint=f"the keys are {', '.join(_TOP_KEYS)}")
+    check_keys(data, _TOP_KEYS, where=source)
     metrics = tuple(
         _metric_rule(name, spec, METRIC_CHECKS, f"{source}: metrics.{name}")
         for name, spec in _mapping(data.get("metrics"), f"{source}: metrics").items()
     )
     slices = _mapping(data.get("slices"), f"{source}: slices")
-    for key in slices:
-        if key not in ("columns", "min-size", "metrics"):
-            raise ConfigError(f"{source}: unknown key slices.{key}", hint="use columns, min-size, metrics")
+    check_keys(slices, ("columns", "min-size", "metrics"), where=f"{source}: slices")
     columns = slices.get("columns", [])
     if isinstance(columns, str):
         columns = [columns]
@@ -182,17 +186,13 @@ def parse_rules(data: Mapping[str, Any], *, source: str = "(inline)") -> GateRul
     )
     min_size = slices.get("min-size")
     if min_size is not None:
-        min_size = _positive_int(min_size, f"{source}: slices.min-size")
+        min_size = check_positive_int(min_size, f"{source}: slices.min-size")
     latency = tuple(
         _latency_rule(stat, spec, f"{source}: latency.{stat}")
         for stat, spec in _mapping(data.get("latency"), f"{source}: latency").items()
     )
     boot = _mapping(data.get("bootstrap"), f"{source}: bootstrap")
-    for key in boot:
-        if key not in ("resamples", "confidence", "seed"):
-            raise ConfigError(
-                f"{source}: unknown key bootstrap.{key}", hint="use resamples, confidence, seed"
-            )
+    check_keys(boot, ("resamples", "confidence", "seed"), where=f"{source}: bootstrap")
     policy = data.get("on-inconclusive")
     return GateRules(
         metrics=metrics,
@@ -206,7 +206,7 @@ def parse_rules(data: Mapping[str, Any], *, source: str = "(inline)") -> GateRul
         confidence=check_confidence(boot["confidence"], f"{source}: bootstrap.confidence")
         if "confidence" in boot
         else None,
-        seed=_seed(boot["seed"], f"{source}: bootstrap.seed") if "seed" in boot else None,
+        seed=check_seed(boot["seed"], f"{source}: bootstrap.seed") if "seed" in boot else None,
         on_inconclusive=check_policy(policy, f"{source}: on-inconclusive") if policy is not None else None,
         source=source,
     )
@@ -214,7 +214,12 @@ def parse_rules(data: Mapping[str, Any], *, source: str = "(inline)") -> GateRul
 
 def _latency_rule(stat: str, spec: Any, where: str) -> LatencyRule:
     if stat not in LATENCY_STATS:
-        raise ConfigError(f"{where}: unknown latency figure {stat!r}", hint=f"use {', '.join(LATENCY_STATS)}")
+        from mlci_lib.options import suggest
+
+        raise ConfigError(
+            f"{where}: unknown latency figure {stat!r}{suggest(str(stat), LATENCY_STATS)}",
+            hint=f"use {', '.join(LATENCY_STATS)}",
+        )
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected a mapping of checks, got {spec!r}", hint="e.g. {max: 250}")
     return LatencyRule(
@@ -224,7 +229,7 @@ def _latency_rule(stat: str, spec: Any, where: str) -> LatencyRule:
     )
 
 
-def _positive_int(value: Any, where: str) -> int:
+def check_positive_int(value: Any, where: str) -> int:
     try:
         number = int(str(value))
     except ValueError:
@@ -247,7 +252,7 @@ def check_resamples(value: Any, where: str) -> int:
     return number
 
 
-def _seed(value: Any, where: str) -> int:
+def check_seed(value: Any, where: str) -> int:
     try:
         number = int(str(value))
     except ValueError:

@@ -1,7 +1,9 @@
 """The gate itself: :func:`run_gate` reads inputs, evaluates every rule and returns a verdict.
 
 Each rule ends ``pass``, ``fail``, ``inconclusive`` (its confidence interval straddles the
-threshold) or ``skipped`` (a slice below the minimum size). With per-row predictions the gate
+threshold), ``undefined`` (the metric has no value on these rows, e.g. ROC AUC with one class in
+the labels: a required undefined rule fails the gate whatever ``on-inconclusive`` says) or
+``skipped`` (a slice below the minimum size). With per-row predictions the gate
 bootstraps; with metrics files it compares point estimates, says so, and decides exactly as
 MLflow's ``validate_evaluation_results`` does on the same numbers.
 """
@@ -24,6 +26,7 @@ from mlci_lib.gate.metrics import (
     metric_for_task,
     needs_scores,
     point_metric,
+    undefined_reason,
 )
 from mlci_lib.gate.predictions import (
     Columns,
@@ -40,7 +43,9 @@ from mlci_lib.gate.rules import (
     MetricRule,
     check_confidence,
     check_policy,
+    check_positive_int,
     check_resamples,
+    check_seed,
     load_gate_rules,
     merge_inline_rules,
     parse_rules,
@@ -50,7 +55,10 @@ from mlci_lib.results import Result
 if TYPE_CHECKING:
     import numpy as np
 
-PASS, FAIL, INCONCLUSIVE, SKIPPED = "pass", "fail", "inconclusive", "skipped"
+PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED = "pass", "fail", "inconclusive", "undefined", "skipped"
+OUTCOMES = (PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED)
+#: The power of the minimum detectable effect and of the rows-needed estimate.
+POWER = 0.80
 #: MLflow's margin for "strictly better" when a relative change cannot be computed (zero baseline).
 ZERO_BASELINE_MARGIN = 1e-10
 DEFAULT_SLICE_MIN_SIZE = 30
@@ -79,6 +87,13 @@ class RuleResult:
     slice: str | None = None
     method: str = "point"
     message: str = ""
+    #: The smallest distance between the statistic and the threshold that this sample size
+    #: decides with 80% power at the verdict's confidence: (z_{1-α/2} + z_{0.80}) × SE, SE the
+    #: standard deviation of the bootstrap distribution of the statistic. None without a bootstrap.
+    mde: float | None = None
+    #: For an inconclusive rule: the rows that would decide the observed distance from the
+    #: threshold with 80% power, the SE scaling as 1/√n: n × ((z_{1-α/2} + z_{0.80}) × SE / distance)².
+    rows_needed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +129,8 @@ class GateVerdict(Result):
     notes: tuple[str, ...] = ()
 
     def failing(self) -> list[RuleResult]:
-        return [r for r in self.rules if r.required and r.outcome == FAIL]
+        """Required rules that fail the gate: failed, or undefined (an undefined metric never passes)."""
+        return [r for r in self.rules if r.required and r.outcome in (FAIL, UNDEFINED)]
 
     def inconclusive(self) -> list[RuleResult]:
         return [r for r in self.rules if r.required and r.outcome == INCONCLUSIVE]
@@ -226,6 +242,12 @@ class _MetricEvidence:
     baseline: float | None
     draws: Draws | None  # values[:, 0] candidate, values[:, 1] baseline when paired
     paired: bool
+    #: Evaluation rows behind the draws (the sample size the detectable effect is for).
+    rows: int | None = None
+    #: Why the candidate's value is undefined (NaN), else "".
+    candidate_undefined: str = ""
+    #: Why the baseline's value is undefined (NaN), else "".
+    baseline_undefined: str = ""
 
 
 def _metric_result(
@@ -243,7 +265,7 @@ def _metric_result(
     message: str,
 ) -> RuleResult:
     """One check of a metric rule: the fields every check shares, and this check's decision."""
-    c, b = ev.candidate, ev.baseline
+    c, b = _finite(ev.candidate), _finite(ev.baseline)
     return RuleResult(
         rule=f"{rule.metric} {check}",
         kind="metric",
@@ -252,9 +274,9 @@ def _metric_result(
         direction=rule.direction,
         candidate=c,
         baseline=b,
-        delta=None if b is None else c - b,
+        delta=None if b is None or c is None else c - b,
         statistic=statistic,
-        value=value,
+        value=_finite(value),
         interval=bounds,
         comparison=comparison,
         threshold=threshold,
@@ -273,6 +295,10 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
     out = []
     for check, threshold in rule.checks.items():
         draws = ev.draws
+        why = ev.candidate_undefined or ("" if check in ("min", "max") else ev.baseline_undefined)
+        if why:
+            out.append(_undefined_check(rule, check, threshold, ev, why))
+            continue
         if check in ("min", "max"):
             op = ">=" if check == "min" else "<="
             bounds = None
@@ -282,13 +308,14 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
             outcome = (
                 _decide(c, bounds, op, threshold) if draws is None or bounds is not None else INCONCLUSIVE
             )
-            out.append(
-                _metric_result(
-                    rule, check, ev, statistic="value", value=c, bounds=bounds, comparison=op,
-                    threshold=threshold, outcome=outcome, method=_method(draws),
-                    message=_undefined_message(draws, bounds),
-                )
+            result = _metric_result(
+                rule, check, ev, statistic="value", value=c, bounds=bounds, comparison=op,
+                threshold=threshold, outcome=outcome, method=_method(draws),
+                message=_undefined_message(draws, bounds),
             )  # fmt: skip
+            if draws is not None and bounds is not None:
+                result = _with_sensitivity(result, draws.values[:, 0], confidence, ev.rows)
+            out.append(result)
             continue
         if b is None:  # pragma: no cover - run_gate checks this before
             raise InputError(f"rule {rule.metric} {check} needs a baseline")
@@ -328,13 +355,86 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
             message = message or _undefined_message(draws, bounds)
         else:
             outcome = _point_change_outcome(check, c, b, threshold, rule.higher_is_better)
-        out.append(
-            _metric_result(
-                rule, check, ev, statistic=statistic, value=value, bounds=bounds, comparison=">=",
-                threshold=stat_threshold, outcome=outcome, method=_method(draws), message=message,
-            )
+        result = _metric_result(
+            rule, check, ev, statistic=statistic, value=value, bounds=bounds, comparison=">=",
+            threshold=stat_threshold, outcome=outcome, method=_method(draws), message=message,
         )  # fmt: skip
+        if draws is not None and bounds is not None:
+            result = _with_sensitivity(result, stat, confidence, ev.rows)
+        out.append(result)
     return out
+
+
+def detectable_multiplier(confidence: float) -> float:
+    """z_{1-α/2} + z_{power}: the MDE in standard errors (a two-sided interval, 80% power)."""
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    return normal.inv_cdf(1 - (1 - confidence) / 2) + normal.inv_cdf(POWER)
+
+
+def _with_sensitivity(
+    result: RuleResult, resampled: "np.ndarray", confidence: float, rows: int | None
+) -> RuleResult:
+    """Add the minimum detectable effect and, when inconclusive, the rows that would decide.
+
+    The standard error is the spread of the bootstrap distribution of the statistic the rule
+    compares with its threshold; it scales as 1/√n, so n rows decide a distance d from the
+    threshold with 80% power once (z_{1-α/2} + z_{0.80}) × SE × √(n₀/n) ≤ d.
+    """
+    import numpy as np
+
+    finite = resampled[np.isfinite(resampled)]
+    if len(finite) < 2 or rows is None or result.value is None:
+        return result
+    se = float(np.std(finite, ddof=1))
+    mde = detectable_multiplier(confidence) * se
+    needed = None
+    message = result.message
+    if result.outcome == INCONCLUSIVE:
+        distance = abs(result.value - result.threshold)
+        if distance > 0 and se > 0:
+            needed = max(rows + 1, math.ceil(rows * (mde / distance) ** 2))
+            more = f"about {needed:,} rows would decide the observed {_stat_word(result)}"
+        else:
+            more = f"the observed {_stat_word(result)} sits on the threshold: no sample size decides it"
+        guidance = (
+            f"at {rows:,} rows the gate detects a distance from the threshold of "
+            f"{_shown_amount(mde, result)} or more ({confidence * 100:g}% confidence, "
+            f"{POWER * 100:g}% power); {more}"
+        )
+        message = f"{message}; {guidance}" if message else guidance
+    return dataclasses.replace(result, mde=mde, rows_needed=needed, message=message)
+
+
+def _stat_word(result: RuleResult) -> str:
+    return {"value": "value", "change": "change", "relative-change": "relative change"}.get(
+        result.statistic, result.statistic
+    )
+
+
+def _shown_amount(amount: float, result: RuleResult) -> str:
+    return f"{amount * 100:.2f}%" if result.statistic == "relative-change" else f"{amount:.4g}"
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _undefined_check(
+    rule: MetricRule, check: str, threshold: float, ev: _MetricEvidence, why: str
+) -> RuleResult:
+    """A check on an undefined metric: no value, no interval, outcome undefined, and why."""
+    if check in ("min", "max"):
+        statistic, op, limit = "value", (">=" if check == "min" else "<="), threshold
+    else:
+        relative = "relative" in check and ev.baseline not in (None, 0.0)
+        statistic, op = ("relative-change" if relative else "change"), ">="
+        limit = -threshold if check in ("max-drop", "max-relative-drop") else threshold
+    return _metric_result(
+        rule, check, ev, statistic=statistic, value=math.nan, bounds=None, comparison=op,
+        threshold=limit, outcome=UNDEFINED, method=_method(ev.draws), message=why,
+    )  # fmt: skip
 
 
 def _point_change_outcome(check: str, c: float, b: float, threshold: float, higher: bool) -> str:
@@ -389,6 +489,7 @@ def _slice_checks(
         labels = _slice_labels(table.slices[column])
         values_seen, inverse = np.unique(labels.astype(str), return_inverse=True)
         per_metric: dict[str, list[tuple[str, float]]] = {r.metric: [] for r in rules}
+        undefined_slices: dict[str, list[str]] = {r.metric: [] for r in rules}
         for i, value in enumerate(values_seen):
             index = np.flatnonzero(inverse == i)
             gated = len(index) >= min_size
@@ -413,7 +514,7 @@ def _slice_checks(
                             f"{len(index)} rows, below the minimum slice size {min_size}",
                         )
                     elif not math.isfinite(v):
-                        outcome, message = INCONCLUSIVE, "the metric is undefined on this slice"
+                        outcome, message = UNDEFINED, undefined_reason(rule.metric, sub)
                     else:
                         outcome, message = _decide(v, None, op, threshold), ""
                     results.append(
@@ -428,12 +529,23 @@ def _slice_checks(
                     )  # fmt: skip
                 if gated and math.isfinite(v):
                     per_metric[rule.metric].append((str(value), v))
+                elif gated:
+                    undefined_slices[rule.metric].append(str(value))
         for rule in rules:
             if "max-gap" not in rule.checks:
                 continue
             threshold = rule.checks["max-gap"]
             found = per_metric[rule.metric]
-            if len(found) < 2:
+            if undefined_slices[rule.metric]:
+                # The slice without a value may be the worst: a gap over the others proves nothing.
+                first = undefined_slices[rule.metric][0]
+                outcome, gap, message = (
+                    UNDEFINED,
+                    None,
+                    f"{rule.metric} is undefined on {column}={first}, so the gap cannot be measured",
+                )
+                best = worst = None
+            elif len(found) < 2:
                 outcome, gap, message = (
                     SKIPPED,
                     None,
@@ -547,12 +659,14 @@ def run_gate(
         confidence=check_confidence(confidence, "option --confidence")
         if confidence is not None
         else (gate_rules.confidence or BootstrapSettings.confidence),
-        seed=int(seed) if seed is not None else (gate_rules.seed or 0),
+        seed=check_seed(seed, "option --seed") if seed is not None else (gate_rules.seed or 0),
     )
     policy = check_policy(on_inconclusive or gate_rules.on_inconclusive or "fail", "option --on-inconclusive")
     slice_columns = list(dict.fromkeys([*gate_rules.slice_columns, *slice_column]))
     if gate_rules.slice_metrics and not slice_columns:
         raise UsageError("slice rules need slice columns", hint="set slices.columns or --slice-column")
+    if slice_min_size is not None:
+        slice_min_size = check_positive_int(slice_min_size, "option --slice-min-size")
     min_size = slice_min_size or gate_rules.slice_min_size or DEFAULT_SLICE_MIN_SIZE
     columns = Columns(
         id=id_column or "id",
@@ -598,10 +712,14 @@ def run_gate(
                 side.rows = next(it)
     metric_names = list(dict.fromkeys(r.metric for r in (*gate_rules.metrics, *gate_rules.slice_metrics)))
     values = {}
+    # side -> metric -> why its value is undefined on that side's rows
+    undefined_reasons: dict[str, dict[str, str]] = {"candidate": {}, "baseline": {}}
     for label, side in (("candidate", cand), ("baseline", base)):
         if side is None:
             continue
-        values[label] = _side_metrics(side, metric_names, gate_rules, label, task_name, columns)
+        values[label] = _side_metrics(
+            side, metric_names, gate_rules, label, task_name, columns, undefined_reasons[label]
+        )
     if cand is not None and cand.rows is not None:
         n_rows = len(cand.rows)
     # Bootstrap where the candidate has rows, paired when the baseline has the same rows.
@@ -628,8 +746,19 @@ def run_gate(
             baseline=values.get("baseline", {}).get(metric_rule.metric),
             draws=draws.get(metric_rule.metric),
             paired=paired,
+            rows=n_rows,
+            candidate_undefined=undefined_reasons["candidate"].get(metric_rule.metric, ""),
+            baseline_undefined=undefined_reasons["baseline"].get(metric_rule.metric, ""),
         )
         results.extend(_metric_checks(metric_rule, evidence, settings.confidence))
+    if any(r.mde is not None for r in results):
+        notes.append(
+            f"detectable = minimum detectable effect = (z_{{1-α/2}} + z_{{{POWER:g}}}) × SE = "
+            f"{detectable_multiplier(settings.confidence):.3f} × SE, SE the standard deviation of the "
+            f"rule's bootstrap distribution: the smallest distance from the threshold that "
+            f"{n_rows:,} rows decide with {POWER:.0%} power; rows needed = n × (detectable / "
+            "|observed − threshold|)², as SE scales with 1/√n"
+        )
     if gate_rules.slice_metrics:
         assert cand is not None
         if cand.table is None or cand.rows is None:
@@ -649,8 +778,15 @@ def run_gate(
 
 
 def _side_metrics(
-    side: _Side, names: Sequence[str], rules: GateRules, label: str, task: str | None, columns: Columns
+    side: _Side,
+    names: Sequence[str],
+    rules: GateRules,
+    label: str,
+    task: str | None,
+    columns: Columns,
+    undefined: dict[str, str],
 ) -> dict[str, float]:
+    """Each metric's value on one side (NaN when undefined, with the reason put in ``undefined``)."""
     import numpy as np
 
     out: dict[str, float] = {}
@@ -690,10 +826,8 @@ def _side_metrics(
                     )
         value = point_metric(name, side.rows)
         if not math.isfinite(value):
-            raise InputError(
-                f"metric {name!r} is undefined on the {label} predictions {side.source} "
-                "(e.g. only one class in the labels)",
-                hint="evaluate on data with every class present",
+            undefined[name] = (
+                f"{name} is undefined on the {label}'s rows: {undefined_reason(name, side.rows)}"
             )
         out[name] = value
     return out
@@ -712,9 +846,9 @@ def _verdict(
     values: Mapping[str, Mapping[str, float]],
     notes: list[str],
 ) -> GateVerdict:
-    failing = [r for r in results if r.required and r.outcome == FAIL]
+    failing = [r for r in results if r.required and r.outcome in (FAIL, UNDEFINED)]
     unsure = [r for r in results if r.required and r.outcome == INCONCLUSIVE]
-    advisory = [r for r in results if not r.required and r.outcome in (FAIL, INCONCLUSIVE)]
+    advisory = [r for r in results if not r.required and r.outcome in (FAIL, INCONCLUSIVE, UNDEFINED)]
     passed = not failing and (not unsure or policy != "fail")
     if not passed:
         status = "fail"
@@ -724,7 +858,7 @@ def _verdict(
         status = "pass"
     if unsure and policy == "pass":
         notes.append(f"{len(unsure)} inconclusive rule(s) pass under on-inconclusive: pass")
-    counts = {k: sum(1 for r in results if r.outcome == k) for k in (PASS, FAIL, INCONCLUSIVE, SKIPPED)}
+    counts = {k: sum(1 for r in results if r.outcome == k) for k in OUTCOMES}
 
     def side_info(side: _Side | None, label: str) -> dict[str, Any] | None:
         if side is None:
@@ -732,7 +866,8 @@ def _verdict(
         return {
             "source": side.source,
             "kind": "predictions" if side.table is not None else "metrics",
-            "metrics": dict(values.get(label, {})),
+            # JSON has no NaN: an undefined metric is null, its reason in the rule's message.
+            "metrics": {k: _finite(v) for k, v in values.get(label, {}).items()},
         }
 
     return GateVerdict(

@@ -129,11 +129,14 @@ def _load_mlci_folder(folder: Path, allowed: set[str]) -> LoadedModel:
 
 
 def _load_mlflow_folder(folder: Path, allowed: set[str], allow_pickle: bool) -> LoadedModel:
-    import yaml
+    from mlci_lib.errors import ConfigError
+    from mlci_lib.yamlfile import load_yaml_text
 
     try:
-        mlmodel = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        # mlci's YAML loader: an MLmodel from a model folder is input too (duplicate keys, alias bombs).
+        text = (folder / "MLmodel").read_text(encoding="utf-8")
+        mlmodel = load_yaml_text(text, source=str(folder / "MLmodel"), what="MLmodel")
+    except (OSError, UnicodeDecodeError, ConfigError) as exc:
         raise ModelLoadError(f"{folder / 'MLmodel'} is not valid YAML: {exc}") from None
     flavors = (mlmodel or {}).get("flavors") or {}
     signature = _mlflow_signature(mlmodel or {})

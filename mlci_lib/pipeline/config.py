@@ -109,6 +109,20 @@ def expand_variables(value: Any, environ: Mapping[str, str], where: str = "") ->
     return _VAR.sub(substitute, value)
 
 
+def _did_you_mean(error: Any) -> str:
+    """ " (did you mean max-drop?)" for an unknown key near one the schema section takes."""
+    from mlci_lib.options import suggest
+
+    section = error.instance if isinstance(error.instance, Mapping) else {}
+    known = list(error.schema.get("properties", {}))
+    if error.schema.get("$ref") == "#/$defs/command-stage":  # evaluate adds keys to a command stage
+        known += list(config_schema()["$defs"]["command-stage"]["properties"])
+    for key in section:
+        if key not in known:
+            return suggest(str(key), known)
+    return ""
+
+
 def _schema_error(path: Path, data: Any) -> ConfigError | None:
     import jsonschema
 
@@ -124,6 +138,7 @@ def _schema_error(path: Path, data: Any) -> ConfigError | None:
     hint = "see the comments 'mlci init' writes in mlci.yaml, or mlci_lib/schemas/mlci.schema.json"
     if error.validator == "additionalProperties" or error.validator == "unevaluatedProperties":
         hint = "remove or rename the key; the schema lists the keys each section takes"
+        message += _did_you_mean(error)
     return ConfigError(f"pipeline file {path}: {where}: {message}", hint=hint)
 
 

@@ -19,6 +19,7 @@ _RULE_ICONS = {
     "pass": "✅ pass",
     "fail": "❌ fail",
     "inconclusive": "⚠️ inconclusive",
+    "undefined": "❌ undefined",
     "skipped": "➖ skipped",
 }
 _GATE_STATUS = {"pass": "✅ passed", "warn": "⚠️ passed with warnings", "fail": "❌ failed"}
@@ -281,7 +282,9 @@ def gate_section(v: Mapping[str, Any], *, title: str = "Metric gate") -> str:
                 f"| {text(r['rule'])} | {num(r.get('candidate'))} ms | {num(r.get('baseline'))} "
                 f"| {_threshold(r)} | {_outcome(r)} |"
             )
-    explained = [r for r in rules if r["outcome"] in ("fail", "inconclusive") and r.get("message")]
+    explained = [
+        r for r in rules if r["outcome"] in ("fail", "inconclusive", "undefined") and r.get("message")
+    ]
     if explained:
         lines.append("")
         lines += [f"- **{text(r['rule'])}**: {text(r['message'])}" for r in explained[:MAX_TABLE_ROWS]]
@@ -320,7 +323,7 @@ def slice_block(v: Mapping[str, Any]) -> str:
     rules = [r for r in v.get("rules") or [] if r.get("kind") == "slice"]
     if not rows and not rules:
         return ""
-    failing = [r for r in rules if r["outcome"] in ("fail", "inconclusive")]
+    failing = [r for r in rules if r["outcome"] in ("fail", "inconclusive", "undefined")]
     lines = [f"<details{' open' if failing else ''}><summary>Slices</summary>", ""]
     if rows:
         names = list(dict.fromkeys(k for row in rows for k in (row.get("metrics") or {})))

@@ -27,7 +27,7 @@ SUPPORTED: dict[str, int] = {PIPELINE: 1, GATE: 1, DATA_CHECK: 1, DRIFT: 1}
 #: Schema -> short kind used in section names.
 KINDS = {PIPELINE: "pipeline", GATE: "gate", DATA_CHECK: "data-check", DRIFT: "drift"}
 STAGE_STATUSES = ("passed", "failed", "skipped", "error")
-RULE_OUTCOMES = ("pass", "fail", "inconclusive", "skipped")
+RULE_OUTCOMES = ("pass", "fail", "inconclusive", "undefined", "skipped")
 
 _NUMBER = "number"
 _TYPE_NAMES = {str: "text", bool: "true/false", int: "a whole number", dict: "a mapping", list: "a list"}
