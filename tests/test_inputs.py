@@ -64,6 +64,9 @@ OUT_OF_RANGE = [
     ("serve", "--port", "70000"),
     ("serve", "--request-timeout", "nan"),
     ("serve", "--max-body-bytes", "-1"),
+    ("serve", "--max-connections", "0"),
+    ("serve", "--max-concurrent-work", "-2"),
+    ("serve", "--max-columns", "0.5"),
 ]
 
 #: The arguments each command needs besides the option under test (files need not exist: the
