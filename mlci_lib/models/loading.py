@@ -125,7 +125,7 @@ def _load_mlci_folder(folder: Path, allowed: set[str]) -> LoadedModel:
             signature = ModelSignature.from_dict(meta["signature"])
         except (KeyError, TypeError) as exc:
             raise ModelLoadError(f"{folder / MLCI_MODEL_FILE}: malformed signature ({exc})") from None
-    return LoadedModel(estimator, folder, "mlci", model_digest(model_file), signature, meta)
+    return LoadedModel(estimator, folder, "mlci", model_digest(folder), signature, meta)
 
 
 def _load_mlflow_folder(folder: Path, allowed: set[str], allow_pickle: bool) -> LoadedModel:

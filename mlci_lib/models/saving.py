@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci_lib.models.digest import model_digest
+from mlci_lib.models.digest import mlci_folder_digest
 from mlci_lib.models.loading import MLCI_MODEL_FILE, SKOPS_FILE
 from mlci_lib.models.signature import ModelSignature
 
@@ -51,8 +51,8 @@ def save_model(
         "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
         "signature": signature.to_dict() if signature else None,
         "sklearn_version": sklearn.__version__,
-        "digest": model_digest(model_file),
         **(extra_metadata or {}),
     }
+    meta["digest"] = mlci_folder_digest(model_file, meta)  # what load_model(folder).digest gives
     write_json_atomic(folder / MLCI_MODEL_FILE, meta)
     return folder
