@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError
+from mlci_lib.values import shown
 
 if TYPE_CHECKING:
     import numpy as np
@@ -317,7 +318,7 @@ def numeric_column(
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(
-                f"{what} {file}: column {name!r} is not numeric (row {row + 1} is {series.iloc[row]!r})",
+                f"{what} {file}: column {name!r} is not numeric (row {row + 1} is {shown(series.iloc[row])})",
                 hint="write numbers only in this column",
             )
         series = converted

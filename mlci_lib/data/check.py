@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mlci_lib.data.suite import Expectation, Suite, load_suite
 from mlci_lib.errors import ConfigError, InputError
 from mlci_lib.results import Result
+from mlci_lib.values import shown
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,8 +145,7 @@ def _distinct_samples(values: tuple[Any, ...]) -> list[str]:
 def _short(value: Any, limit: int = 60) -> str:
     if value is None:
         return "(missing)"  # GX lists a missing value as None (NaN and NA are null in our JSON)
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shown(value, limit)
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError, UsageError
 from mlci_lib.gate.metrics import BINARY, MULTICLASS, REGRESSION, TASKS, EncodedRows
+from mlci_lib.values import shown
 
 if TYPE_CHECKING:
     import numpy as np
@@ -312,7 +313,7 @@ def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> Pre
             dup = pd.Index(ids).duplicated()
             if dup.any():
                 raise InputError(
-                    f"{source}: row id {ids[int(np.flatnonzero(dup)[0])]!r} appears twice",
+                    f"{source}: row id {shown(ids[int(np.flatnonzero(dup)[0])])} appears twice",
                     hint="row ids must be unique to join candidate and baseline",
                 )
         base_index = pd.Index(_id_keys(baseline.ids))
@@ -321,7 +322,7 @@ def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> Pre
             first = candidate.ids[int(np.flatnonzero(position < 0)[0])]
             raise InputError(
                 f"{int((position < 0).sum())} candidate rows have no baseline row "
-                f"(first id {first!r} is not in {baseline.source})",
+                f"(first id {shown(first)} is not in {baseline.source})",
                 hint="evaluate both models on the same rows",
             )
         if len(baseline) != len(candidate):
@@ -348,10 +349,10 @@ def align_baseline(candidate: PredictionTable, baseline: PredictionTable) -> Pre
         differ = ~_same_values(candidate.labels, aligned.labels)
         if differ.any():
             row = int(np.flatnonzero(differ)[0])
-            where = f"id {candidate.ids[row]!r}" if candidate.ids is not None else f"row {row + 1}"
+            where = f"id {shown(candidate.ids[row])}" if candidate.ids is not None else f"row {row + 1}"
             raise InputError(
                 f"candidate and baseline {baseline.source} disagree on the label at {where} "
-                f"({candidate.labels[row]!r} vs {aligned.labels[row]!r})",
+                f"({shown(candidate.labels[row])} vs {shown(aligned.labels[row])})",
                 hint="both files must score the same evaluation rows",
             )
     return aligned

@@ -141,7 +141,7 @@ def _run_user_command(state: RunState, name: str, settings: Mapping[str, Any]) -
 
 
 def train(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
-    from mlci_lib.fingerprint import fingerprint_path
+    from mlci_lib.models.digest import model_digest
 
     started = time.time()
     failed = _run_user_command(state, "train", settings)
@@ -154,7 +154,7 @@ def train(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     if _latest_mtime(cfg.model_path) < started - 1.0:
         # A model left over from an earlier run must not pass for the one just trained.
         return StageOutcome(FAILED, f"training did not write {model} (it is from an earlier run)")
-    digest = fingerprint_path(cfg.model_path)
+    digest = model_digest(cfg.model_path)
     state.model = {"name": cfg.model_name, "version": None, "uri": None, "run_id": None, "digest": digest}
     return StageOutcome(PASSED, f"model written to {_rel(cfg, cfg.model_path)} ({digest[:19]})")
 
