@@ -258,7 +258,9 @@ def _coerce_boolean(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Serie
     if target == "object":
         marker = None if spec.missing == "none" else np.nan
         return pd.Series(
-            np.array([marker if v is None else v for v in values], dtype=object), index=series.index
+            np.array([marker if v is None else v for v in values], dtype=object),
+            index=series.index,
+            dtype=object,
         )
     if target == "bool" and not has_missing:
         return pd.Series(np.array(values, dtype=bool), index=series.index)
@@ -299,7 +301,7 @@ def _text_with_marker(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     if target == "object":
         marker = None if spec.missing == "none" else np.nan
         values = np.array([marker if is_missing(v) else str(v) for v in series], dtype=object)
-        return pd.Series(values, index=series.index)
+        return pd.Series(values, index=series.index, dtype=object)
     try:
         return series.astype(target)
     except (TypeError, ValueError):
