@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -180,3 +181,25 @@ def test_two_trainings_pushed_register_one_version(
         runs["other-seed"] / "pipeline", "seeded", verdict=verdict, tracking_uri=mlflow_server, git=commit
     )
     assert other.created and other.version != first.version
+
+
+@pytest.mark.slow
+def test_set_contents_do_not_follow_the_process_string_hash(tmp_path: Path) -> None:
+    """skops writes a set in iteration order, which string hashing changes from process to process."""
+    script = (
+        "import sys, skops.io as sio\n"
+        "from sklearn.preprocessing import FunctionTransformer\n"
+        "names = {f'feature_{i}' for i in range(40)}\n"
+        "sio.dump(FunctionTransformer(kw_args={'names': names}), sys.argv[1])\n"
+    )
+    digests = set()
+    orders = set()
+    for seed in ("1", "2", "3"):
+        target = tmp_path / f"model-{seed}.skops"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(target)], check=True, env=env, timeout=120)
+        with zipfile.ZipFile(target) as archive:
+            orders.add(archive.read("schema.json"))
+        digests.add(model_digest(target))
+    assert len(orders) > 1  # the files really differ in set order
+    assert len(digests) == 1

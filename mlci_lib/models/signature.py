@@ -300,7 +300,8 @@ def _text_with_marker(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     target = spec.dtype or "object"
     if target == "object":
         marker = None if spec.missing == "none" else np.nan
-        values = np.array([marker if is_missing(v) else str(v) for v in series], dtype=object)
+        values = series.to_numpy(dtype=object, copy=True)
+        values[series.isna().to_numpy()] = marker
         return pd.Series(values, index=series.index, dtype=object)
     try:
         return series.astype(target)
