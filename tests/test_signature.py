@@ -348,3 +348,41 @@ def test_messages_show_values_plainly(column: str, value: Any, message: str) -> 
 )
 def test_values_are_shown_without_library_reprs(value: Any, text: str) -> None:
     assert shown(value) == text
+
+
+def test_json_integers_stay_exact_next_to_a_null() -> None:
+    from mlci_lib.serving.payload import parse_json, rows_to_frame
+
+    signature = ModelSignature.infer(
+        pd.DataFrame({"account": pd.array([1, None], dtype="Int64"), "n": [1, 2]})
+    )
+    big = 2**60 + 1  # float64 would round it to 2**60
+    body = json.dumps({"rows": [{"account": big, "n": 1}, {"account": None, "n": None}]}).encode()
+    out = signature.coerce(rows_to_frame(parse_json(body)), source="request")
+    assert out["account"].iloc[0] == big and out["account"].isna().iloc[1]
+    assert out["n"].dtype == "float64" and out["n"].isna().iloc[1]
+    with pytest.raises(InputError, match="column 'n' must be numeric, row 1 is True"):
+        signature.coerce(rows_to_frame(parse_json(b'[{"account": 1, "n": true}]')))
+
+
+def test_nullable_string_and_boolean_columns_keep_their_dtypes() -> None:
+    fitted = pd.DataFrame(
+        {
+            "s": pd.array(["a", None], dtype="string"),
+            "b": pd.array([True, None], dtype="boolean"),
+            "t": ["x", None],
+        }
+    )
+    signature = ModelSignature.infer(fitted)
+    assert [(c.kind, c.dtype) for c in signature.columns] == [
+        ("string", "string"),
+        ("boolean", "boolean"),
+        ("string", "str"),
+    ]
+    out = signature.coerce(
+        pd.DataFrame({"s": ["b", np.nan], "b": ["true", None], "t": pd.array(["y", pd.NA], dtype="string")})
+    )
+    assert [str(out[c].dtype) for c in out] == ["string", "boolean", "str"]
+    assert out["s"].isna().iloc[1] and out["b"].iloc[0] is np.True_ and out["b"].isna().iloc[1]
+    # pd.NA would break SimpleImputer fitted on NaN-marked text: the fitted marker comes back.
+    assert out["t"].iloc[0] == "y" and out["t"].iloc[1] is not pd.NA and pd.isna(out["t"].iloc[1])

@@ -184,6 +184,12 @@ def _numbers(series: pd.Series, where: str) -> pd.Series:
 
     if pd.api.types.is_bool_dtype(series.dtype):
         raise _bad(where, "must be numeric", series, 0, hint="write numbers, not true/false")
+    if pd.api.types.is_object_dtype(series.dtype):
+        flags = series.map(lambda v: isinstance(v, bool) or type(v).__name__ == "bool").to_numpy(dtype=bool)
+        if flags.any():
+            raise _bad(
+                where, "must be numeric", series, _first_row(flags), hint="write numbers, not true/false"
+            )
     converted = pd.to_numeric(series, errors="coerce")
     bad = converted.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():
@@ -198,17 +204,21 @@ def _coerce_integer(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Serie
     target = spec.dtype or "int64"
     if str(series.dtype) == target:
         return series
-    values = _numbers(series, where)
-    present = values.notna().to_numpy()
-    numbers = values.to_numpy()
-    fraction = present & (numbers != np.floor(np.where(present, numbers, 0)))
-    if fraction.any():
-        raise _bad(where, "must hold whole numbers", series, _first_row(fraction))
     dtype = pd.api.types.pandas_dtype(target)
     if not pd.api.types.is_integer_dtype(dtype):
-        return values  # a dtype this pandas does not know as integer: keep the numbers
+        return _numbers(series, where)  # a dtype this pandas does not know as integer
+    values = _exact_integers(series)
+    if values is None:
+        values = _numbers(series, where)
+        numbers = values.to_numpy()
+        present = values.notna().to_numpy()
+        fraction = present & (numbers != np.floor(np.where(present, numbers, 0)))
+        if fraction.any():
+            raise _bad(where, "must hold whole numbers", series, _first_row(fraction))
+    present = values.notna().to_numpy()
     info = np.iinfo(dtype.numpy_dtype if hasattr(dtype, "numpy_dtype") else dtype)
-    out_of_range = present & ((numbers < info.min) | (numbers > info.max))
+    as_float = values.to_numpy(dtype="float64", na_value=0.0)
+    out_of_range = present & ((as_float < info.min) | (as_float > info.max))
     if out_of_range.any():
         raise _bad(
             where, f"must hold whole numbers from {info.min} to {info.max}", series, _first_row(out_of_range)
@@ -216,8 +226,34 @@ def _coerce_integer(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Serie
     if not present.all() and isinstance(dtype, np.dtype):
         # NumPy integers cannot hold a missing value; float64 NaN is what pandas itself uses for
         # such a column, and what scikit-learn turns every integer column into anyway.
-        return values
+        return values.astype("float64")
     return values.astype(dtype)
+
+
+def _exact_integers(series: pd.Series) -> pd.Series | None:
+    """``series`` as integers without passing through float64 (exact beyond 2**53), or None.
+
+    JSON gives Python ints and None; a float64 detour would round large ids before any check.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return series
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return None
+    values: list[int | None] = []
+    for value in series:
+        if is_missing(value):
+            values.append(None)
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            values.append(int(value))
+        else:
+            return None
+    try:
+        return pd.Series(pd.array(values, dtype="Int64"), index=series.index)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _coerce_float(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Series:

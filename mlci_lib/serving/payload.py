@@ -79,6 +79,16 @@ def _check_scalar_cells(columns: dict[str, list[Any]]) -> None:
                 raise PayloadError(f"column {name!r}, row {row + 1}: nested values are not allowed")
 
 
+def _frame(columns: dict[str, list[Any]], pd: Any) -> pd.DataFrame:
+    """The cells as JSON gave them, each column ``object``: the model's signature converts them.
+
+    Letting pandas guess instead turns a column of whole numbers with one ``null`` into float64,
+    which rounds integers beyond 2**53 before anything can check them.
+    """
+    _check_scalar_cells(columns)
+    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+
+
 def rows_to_frame(payload: Any, *, max_columns: int = DEFAULT_MAX_COLUMNS) -> pd.DataFrame:
     """A DataFrame from any accepted payload shape; raises PayloadError otherwise."""
     import pandas as pd
@@ -138,8 +148,7 @@ def _records(records: Any, pd: Any, max_columns: int = DEFAULT_MAX_COLUMNS) -> p
             names.setdefault(key, None)
         _check_width(len(names), max_columns)
     columns = {name: [record.get(name) for record in records] for name in names}
-    _check_scalar_cells(columns)
-    return pd.DataFrame(columns)
+    return _frame(columns, pd)
 
 
 def _columns(columns: dict[str, Any], pd: Any) -> pd.DataFrame:
@@ -152,8 +161,7 @@ def _columns(columns: dict[str, Any], pd: Any) -> pd.DataFrame:
         lengths.add(len(values))
     if len(lengths) != 1 or 0 in lengths:
         raise PayloadError("all columns must be non-empty lists of the same length")
-    _check_scalar_cells(columns)
-    return pd.DataFrame(columns)
+    return _frame(columns, pd)
 
 
 def _split(split: Any, pd: Any) -> pd.DataFrame:
@@ -167,5 +175,4 @@ def _split(split: Any, pd: Any) -> pd.DataFrame:
         if not isinstance(row, list) or len(row) != len(names):
             raise PayloadError(f"dataframe_split.data row {index + 1} must be a list of {len(names)} values")
     columns = {name: [row[i] for row in data] for i, name in enumerate(names)}
-    _check_scalar_cells(columns)
-    return pd.DataFrame(columns)
+    return _frame(columns, pd)
