@@ -386,3 +386,36 @@ def test_nullable_string_and_boolean_columns_keep_their_dtypes() -> None:
     assert out["s"].isna().iloc[1] and out["b"].iloc[0] is np.True_ and out["b"].isna().iloc[1]
     # pd.NA would break SimpleImputer fitted on NaN-marked text: the fitted marker comes back.
     assert out["t"].iloc[0] == "y" and out["t"].iloc[1] is not pd.NA and pd.isna(out["t"].iloc[1])
+
+
+@pytest.mark.mlflow
+@pytest.mark.slow
+def test_a_model_from_the_registry_keeps_its_fitted_dtypes(
+    mlflow_server: str, hgb_model: dict[str, Any], tmp_path: Path
+) -> None:
+    import mlflow.artifacts
+
+    from mlci_lib.registry import push_model
+    from tests.test_registry import git, write_verdict
+
+    result = push_model(
+        hgb_model["folder"],
+        "categorical-dtypes",
+        verdict=write_verdict(tmp_path / "verdict.json"),
+        tracking_uri=mlflow_server,
+        trusted_types=HGB_CATEGORICAL_TYPES,
+        git=git("ca7e" * 10),
+    )
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=result.model_uri, dst_path=str(tmp_path / "download"), tracking_uri=mlflow_server
+    )
+    from_registry = load_model(folder, trusted_types=HGB_CATEGORICAL_TYPES)
+    assert from_registry.format == "mlflow-skops"
+    assert (
+        from_registry.signature
+        == load_model(hgb_model["folder"], trusted_types=HGB_CATEGORICAL_TYPES).signature
+    )
+    ready = from_registry.prepare(read_table(hgb_model["csv"]))
+    assert isinstance(ready["plan"].dtype, pd.CategoricalDtype) and str(ready["visits"].dtype) == "Int64"
+    _, proba = from_registry.predict(read_table(hgb_model["csv"]))
+    np.testing.assert_allclose(proba, hgb_model["expected"], rtol=1e-12)

@@ -187,6 +187,12 @@ _MLFLOW_KINDS = {
 
 
 def _mlflow_signature(mlmodel: dict[str, Any]) -> ModelSignature | None:
+    recorded = (mlmodel.get("metadata") or {}).get("mlci_signature")
+    if isinstance(recorded, dict):  # written by mlci model push: the fitted dtypes too
+        try:
+            return ModelSignature.from_dict(recorded)
+        except (KeyError, TypeError):
+            pass  # damaged: MLflow's own signature below still names the columns
     raw = (mlmodel.get("signature") or {}).get("inputs")
     if not raw:
         return None

@@ -392,7 +392,13 @@ def _log_model(
             skops_trusted_types=trusted,
             pip_requirements=requirements,
             signature=_mlflow_signature(loaded),
-            metadata={"mlci_digest": loaded.digest, "mlci_format": loaded.format},
+            # MLflow's own signature has no category, nullable or time-zone dtypes: the mlci one
+            # rides along so that a model loaded back from the registry coerces as it was fitted.
+            metadata={
+                "mlci_digest": loaded.digest,
+                "mlci_format": loaded.format,
+                **({"mlci_signature": loaded.signature.to_dict()} if loaded.signature else {}),
+            },
             run_id=run_id,
         )
     except MlciError:
