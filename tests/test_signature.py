@@ -419,3 +419,32 @@ def test_a_model_from_the_registry_keeps_its_fitted_dtypes(
     assert isinstance(ready["plan"].dtype, pd.CategoricalDtype) and str(ready["visits"].dtype) == "Int64"
     _, proba = from_registry.predict(read_table(hgb_model["csv"]))
     np.testing.assert_allclose(proba, hgb_model["expected"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("gap", [None, np.nan, pd.NA], ids=["None", "NaN", "NA"])
+def test_a_column_of_nothing_but_missing_values_gets_the_fitted_dtype(gap: Any) -> None:
+    specs = {
+        "s": ColumnSpec("s", "string", "str"),
+        "o": ColumnSpec("o", "string", "object"),
+        "c": ColumnSpec("c", "category", "category", ("a", "b")),
+        "b": ColumnSpec("b", "boolean", "bool"),
+        "t": ColumnSpec("t", "datetime", "datetime64[us, UTC]"),
+        "i": ColumnSpec("i", "integer", "int64"),
+        "n": ColumnSpec("n", "integer", "Int64"),
+        "f": ColumnSpec("f", "float", "float32"),
+    }
+    frame = pd.DataFrame({name: pd.Series([gap, gap], dtype=object) for name in specs})
+    out = ModelSignature(tuple(specs.values())).coerce(frame)
+    dtypes = {name: str(out[name].dtype) for name in out}
+    assert dtypes == {
+        "s": "str",
+        "o": "object",
+        "c": "category",
+        "b": "boolean",
+        "t": "datetime64[us, UTC]",
+        "i": "float64",
+        "n": "Int64",
+        "f": "float32",
+    }
+    assert bool(out.isna().all().all())
+    assert list(out["c"].cat.categories) == ["a", "b"]

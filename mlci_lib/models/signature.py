@@ -334,6 +334,8 @@ def _text_with_marker(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     import pandas as pd
 
     target = spec.dtype or "object"
+    if target == "str" and not isinstance(pd.api.types.pandas_dtype("str"), pd.StringDtype):
+        target = "object"  # pandas before 3 reads "str" as NumPy text, which writes NaN as 'nan'
     if target == "object":
         marker = None if spec.missing == "none" else np.nan
         values = series.to_numpy(dtype=object, copy=True)
@@ -394,7 +396,9 @@ def _coerce_datetime(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Seri
     wanted_tz = getattr(target, "tz", None)
     has_tz = getattr(parsed.dtype, "tz", None) is not None
     present = parsed.notna().to_numpy()
-    if present.any() and has_tz != (wanted_tz is not None):
+    if not present.any():
+        return pd.Series(pd.NaT, index=series.index, dtype=target)  # all missing: no zone to check
+    if has_tz != (wanted_tz is not None):
         row = _first_row(present)
         if wanted_tz is not None:
             raise InputError(
