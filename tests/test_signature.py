@@ -448,3 +448,18 @@ def test_a_column_of_nothing_but_missing_values_gets_the_fitted_dtype(gap: Any) 
     }
     assert bool(out.isna().all().all())
     assert list(out["c"].cat.categories) == ["a", "b"]
+
+
+def test_warm_up_rows_from_the_signature_fit_every_kind(
+    hgb_model: dict[str, Any], time_model: dict[str, Any]
+) -> None:
+    from mlci_lib.serving.server import synthetic_rows
+
+    for folder, trusted in (
+        (hgb_model["folder"], HGB_CATEGORICAL_TYPES),
+        (time_model["folder"], (TIME_FEATURE,)),
+    ):
+        loaded = load_model(folder, trusted_types=trusted)
+        ModelService(loaded).warm_up(synthetic_rows(loaded))  # raises ModelLoadError if they do not fit
+    loaded = load_model(hgb_model["folder"], trusted_types=HGB_CATEGORICAL_TYPES)
+    assert synthetic_rows(loaded)["plan"].tolist() == ["pro", "pro"]

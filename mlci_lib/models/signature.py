@@ -61,6 +61,21 @@ class ColumnSpec:
             out["missing"] = self.missing
         return out
 
+    def placeholder(self) -> Any:
+        """A value this column accepts, for warm-up rows: zero, false, empty text, the epoch.
+
+        It must pass coercion: a time-zone-aware column takes only times with a zone, and a
+        category column is given a category the model knows.
+        """
+        if self.kind == "category" and self.categories:
+            return self.categories[0]
+        if self.kind == "datetime":
+            import pandas as pd
+
+            tz = getattr(pd.api.types.pandas_dtype(self.dtype), "tz", None) if self.dtype else None
+            return pd.Timestamp(0, tz=tz)
+        return {"integer": 0, "float": 0.0, "boolean": False}.get(self.kind, "")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColumnSpec:
         categories = data.get("categories")

@@ -275,8 +275,7 @@ def synthetic_rows(model: Any, n: int = 2) -> Any:
     import pandas as pd
 
     if model.signature is not None:
-        fill = {"integer": 0, "float": 0.0, "boolean": False, "string": "", "datetime": pd.Timestamp(0)}
-        return pd.DataFrame({c.name: [fill.get(c.kind, "")] * n for c in model.signature.columns})
+        return pd.DataFrame({c.name: [c.placeholder()] * n for c in model.signature.columns})
     names = getattr(model.estimator, "feature_names_in_", None)
     if names is not None:
         return pd.DataFrame({str(c): [0.0] * n for c in names})
