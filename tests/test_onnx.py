@@ -321,3 +321,48 @@ def test_serve_runtime_onnx_converts_and_answers_like_the_native_model(tmp_path:
         expected, _ = native.predict(rows)
         tolerance = server.conversion.tolerance
         assert np.allclose(body["predictions"], expected, rtol=tolerance, atol=tolerance)
+
+
+def test_image_build_refuses_a_model_without_converter_before_building(tmp_path: Path) -> None:
+    from sklearn.kernel_ridge import KernelRidge
+
+    from mlci_lib.gitcontext import GitContext
+    from mlci_lib.image.build import build_image
+
+    frame, _ = _frame()
+    numeric = frame[["age", "income"]]
+    folder = save_model(KernelRidge().fit(numeric, numeric["age"]), tmp_path / "m", sample_input=numeric)
+    git = GitContext(
+        commit="0" * 40,
+        ref=None,
+        branch=None,
+        default_branch=None,
+        repository=None,
+        server_url=None,
+        run_url=None,
+    )
+    with pytest.raises(ModelLoadError, match="KernelRidge has no ONNX converter"):
+        build_image(folder, repository="localhost:5000/kr", tags=["t"], runtime="onnx", git=git)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "MODEL", "--runtime", "tensorrt"], "option --runtime must be one of native, onnx"),
+        (
+            ["image", "build", "MODEL", "--repository", "r", "--runtime", "x"],
+            "option --runtime must be native or onnx",
+        ),
+    ],
+    ids=["serve", "image-build"],
+)
+def test_unknown_runtimes_are_usage_errors(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlci_lib.cli import main
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x08\x07")
+    code = main([str(model) if a == "MODEL" else a for a in argv])
+    assert code == 2
+    assert message in capsys.readouterr().err
