@@ -86,7 +86,16 @@ def test_hist_gradient_boosting_converts_and_loads_by_content(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "kind", ["lightgbm-classifier", "lightgbm-regressor", "xgboost-classifier", "pipeline", "forest-pipeline"]
+    "kind",
+    [
+        "lightgbm-classifier",
+        "lightgbm-regressor",
+        "xgboost-classifier",
+        "pipeline",
+        "forest-pipeline",
+        "boosting-pipeline",
+        "xgboost-pipeline",
+    ],
 )
 def test_frameworks_and_pipelines_convert_within_tolerance(tmp_path: Path, kind: str) -> None:
     frame, labels = _frame()
@@ -107,6 +116,36 @@ def test_frameworks_and_pipelines_convert_within_tolerance(tmp_path: Path, kind:
         import xgboost
 
         fitted = xgboost.XGBClassifier(n_estimators=20).fit(numeric, (labels == "yes").astype(int))
+        model, data = _in_memory(fitted, numeric, "xgboost"), numeric
+    elif kind == "boosting-pipeline":
+        # HistGradientBoosting after an imputer and a scaler: double preprocessing, one Cast to
+        # float32 before the trees (the tree converter adaptation).
+        from sklearn.compose import ColumnTransformer
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline, make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        data = frame.copy()
+        data.loc[[2, 9], "age"] = np.nan
+        pre = ColumnTransformer(
+            [
+                ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "income"]),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), ["region"]),
+            ]
+        )
+        fitted = Pipeline([("pre", pre), ("model", HistGradientBoostingClassifier(max_iter=30))]).fit(
+            data, labels
+        )
+        model = _in_memory(fitted, data)
+    elif kind == "xgboost-pipeline":
+        import xgboost
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        fitted = make_pipeline(StandardScaler(), xgboost.XGBRegressor(n_estimators=20)).fit(
+            numeric, numeric["age"]
+        )
         model, data = _in_memory(fitted, numeric, "xgboost"), numeric
     elif kind == "forest-pipeline":
         # The standard tabular pipeline, NaN in a numeric column: converts in double precision

@@ -5,17 +5,24 @@ converters, registered with skl2onnx so that their scikit-learn wrappers convert
 too, and on their own for bare boosters. The converted model is then run with onnxruntime on the
 sample rows next to the native model: labels must be equal, and probabilities and regression values
 within the tolerance (``|onnx - native| <= tolerance * max(1, |native|)``, the rule the image smoke
-test applies), else the conversion is refused. The graph computes in float32, which is why the
+test applies), else the conversion is refused. Inputs are double where every operator of the
+graph has a double kernel, else float32; trees compute in float32 either way, which is why the
 default tolerance is 1e-4 and not zero.
 
 SimpleImputer: see :func:`_with_double_imputer` (a double-precision form with standard operators).
 
-HistGradientBoosting: skl2onnx 1.20's converter puts Python ``False`` into the integer attribute
-``nodes_missing_value_tracks_true`` for leaves, which the installed onnx (1.2x, with protobuf 5+)
-refuses ("Expected an int, got a boolean"). :func:`_register_converters` re-registers skl2onnx's own
-converter for the two HistGradientBoosting classes behind a wrapper that turns booleans in list
-attributes into 0/1 before each node is made: the same graph skl2onnx means to build, nothing
-else changes. Models with native categorical features are refused: that converter has no
+Tree ensembles (:func:`_tree_converter`, wrapped around skl2onnx's and onnxmltools' own converters):
+
+- skl2onnx 1.20's HistGradientBoosting converter puts Python ``False`` into the integer attribute
+  ``nodes_missing_value_tracks_true`` for leaves, which the installed onnx (1.2x, protobuf 5+)
+  refuses ("Expected an int, got a boolean"); booleans in list attributes become 0/1 before each
+  node is made, the graph skl2onnx means to build.
+- after double-precision preprocessing, the trees get their input through one Cast to float32 and
+  declare float32 scores, as the tree operators compute: the comparison float32(x) <= float32(t)
+  splits like scikit-learn, XGBoost and LightGBM do, which a double x against a float32 threshold
+  does not (a HistGradientBoosting pipeline with a scaler disagreed on labels before this).
+
+HistGradientBoosting with native categorical features is refused: that converter has no
 categorical splits.
 """
 
@@ -455,17 +462,31 @@ def _register_converters() -> None:
             options=imputer.get_allowed_options(),
             overwrite=True,
         )
-    for alias in ("SklearnHistGradientBoostingClassifier", "SklearnHistGradientBoostingRegressor"):
-        registered = get_converter(alias)
-        original = registered._fct
-        if getattr(original, "_mlci_int_attributes", False):
+    from skl2onnx.common._registration import _converter_pool
+
+    for alias in TREE_CONVERTERS:
+        registered = _converter_pool.get(alias)
+        if registered is None or getattr(registered._fct, "_mlci_trees", False):
             continue
         register_converter(
-            alias, _with_int_attributes(original), options=registered.get_allowed_options(), overwrite=True
+            alias, _tree_converter(registered._fct), options=registered.get_allowed_options(), overwrite=True
         )
 
 
-def _with_int_attributes(convert: Any) -> Any:
+#: Boosted tree converters adapted by :func:`_tree_converter`. scikit-learn's forests are left as
+#: skl2onnx converts them: with double inputs they average their trees' votes in double, which
+#: keeps a tie between equal votes a tie (float32 sums break it one way or the other).
+TREE_CONVERTERS = (
+    "SklearnHistGradientBoostingClassifier",
+    "SklearnHistGradientBoostingRegressor",
+    "XGBoostXGBClassifier",
+    "XGBoostXGBRegressor",
+    "LightGbmLGBMClassifier",
+    "LightGbmLGBMRegressor",
+)
+
+
+def _tree_converter(convert: Any) -> Any:
     def converter(scope: Any, operator: Any, container: Any) -> None:
         add_node = container.add_node
 
@@ -476,12 +497,30 @@ def _with_int_attributes(convert: Any) -> Any:
             return add_node(*args, **attributes)
 
         container.add_node = add_int_node
+        from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+        inputs = operator.inputs
+        if len(inputs) == 1 and isinstance(inputs[0].type, DoubleTensorType):
+            # The tree operators compare in float32. Rounding is monotonic, so float32(x) against
+            # float32(threshold) splits as x against the threshold; a double x against a float32
+            # threshold does not. So the double preprocessing before the trees ends in one Cast,
+            # and the scores are declared float32, which is what the operators give.
+            from onnx import TensorProto
+            from skl2onnx.common._apply_operation import apply_cast
+
+            cast = scope.declare_local_variable("float_features", FloatTensorType(inputs[0].type.shape))
+            apply_cast(scope, inputs[0].full_name, cast.full_name, container, to=TensorProto.FLOAT)
+            operator.inputs = [cast]
+            for output in operator.outputs:
+                if isinstance(output.type, DoubleTensorType):
+                    output.type = FloatTensorType(output.type.shape)
         try:
             convert(scope, operator, container)
         finally:
+            operator.inputs = inputs
             del container.add_node  # the instance attribute; the class's method shows again
 
-    converter._mlci_int_attributes = True  # type: ignore[attr-defined]
+    converter._mlci_trees = True  # type: ignore[attr-defined]
     return converter
 
 
