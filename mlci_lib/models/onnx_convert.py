@@ -243,6 +243,14 @@ def _convert(estimator: Any, signature: ModelSignature, source: Path) -> tuple[A
             f"model {source}: {type(estimator).__name__} has no ONNX converter in mlci",
             hint="mlci converts scikit-learn estimators and pipelines, XGBoost and LightGBM models",
         )
+    try:
+        import onnx  # noqa: F401 - the converters build onnx protobufs
+        import skl2onnx  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"converting {_describe(estimator)} to ONNX needs {exc.name}, which is not installed",
+            hint="pip install 'mlci[onnx]' (onnx, onnxruntime, skl2onnx, onnxmltools)",
+        ) from None
     _register_converters()
     _refuse_unsupported(estimator, source)
     from skl2onnx import convert_sklearn
@@ -353,6 +361,16 @@ def _refuse_unsupported(estimator: Any, source: Path) -> None:
         if cls.__name__ in ("Pipeline", "ColumnTransformer", "FeatureUnion"):
             continue
         alias = sklearn_operator_name_map.get(cls)
+        library = cls.__module__.split(".")[0]
+        if alias is None and library in ("xgboost", "lightgbm"):
+            try:
+                import onnxmltools  # noqa: F401
+            except ImportError:
+                raise ModelLoadError(
+                    f"model {source}: converting {cls.__name__} to ONNX needs onnxmltools, "
+                    "which is not installed",
+                    hint="pip install 'mlci[onnx]'",
+                ) from None
         if alias is None or alias not in _converter_pool:
             raise ModelLoadError(
                 f"model {source}: {cls.__name__} has no ONNX converter (skl2onnx {skl2onnx.__version__}, "
