@@ -405,3 +405,22 @@ def test_unknown_runtimes_are_usage_errors(
     code = main([str(model) if a == "MODEL" else a for a in argv])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("runtime", "valid"), [("onnx", True), ("native", True), ("tensorrt", False)])
+def test_image_build_runtime_in_the_pipeline_file(tmp_path: Path, runtime: str, valid: bool) -> None:
+    import yaml
+
+    from mlci_lib.errors import ConfigError
+    from mlci_lib.pipeline.config import load_config
+
+    config = tmp_path / "mlci.yaml"
+    stages = {"image-build": {"repository": "localhost:5000/churn", "runtime": runtime}}
+    config.write_text(
+        yaml.safe_dump({"version": 1, "model": {"name": "churn", "path": "model"}, "stages": stages})
+    )
+    if valid:
+        assert load_config(config).stage("image-build")["runtime"] == runtime
+    else:
+        with pytest.raises(ConfigError, match="runtime"):
+            load_config(config)
