@@ -424,3 +424,21 @@ def test_image_build_runtime_in_the_pipeline_file(tmp_path: Path, runtime: str, 
     else:
         with pytest.raises(ConfigError, match="runtime"):
             load_config(config)
+
+
+def test_a_foreign_skl2onnx_file_with_zipmap_gives_its_classes_and_probabilities(tmp_path: Path) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    frame, labels = _frame()
+    numeric = frame[["age", "income"]].astype(np.float32)
+    fitted = LogisticRegression().fit(numeric, labels)
+    file = tmp_path / "foreign.onnx"
+    file.write_bytes(
+        to_onnx(fitted, numeric.to_numpy()[:1], target_opset={"": 15, "ai.onnx.ml": 3}).SerializeToString()
+    )
+    loaded = load_model(file)  # no mlci metadata: classes from the graph, probabilities from ZipMap
+    assert loaded.classes == ["no", "yes"] and loaded.signature is None
+    got, proba = loaded.predict(numeric)
+    assert list(got) == list(fitted.predict(numeric))
+    assert proba is not None and np.abs(proba - fitted.predict_proba(numeric)).max() < 1e-5
