@@ -111,6 +111,7 @@ def parse_port(value: str, option: str = "--port") -> int:
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
+    from mlci_lib.errors import UsageError
     from mlci_lib.files import read_mapping
     from mlci_lib.models import trusted_types_from
     from mlci_lib.serving.server import RUNTIMES, serve_model
