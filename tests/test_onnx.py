@@ -442,3 +442,18 @@ def test_a_foreign_skl2onnx_file_with_zipmap_gives_its_classes_and_probabilities
     got, proba = loaded.predict(numeric)
     assert list(got) == list(fitted.predict(numeric))
     assert proba is not None and np.abs(proba - fitted.predict_proba(numeric)).max() < 1e-5
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_an_export_without_a_signature_still_serves_rows_in_tensor_order(tmp_path: Path) -> None:
+    from mlci_lib.serving.server import ModelServer
+
+    file = tmp_path / "mlp.onnx"
+    _export_mlp(file, inputs=3, outputs=1)
+    annotate_onnx(file, task="regression")
+    with ModelServer(file) as server:
+        server.wait_ready(timeout=30)  # warm-up rows of zeros, one per tensor position
+        status, body = _post(server.url, {"rows": [{"x": 1.0, "y": 2.0, "z": 3.0}]})
+        assert status == 200, body
+        assert len(body["predictions"]) == 1

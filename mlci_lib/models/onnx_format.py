@@ -381,6 +381,9 @@ class OnnxRegressor:
         self._matrix_columns = matrix_columns
         self._output_names = output_names
         self._value = value
+        if layout == "tensor" and inputs[0].width is not None:
+            #: Values per row of the single feature tensor (what warm-up rows are built from).
+            self.n_features_in_ = inputs[0].width
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.file.name})"
@@ -394,7 +397,7 @@ class OnnxRegressor:
         present = set(rows.columns)
         if self.layout == "tensor":
             only = self.inputs[0]
-            columns = self.columns or [str(c) for c in rows.columns]
+            columns = self.columns or list(rows.columns)
             self._require(columns, present)
             if only.width is not None and len(columns) != only.width:
                 raise InputError(
