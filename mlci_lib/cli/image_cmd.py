@@ -95,6 +95,13 @@ def _build_args(parser: argparse.ArgumentParser, *, release: bool = False) -> No
     )
     group.add_argument("--user", default="10001:10001", metavar="UID:GID", help="numeric non-root user")
     group.add_argument("--port", default="8080", metavar="PORT", help="port the server listens on")
+    group.add_argument(
+        "--runtime",
+        default="native",
+        metavar="RUNTIME",
+        help="native (default) or onnx: convert the model to ONNX, check it on the sample data, and "
+        "build an image with onnxruntime instead of scikit-learn and SciPy",
+    )
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -257,8 +264,15 @@ def _build_kwargs(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "port": parse_port(args.port),
         "allow_pickle": args.allow_pickle,
         "trusted_types": trusted_types_from(args.trust_type),
+        "runtime": _runtime(args.runtime),
         "log": None if ctx.json_output else (lambda line: ctx.runner.print(line, to_stderr=True)),
     }
+
+
+def _runtime(value: str) -> str:
+    if value not in ("native", "onnx"):
+        raise UsageError(f"option --runtime must be native or onnx, got {value!r}")
+    return value
 
 
 def _smoke_kwargs(args: argparse.Namespace) -> dict[str, Any]:

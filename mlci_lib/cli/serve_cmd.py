@@ -21,6 +21,7 @@ endpoints:
 examples:
   mlci serve model/ --port 8080
   mlci serve model/ --host 0.0.0.0 --warmup-data sample.csv
+  mlci serve model/ --runtime onnx --warmup-data sample.csv
 
 Host and port default to $MLCI_SERVE_HOST and $MLCI_SERVE_PORT (else 127.0.0.1 and 8080).
 """
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
         description=_DESCRIPTION,
     )
     parser.add_argument(
-        "model", metavar="MODEL", help="mlci model folder, MLflow model folder or .skops file"
+        "model", metavar="MODEL", help="mlci model folder, MLflow model folder, .skops or .onnx file"
     )
     parser.add_argument("--host", metavar="ADDRESS", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", metavar="PORT", help="port to listen on (default: 8080)")
@@ -84,6 +85,13 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="threads one prediction may use (OpenMP/BLAS; default: 1, requests already run in parallel)",
     )
+    parser.add_argument(
+        "--runtime",
+        default="native",
+        metavar="RUNTIME",
+        help="native (the model's own library, default) or onnx: convert the model to ONNX, check it "
+        "against the native model on the warm-up rows, and serve it with onnxruntime",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="load pickle models (runs their code)")
     parser.add_argument(
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
@@ -103,10 +111,13 @@ def parse_port(value: str, option: str = "--port") -> int:
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
+    from mlci_lib.errors import UsageError
     from mlci_lib.files import read_mapping
     from mlci_lib.models import trusted_types_from
-    from mlci_lib.serving.server import serve_model
+    from mlci_lib.serving.server import RUNTIMES, serve_model
 
+    if args.runtime not in RUNTIMES:
+        raise UsageError(f"option --runtime must be one of {', '.join(RUNTIMES)}, got {args.runtime!r}")
     threads = _number(args.threads, "--threads", int)
     # Before scikit-learn loads its OpenMP runtime: the process-wide default for every thread.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -135,6 +146,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         max_connections=_number(args.max_connections, "--max-connections", int),
         max_concurrent_work=_number(args.max_concurrent_work, "--max-concurrent-work", int),
         max_columns=_number(args.max_columns, "--max-columns", int),
+        runtime=args.runtime,
     )
     return Outcome(
         result=result,

@@ -56,6 +56,10 @@ class ImageBuildResult(Result):
     size_bytes: int
     duration_s: float
     steps: tuple[BuildStep, ...]
+    #: "native", or "onnx": the model was converted, checked and is served with onnxruntime.
+    runtime: str = "native"
+    #: The ONNX conversion check (mlci.onnx-conversion) when runtime is "onnx".
+    conversion: dict[str, Any] | None = None
 
     @property
     def reference(self) -> str:
@@ -129,6 +133,7 @@ def build_image(
     extra_labels: Mapping[str, str] | None = None,
     context_dir: str | os.PathLike[str] | None = None,
     log: Any = None,
+    runtime: str = "native",
 ) -> ImageBuildResult:
     """Build the serving image of ``model`` and tag it; the model is loaded first, so a model
     that does not load under the safety rules never becomes an image."""
@@ -144,7 +149,14 @@ def build_image(
         raise InputError(
             f"option --user must be a non-root numeric uid[:gid], got {user!r}", hint="e.g. 10001:10001"
         )
-    requirements = serving_requirements(extra_requirements)
+    if runtime not in ("native", "onnx"):
+        raise InputError(f"unknown runtime {runtime!r}", hint="use native or onnx (image-build: runtime)")
+    if runtime == "onnx":
+        from mlci_lib.image.context import onnx_serving_requirements
+
+        requirements = onnx_serving_requirements(extra_requirements)
+    else:
+        requirements = serving_requirements(extra_requirements)
     loaded = load_model(Path(model), allow_pickle=allow_pickle, trusted_types=trusted_types)
     git = git or git_context()
     meta = loaded.metadata or {}
@@ -184,9 +196,21 @@ def build_image(
             raise InputError(
                 f"build context folder {folder} is not empty", hint="pass an empty or new folder"
             )
+        bundled_model = Path(model)
+        conversion = None
+        if runtime == "onnx":
+            conversion = _convert_for_image(loaded, sample_data, Path(scratch) / "onnx", str(name))
+            bundled_model = conversion.path
+            labels.update(
+                {
+                    f"{LABEL_PREFIX}runtime": "onnx",
+                    f"{LABEL_PREFIX}onnx.digest": conversion.digest,
+                    f"{LABEL_PREFIX}onnx.tolerance": repr(conversion.tolerance),
+                }
+            )
         _, labelled = prepare_context(
             folder,
-            model=Path(model),
+            model=bundled_model,
             base_image=base_image,
             requirements=requirements,
             wheelhouse=wheelhouse,
@@ -219,7 +243,24 @@ def build_image(
         size_bytes=int(image.attrs.get("Size") or 0),
         duration_s=round(time.monotonic() - started, 3),
         steps=tuple(steps),
+        runtime=runtime,
+        conversion=conversion.to_dict() if conversion is not None else None,
     )
+
+
+def _convert_for_image(
+    loaded: Any, sample_data: str | os.PathLike[str] | None, folder: Path, name: str
+) -> Any:
+    """The model converted to ONNX and checked against itself on the sample rows (all of them, up
+    to the converter's limit; rows of zeros from the signature when no sample data was given)."""
+    from mlci_lib.models.onnx_convert import convert_model
+    from mlci_lib.serving.server import read_rows_file, synthetic_rows
+
+    if sample_data is not None:
+        rows = read_rows_file(sample_data, what="sample data", option="--sample-data")
+    else:
+        rows = synthetic_rows(loaded)
+    return convert_model(loaded, rows, folder / "model.onnx", name=name)
 
 
 def _run_build(

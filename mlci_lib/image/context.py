@@ -41,6 +41,9 @@ SERVING_DISTRIBUTIONS: tuple[str, ...] = (
     "pyyaml",
 )
 
+#: What the ONNX runtime's image needs instead: no scikit-learn, SciPy, skops or joblib.
+ONNX_SERVING_DISTRIBUTIONS: tuple[str, ...] = ("numpy", "pandas", "onnxruntime")
+
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
 DEFAULT_USER = "10001:10001"
@@ -78,6 +81,20 @@ def serving_requirements(extra: Iterable[str] = ()) -> list[str]:
             )
         pins.append(text)
     return pins
+
+
+def onnx_serving_requirements(extra: Iterable[str] = ()) -> list[str]:
+    """Pinned requirements of the ONNX serving runtime (onnxruntime's own dependencies follow)."""
+    pins = []
+    for name in ONNX_SERVING_DISTRIBUTIONS:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            raise ConfigError(
+                f"{name} is not installed, so the ONNX serving image cannot pin it",
+                hint="pip install onnxruntime skl2onnx onnxmltools",
+            ) from None
+    return pins + [line for line in serving_requirements(extra) if line not in serving_requirements()]
 
 
 def render_dockerfile(

@@ -62,7 +62,11 @@ def release_image(
     smoked = None
     if smoke:
         say(f"smoke-testing {reference}")
-        smoked = smoke_test_image(reference, model, sample_data, **dict(smoke_options or {}))  # type: ignore[arg-type]
+        options = dict(smoke_options or {})
+        if built is not None and built.conversion is not None:
+            # An ONNX image matches the native model within the tolerance its conversion check used.
+            options.setdefault("tolerance", built.conversion["tolerance"])
+        smoked = smoke_test_image(reference, model, sample_data, **options)  # type: ignore[arg-type]
         if not smoked.passed:
             return ImageReleaseResult(False, "image-smoke", reference, built, smoked, None)
     pushed = None

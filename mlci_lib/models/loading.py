@@ -56,6 +56,10 @@ def load_model(
             hint="point at a folder written by mlci_lib.save_model or mlflow, or at a .skops file",
         )
     kind = _sniff_model_file(source)
+    if kind == "onnx":
+        from mlci_lib.models.onnx_format import load_onnx
+
+        return load_onnx(source)
     if kind == "skops":
         estimator = load_skops(source, allowed)
         return LoadedModel(estimator, source, "skops", model_digest(source), None, {})
@@ -76,6 +80,10 @@ def _sniff_model_file(file: Path) -> str:
         head = handle.read(4)
     if head.startswith(b"PK"):
         return "skops"
+    from mlci_lib.models.onnx_format import looks_like_onnx
+
+    if looks_like_onnx(head) or file.suffix.lower() == ".onnx":
+        return "onnx"  # parsing decides: load_onnx refuses what is not a valid ONNX model
     # Protocol 2+ pickles start with PROTO (0x80); joblib's compressed files with zlib/gzip/xz/lz4
     # magic numbers, all of which are pickles inside.
     if (
@@ -158,6 +166,14 @@ def _load_mlflow_folder(folder: Path, allowed: set[str], allow_pickle: bool) -> 
         return LoadedModel(
             _load_pickle(model_file), folder, "mlflow-pickle", model_digest(model_file), signature, {}
         )
+    onnx_flavor = flavors.get("onnx")
+    if isinstance(onnx_flavor, dict):
+        from mlci_lib.models.onnx_format import load_onnx
+
+        onnx_file = folder / str(onnx_flavor.get("data", "model.onnx"))
+        if onnx_file.resolve().parent != folder.resolve() or not onnx_file.is_file():
+            raise ModelLoadError(f"MLflow model {folder}: {onnx_file.name} is missing")
+        return load_onnx(onnx_file, signature=signature, source=folder)
     if not allow_pickle:
         raise UnsafeModelError(
             f"MLflow model {folder} has no sklearn flavour; loading its python_function runs pickled code",

@@ -348,6 +348,8 @@ def image_build(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         options["base_image"] = settings["base-image"]
     if settings.get("python-version"):
         options["python_version"] = str(settings["python-version"])
+    if settings.get("runtime"):
+        options["runtime"] = settings["runtime"]
     result = build_image(
         cfg.model_path,
         repository=settings["repository"],
@@ -371,6 +373,7 @@ def image_build(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         "digest": None,
         "tags": references,
         "id": result.image_id,
+        "tolerance": result.conversion["tolerance"] if result.conversion else None,
     }
     size = f", {result.size_bytes / 1e6:.0f} MB" if result.size_bytes else ""
     return StageOutcome(PASSED, f"built {', '.join(references)}{size}", path, result.to_dict())
@@ -394,6 +397,7 @@ def image_smoke(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         latency_output=latency,
         allow_pickle=cfg.allow_pickle,
         trusted_types=cfg.trusted_types,
+        **({"tolerance": image["tolerance"]} if image.get("tolerance") else {}),
     )
     path = _write(state, "image-smoke.json", result)
     if result.passed:

@@ -50,6 +50,8 @@ from mlci_lib.serving.payload import (
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_PORT = 8080
+#: How ``mlci serve`` predicts: with the model's own library, or converted to ONNX (onnxruntime).
+RUNTIMES = ("native", "onnx")
 
 #: scikit-learn classifiers whose predict() is exactly classes_[argmax(predict_proba(X))], so the
 #: server computes probabilities once. Others (SVC, pipelines, anything unknown) call predict().
@@ -113,6 +115,8 @@ class ModelService:
         else:
             self._columns = None
         self._argmax_predicts = self.classifier and type(estimator).__name__ in ARGMAX_CLASSIFIERS
+        # ONNX classifiers give labels and probabilities from one run of the graph.
+        self._joint = getattr(estimator, "predict_with_probabilities", None) if self.classifier else None
 
     def warm_up(self, frame: Any) -> None:
         """Predict on ``frame`` once; raises ModelLoadError when the model cannot answer."""
@@ -204,7 +208,12 @@ class ModelService:
     def _predict_ready(self, ready: Any, features: Any, *, observe: bool = True) -> dict[str, Any]:
         estimator = self.model.estimator
         body: dict[str, Any] = {}
-        if self.classifier:
+        if self._joint is not None:
+            predictions, probabilities = self._joint(ready)
+            body["predictions"] = predictions.tolist()
+            body["probabilities"] = probabilities.tolist()
+            body["classes"] = self.classes
+        elif self.classifier:
             probabilities = estimator.predict_proba(ready)
             if self._argmax_predicts:
                 # predict() of these estimators is classes_[argmax(predict_proba)]: one pass, not two.
@@ -263,6 +272,7 @@ def _version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
             "digest": model.digest,
             "format": model.format,
             "task": meta.get("task") or ("classification" if model.is_classifier else "regression"),
+            "runtime": "onnx" if model.framework == "onnx" else "native",
         },
         "git_commit": info.get("git_commit"),
         "verdict_digest": info.get("verdict_digest"),
@@ -427,7 +437,10 @@ class ModelServer:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_concurrent_work: int = DEFAULT_MAX_CONCURRENT_WORK,
         max_columns: int = DEFAULT_MAX_COLUMNS,
+        runtime: str = "native",
     ) -> None:
+        if runtime not in RUNTIMES:
+            raise InputError(f"unknown runtime {runtime!r}", hint=f"use one of {', '.join(RUNTIMES)}")
         if max_body_bytes <= 0:
             raise InputError("the body size limit must be positive", hint="pass --max-body-bytes > 0")
         if request_timeout <= 0:
@@ -460,6 +473,9 @@ class ModelServer:
         self.warmup_data = warmup_data
         self.request_timeout = request_timeout
         self.prediction_threads = prediction_threads
+        self.runtime = runtime
+        #: What the ONNX runtime's conversion check measured (None when nothing was converted).
+        self.conversion: Any = None
         self.state = _ServerState(max_body_bytes=max_body_bytes, max_columns=max_columns)
         self._httpd: HTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -495,8 +511,6 @@ class ModelServer:
             model = load_model(
                 self.model_path, allow_pickle=self.allow_pickle, trusted_types=self.trusted_types
             )
-            service = ModelService(model, self.info, max_columns=self.state.max_columns)
-            self.state.limiter = thread_limiter(self.prediction_threads)
             if self.warmup_data is not None:
                 rows = read_rows_file(self.warmup_data, what="warm-up data", option="--warmup-data")
             elif self.info.get("warmup_rows"):
@@ -506,6 +520,10 @@ class ModelServer:
                     raise ModelLoadError(f"serving info: warmup_rows: {exc}") from None
             else:
                 rows = synthetic_rows(model)
+            if self.runtime == "onnx" and model.framework != "onnx":
+                model = self._to_onnx(model, rows)
+            service = ModelService(model, self.info, max_columns=self.state.max_columns)
+            self.state.limiter = thread_limiter(self.prediction_threads)
             service.warm_up(rows)
             self.state.service = service
         except MlciError as exc:
@@ -514,6 +532,26 @@ class ModelServer:
             self.state.error = ModelLoadError(f"model {self.model_path}: {type(exc).__name__}: {exc}")
         finally:
             self._loaded.set()
+
+    def _to_onnx(self, model: Any, rows: Any) -> Any:
+        """Convert ``model`` to ONNX, checked on the warm-up rows, and load it with onnxruntime.
+
+        The session holds the graph in memory, so the converted file does not outlive the load.
+        """
+        import tempfile
+
+        from mlci_lib.models.onnx_convert import convert_model
+        from mlci_lib.models.onnx_format import load_onnx
+
+        with tempfile.TemporaryDirectory(prefix="mlci-onnx-") as scratch:
+            conversion = convert_model(model, rows, Path(scratch) / "model.onnx")
+            converted = load_onnx(
+                conversion.path,
+                source=model.source,
+                metadata={**(model.metadata or {}), "conversion": conversion.to_dict()},
+            )
+        self.conversion = conversion
+        return converted
 
     def wait_ready(self, timeout: float = 120.0) -> ModelService:
         if not self._loaded.wait(timeout):
