@@ -68,6 +68,9 @@ _EXPORTS: dict[str, str] = {
     "ImageReleaseResult": "mlci_lib.image",
     "serve_model": "mlci_lib.serving",
     "ModelServer": "mlci_lib.serving",
+    # deploy
+    "render_deployment": "mlci_lib.deploy",
+    "DeployRenderResult": "mlci_lib.deploy",
     # report
     "render_report": "mlci_lib.report",
     "write_report": "mlci_lib.report",

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "model",
     "image",
     "serve",
+    "deploy",
     "report",
     "run",
     "init",

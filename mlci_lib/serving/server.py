@@ -9,6 +9,8 @@ could push against bounded) in front of a model loaded with
   or rows that do not match the model's signature, 413 for a body over the size limit, 422 when
   the model itself refuses the rows, 503 until the model is ready;
 - ``GET /health``: 200 once the model has loaded and answered a warm-up request, else 503;
+- ``GET /v2/health/live`` and ``GET /v2/health/ready``: the Open Inference Protocol's health checks
+  (what the Kubernetes probes of ``mlci deploy render`` ask);
 - ``GET /version``: model name, version, URI and digest, git commit;
 - ``GET /metrics``: Prometheus text format (see :mod:`mlci_lib.serving.metrics`).
 
@@ -369,6 +371,13 @@ class _App:
         if path == "/metrics":
             text = state.service.metrics.render() if state.service else "# the model is not loaded yet\n"
             return Response(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+        if path == "/v2/health/live":
+            # Open Inference Protocol (v2): the process serves HTTP; 200 means true.
+            return Response.json(200, {"live": True})
+        if path == "/v2/health/ready":
+            # 200 means ready, a 4xx status means not (the protocol's words; Triton answers 400).
+            ready = state.service is not None
+            return Response.json(200 if ready else 400, {"ready": ready})
         if path == "/health":
             status, body = state.health()
         elif path == "/version":
@@ -394,7 +403,7 @@ class _App:
 
 
 def status_known(path: str) -> bool:
-    return path in ("/predict", "/health", "/version", "/metrics")
+    return path in ("/predict", "/health", "/version", "/metrics", "/v2/health/live", "/v2/health/ready")
 
 
 @dataclasses.dataclass
