@@ -23,6 +23,7 @@ the way down, which can refuse a sound model but never accepts a tree that reads
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -105,7 +106,16 @@ _SEARCH_TREE_METRICS = frozenset(
 
 
 class TreeStructureError(ValueError):
-    """A tree's node arrays would make prediction read outside them or loop."""
+    """A tree's node arrays would make prediction read outside them or loop.
+
+    ``foreign`` names the types outside scikit-learn, numpy and scipy the model holds: mlci does
+    not know how they pass rows on, so the width it checked a tree against may be too narrow.
+    """
+
+    foreign: tuple[str, ...] = ()
+
+
+_KNOWN_PACKAGES = frozenset({"sklearn", "numpy", "scipy", "builtins", "collections", "functools"})
 
 
 def type_name(obj: Any) -> str:
@@ -122,13 +132,25 @@ def check_tree_structures(estimator: Any) -> int:
     # against the narrowest width any path gives it, an unknown width being the narrowest of all.
     found: dict[int, tuple[Any, int | None]] = {}
     hist_owners: list[tuple[Any, int | None]] = []
-    for obj, bound in _walk(estimator):
-        name = type_name(obj)
-        if name in _CHECKED_TYPES:
-            previous = found.get(id(obj))
-            found[id(obj)] = (obj, bound if previous is None else _narrower(previous[1], bound))
-        elif name in _HIST_GRADIENT_BOOSTING:
-            hist_owners.append((obj, bound))
+    foreign: set[str] = set()
+    try:
+        for obj, bound in _walk(estimator):
+            name = type_name(obj)
+            if name.split(".", 1)[0] not in _KNOWN_PACKAGES:
+                foreign.add(name)
+            if name in _CHECKED_TYPES:
+                previous = found.get(id(obj))
+                found[id(obj)] = (obj, bound if previous is None else _narrower(previous[1], bound))
+            elif name in _HIST_GRADIENT_BOOSTING:
+                hist_owners.append((obj, bound))
+        _check_found(found, hist_owners)
+    except TreeStructureError as exc:
+        exc.foreign = tuple(sorted(foreign))
+        raise
+    return len(found)
+
+
+def _check_found(found: dict[int, tuple[Any, int | None]], hist_owners: list[tuple[Any, int | None]]) -> None:
     try:
         owned: set[int] = set()
         # Categorical splits index the owner's category sets: checked once per owner.
@@ -146,7 +168,6 @@ def check_tree_structures(estimator: Any) -> int:
     except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
         # Arrays of the wrong kind (a missing field, a wrong dtype) are crafted as surely.
         raise TreeStructureError(f"a tree's arrays are malformed ({type(exc).__name__}: {exc})") from None
-    return len(found)
 
 
 def _narrower(a: int | None, b: int | None) -> int | None:
@@ -164,7 +185,8 @@ def _stated_width(obj: Any) -> int | None:
     try:
         import numpy as np
 
-        if isinstance(width, (int, np.integer)):
+        # A negative width matches no input (and must not pass for the unbounded marker).
+        if isinstance(width, (int, np.integer)) and width >= 0:
             return int(width)
     except ImportError:  # pragma: no cover - numpy comes with scikit-learn
         pass
@@ -324,8 +346,14 @@ def _keeps_width(transformer: Any) -> bool:
     if name != "sklearn.preprocessing._function_transformer.FunctionTransformer":
         return False
     func = getattr(transformer, "func", None)
-    func = getattr(func, "func", func)  # a functools.partial of it
-    return func is None or f"{getattr(func, '__module__', '')}.{getattr(func, '__name__', '')}" == (
+    if func is None:
+        return True
+    if isinstance(func, functools.partial):
+        # Positional arguments would make check_array return them instead of the rows.
+        if func.args:
+            return False
+        func = func.func
+    return f"{getattr(func, '__module__', '')}.{getattr(func, '__name__', '')}" == (
         "sklearn.utils.validation.check_array"
     )
 

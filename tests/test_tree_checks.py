@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import warnings
@@ -243,6 +244,20 @@ def crafted_hist_preprocessor_replaced() -> Any:
     return model
 
 
+def crafted_hist_check_array_argument() -> Any:
+    # partial(check_array, rows) returns the rows from the file, of any width, instead of the input.
+    model = fitted_case("hist gradient boosting, native categoricals")
+    transformer = model._preprocessor.transformers_[1][1]
+    transformer.func = functools.partial(transformer.func.func, np.zeros((1, 1)), **transformer.func.keywords)
+    return model
+
+
+def crafted_negative_width() -> Any:
+    model = fitted_case("random forest")
+    model[-1].n_features_in_ = -1
+    return model
+
+
 def crafted_search_tree() -> Any:
     model = fitted_case("k neighbours classifier")
     search = model[-1]._tree
@@ -288,6 +303,14 @@ CRAFTED.update(
             crafted_hist_preprocessor_replaced,
             r"categorical preprocessor is not the one scikit-learn builds",
         ),
+        "hist preprocessor returning rows of its own": (
+            crafted_hist_check_array_argument,
+            r"categorical preprocessor is not the one scikit-learn builds",
+        ),
+        "forest with a negative width": (
+            crafted_negative_width,
+            r"not inside an estimator that states its input width",
+        ),
         "neighbour search tree": (crafted_search_tree, r"KDTree .*sample index lies outside"),
         "spline degree past its knots": (crafted_spline, r"B-spline of a SplineTransformer is inconsistent"),
     }
@@ -319,3 +342,33 @@ def test_refused_model_is_a_one_line_exit_2_from_the_cli(tmp_path: Path) -> None
     errors = [line for line in done.stderr.splitlines() if line.startswith("mlci: error:")]
     assert len(errors) == 1 and "left child" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+class WideningWrapper:
+    """A container mlci does not know: it widens the rows before its forest sees them."""
+
+    def fit(self, frame: pd.DataFrame, labels: np.ndarray) -> WideningWrapper:
+        self.n_features_in_ = frame.shape[1]
+        self.expand = PolynomialFeatures(2).fit(frame)
+        self.forest = ExtraTreesClassifier(n_estimators=5, random_state=0).fit(
+            self.expand.transform(frame), labels
+        )
+        return self
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.forest.predict(self.expand.transform(frame)))
+
+
+def test_trees_inside_an_unknown_container_stay_bounded_and_the_hint_says_why(tmp_path: Path) -> None:
+    # mlci cannot know the wrapper widens: it keeps the narrowest width (3) and refuses, naming it.
+    frame, labels = training_data()
+    model = WideningWrapper().fit(frame, labels)
+    with pytest.raises(TreeStructureError, match=r"but the input has 3") as refused:
+        check_tree_structures(model)
+    assert refused.value.foreign == ("tests.test_tree_checks.WideningWrapper",)
+    save_model(model, tmp_path / "model")
+    with pytest.raises(UnsafeModelError) as on_load:
+        load_model(tmp_path / "model", trusted_types=["tests.test_tree_checks.WideningWrapper"])
+    assert "inside tests.test_tree_checks.WideningWrapper, whose data flow mlci does not know" in str(
+        on_load.value
+    )

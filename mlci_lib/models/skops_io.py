@@ -153,10 +153,15 @@ def load_skops(file: Path, allowed: set[str]) -> Any:
     try:
         check_tree_structures(estimator)
     except TreeStructureError as exc:
-        raise UnsafeModelError(
-            f"model {file} was refused: {exc}",
-            hint="the file was damaged or crafted; save the model again from its training code",
-        ) from None
+        hint = "the file was damaged or crafted; save the model again from its training code"
+        if exc.foreign:
+            # Outside scikit-learn's own containers mlci cannot tell the width trees receive.
+            hint = (
+                f"the file was damaged or crafted, or its trees sit inside {', '.join(exc.foreign)}, "
+                "whose data flow mlci does not know: put tree models inside scikit-learn's own "
+                "containers (Pipeline, ColumnTransformer)"
+            )
+        raise UnsafeModelError(f"model {file} was refused: {exc}", hint=hint) from None
     return estimator
 
 
