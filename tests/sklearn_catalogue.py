@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import (
     AdaBoostClassifier,
     AdaBoostRegressor,
@@ -29,25 +31,45 @@ from sklearn.ensemble import (
     IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
+    RandomTreesEmbedding,
     StackingClassifier,
     StackingRegressor,
     VotingClassifier,
     VotingRegressor,
 )
-from sklearn.feature_selection import SelectFromModel, SelectKBest, VarianceThreshold, f_classif
-from sklearn.impute import KNNImputer, SimpleImputer
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (makes IterativeImputer importable)
+from sklearn.feature_selection import (
+    RFE,
+    SelectFromModel,
+    SelectKBest,
+    SelectPercentile,
+    VarianceThreshold,
+    f_classif,
+    mutual_info_classif,
+)
+from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import (
     ElasticNet,
+    HuberRegressor,
     Lasso,
     LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
     Ridge,
+    RidgeCV,
     SGDClassifier,
     SGDRegressor,
 )
-from sklearn.naive_bayes import BernoulliNB, GaussianNB
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.neural_network import MLPClassifier
+from sklearn.model_selection import GridSearchCV, TunedThresholdClassifierCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
+from sklearn.neighbors import (
+    KNeighborsClassifier,
+    KNeighborsRegressor,
+    LocalOutlierFactor,
+    RadiusNeighborsClassifier,
+)
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -63,7 +85,7 @@ from sklearn.preprocessing import (
     StandardScaler,
     TargetEncoder,
 )
-from sklearn.svm import SVC, SVR, LinearSVC
+from sklearn.svm import SVC, SVR, LinearSVC, NuSVC
 from sklearn.tree import DecisionTreeClassifier
 
 ROWS = 240
@@ -168,9 +190,23 @@ CASES: dict[str, Case] = {
     "k neighbours, ball tree": tabular(
         lambda: KNeighborsRegressor(5, algorithm="ball_tree", metric="manhattan"), "regression"
     ),
+    "ridge cv": tabular(RidgeCV, "regression"),
+    "logistic regression cv": tabular(lambda: LogisticRegressionCV(Cs=3, cv=3, max_iter=300), "multiclass"),
+    "huber regressor": tabular(HuberRegressor, "regression"),
+    "nu svc": tabular(lambda: NuSVC(probability=True, random_state=0), "multiclass"),
+    "radius neighbours": tabular(lambda: RadiusNeighborsClassifier(radius=5.0), "multiclass"),
+    "local outlier factor": tabular(lambda: LocalOutlierFactor(novelty=True), "outliers"),
+    "linear discriminant analysis": tabular(LinearDiscriminantAnalysis, "multiclass"),
     "gaussian naive bayes": tabular(GaussianNB, "multiclass"),
+    "multinomial naive bayes": Case(
+        lambda: make_pipeline(encoded(MinMaxScaler()), MultinomialNB()), "multiclass"
+    ),
     "bernoulli naive bayes": tabular(BernoulliNB, "binary"),
     "mlp classifier": tabular(lambda: MLPClassifier((16,), max_iter=300, random_state=0), "multiclass"),
+    "mlp regressor, sgd": tabular(
+        lambda: MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", max_iter=100, random_state=0),
+        "regression",
+    ),
     # Every tree ensemble after the standard preprocessing: its trees see the encoded width.
     "decision tree": tabular(lambda: DecisionTreeClassifier(max_depth=5, random_state=0), "multiclass"),
     "random forest": tabular(lambda: RandomForestClassifier(20, random_state=0), "binary"),
@@ -213,6 +249,18 @@ CASES: dict[str, Case] = {
     ),
     "isolation forest in a pipeline": tabular(
         lambda: IsolationForest(n_estimators=20, random_state=0), "outliers"
+    ),
+    "random forest on NaN directly": Case(
+        lambda: RandomForestRegressor(10, random_state=0), "regression", lambda: frame()[NUMERIC]
+    ),
+    "hist gradient boosting, quantile loss": tabular(
+        lambda: HistGradientBoostingRegressor(loss="quantile", quantile=0.8, max_iter=10), "regression"
+    ),
+    "gradient boosting, huber loss": tabular(
+        lambda: GradientBoostingRegressor(loss="huber", n_estimators=10, random_state=0), "regression"
+    ),
+    "random trees embedding": Case(
+        lambda: make_pipeline(encoded(), RandomTreesEmbedding(5, random_state=0), RidgeCV()), "regression"
     ),
     # Histogram gradient boosting's own categorical handling, on the raw table.
     "hist gradient boosting, native categoricals": Case(
@@ -261,7 +309,7 @@ CASES: dict[str, Case] = {
         lambda: VotingClassifier(
             [
                 ("forest", RandomForestClassifier(10, random_state=0)),
-                ("hist", HistGradientBoostingClassifier(max_iter=10)),
+                ("hist", HistGradientBoostingClassifier(max_iter=5)),
                 ("linear", LogisticRegression(max_iter=500)),
             ],
             voting="soft",
@@ -342,6 +390,45 @@ CASES: dict[str, Case] = {
         ),
         "regression",
     ),
+    "select percentile, mutual information": Case(
+        lambda: make_pipeline(
+            encoded(),
+            SelectPercentile(mutual_info_classif, percentile=50),
+            RandomForestClassifier(10, random_state=0),
+        ),
+        "multiclass",
+    ),
+    "recursive feature elimination": Case(
+        lambda: make_pipeline(
+            encoded(), RFE(RandomForestClassifier(10, random_state=0), n_features_to_select=4)
+        ),
+        "multiclass",
+    ),
+    "pca": Case(lambda: make_pipeline(encoded(), PCA(3), ExtraTreesClassifier(10, random_state=0)), "binary"),
+    "iterative imputer": Case(
+        lambda: make_pipeline(IterativeImputer(random_state=0), RandomForestRegressor(10, random_state=0)),
+        "regression",
+        lambda: frame()[NUMERIC],
+    ),
+    "missing indicator": Case(
+        lambda: make_pipeline(SimpleImputer(add_indicator=True), GradientBoostingRegressor(n_estimators=10)),
+        "regression",
+        lambda: frame()[NUMERIC],
+    ),
+    "grid search": Case(
+        lambda: GridSearchCV(
+            make_pipeline(encoded(), RandomForestClassifier(10, random_state=0)),
+            {"randomforestclassifier__max_depth": [3, 6]},
+            cv=3,
+        ),
+        "multiclass",
+    ),
+    "one vs rest": tabular(
+        lambda: OneVsRestClassifier(RandomForestClassifier(10, random_state=0)), "multiclass"
+    ),
+    "tuned decision threshold": tabular(
+        lambda: TunedThresholdClassifierCV(LogisticRegression(max_iter=500), cv=3), "binary"
+    ),
     "variance threshold": Case(
         lambda: make_pipeline(encoded(), VarianceThreshold(0.01), KNeighborsClassifier()), "binary"
     ),
@@ -367,7 +454,7 @@ CASES: dict[str, Case] = {
             FeatureUnion(
                 [("scaled", StandardScaler()), ("squares", PolynomialFeatures(2, include_bias=False))]
             ),
-            HistGradientBoostingClassifier(max_iter=10),
+            ExtraTreesClassifier(10, random_state=0),
         ),
         "multiclass",
     ),
@@ -382,7 +469,8 @@ def fit(name: str) -> tuple[Any, pd.DataFrame]:
     if case.task == "outliers":
         model.fit(data)
     else:
-        model.fit(data, labels(case.task, data))
+        # Every table has the rows of frame(), in its order: the labels come from the whole table.
+        model.fit(data, labels(case.task, frame()))
     return model, data
 
 

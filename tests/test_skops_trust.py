@@ -145,7 +145,11 @@ def test_partial_of_os_system_under_hist_gradient_boosting_is_refused(
         }
 
     rewrite_schema(folder / "model.skops", smuggle)
-    with pytest.raises(UnsafeModelError, match=r"needs types outside the allowed list: posix.system"):
+    with pytest.raises(
+        UnsafeModelError,
+        match=r"needs types outside the allowed list: posix.system \(at steps\[1\]\[1\]._preprocessor"
+        r".transformers\[1\]\[1\].func.func inside HistGradientBoostingClassifier\)",
+    ):
         load_model(folder)
 
 
@@ -215,6 +219,28 @@ def test_cached_node_to_nothing_is_a_damaged_file(saved: tuple[Path, Pipeline, A
     )
     with pytest.raises(ModelLoadError, match=r"not a valid skops file"):
         load_model(folder)
+
+
+def test_partial_at_the_top_level_is_refused(tmp_path: Path) -> None:
+    sio.dump(functools.partial(np.add, 1.0), tmp_path / "model.skops")
+    with pytest.raises(
+        UnsafeModelError, match=r"holds functools.partial at the top level, where mlci does not"
+    ):
+        load_model(tmp_path / "model.skops")
+
+
+def test_partial_of_os_system_next_to_the_model_names_both(saved: tuple[Path, Pipeline, Any]) -> None:
+    folder, _, _ = saved
+    rewrite_schema(
+        folder / "model.skops",
+        lambda schema: step_state(schema, 0).__setitem__("func", partial_of("posix", "system", schema)),
+    )
+    with pytest.raises(UnsafeModelError) as refused:
+        load_model(folder)
+    message = str(refused.value)
+    assert "needs types outside the allowed list: posix.system (at steps[0][1].func.func)" in message
+    assert "holds functools.partial at steps[0][1].func, where mlci does not trust it" in message
+    assert "\n" not in message
 
 
 def test_unknown_legitimate_type_gets_the_trust_hint(tmp_path: Path) -> None:

@@ -66,6 +66,33 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     # CalibratedClassifierCV's fitted parts: an estimator, its calibrators, the classes.
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # IterativeImputer is a public estimator behind sklearn.experimental; a triplet is a namedtuple
+    # of two index arrays and an estimator.
+    "sklearn.impute._iterative.IterativeImputer",
+    "sklearn.impute._iterative._ImputerTriplet",
+    # What searches and threshold tuning keep of their set-up: scorers (their score function is a
+    # separate, scoped type), cross-validation splitters, metadata routing requests. All are used
+    # only when fitting.
+    "sklearn.metrics._scorer._PassthroughScorer",
+    "sklearn.metrics._scorer._Scorer",
+    "sklearn.metrics._scorer._CurveScorer",
+    *(
+        f"sklearn.model_selection._split.{name}"
+        for name in (
+            "KFold",
+            "StratifiedKFold",
+            "GroupKFold",
+            "StratifiedGroupKFold",
+            "RepeatedKFold",
+            "RepeatedStratifiedKFold",
+            "ShuffleSplit",
+            "StratifiedShuffleSplit",
+            "TimeSeriesSplit",
+            "PredefinedSplit",
+        )
+    ),
+    "sklearn.utils._metadata_requests.MetadataRequest",
+    "sklearn.utils._metadata_requests.MethodMetadataRequest",
 )
 
 _HIST_SCOPE = ("functools.partial", "sklearn.utils.validation.check_array")
@@ -78,6 +105,43 @@ _SCORE_FUNCTIONS = tuple(
         "_univariate_selection.chi2",
         "_mutual_info.mutual_info_classif",
         "_mutual_info.mutual_info_regression",
+    )
+)
+
+_METRICS = tuple(
+    f"sklearn.metrics.{name}"
+    for name in (
+        *(
+            f"_classification.{metric}"
+            for metric in (
+                "accuracy_score",
+                "balanced_accuracy_score",
+                "f1_score",
+                "fbeta_score",
+                "precision_score",
+                "recall_score",
+                "jaccard_score",
+                "log_loss",
+                "brier_score_loss",
+                "matthews_corrcoef",
+            )
+        ),
+        "_ranking.roc_auc_score",
+        "_ranking.average_precision_score",
+        *(
+            f"_regression.{metric}"
+            for metric in (
+                "r2_score",
+                "mean_squared_error",
+                "root_mean_squared_error",
+                "mean_absolute_error",
+                "median_absolute_error",
+                "mean_absolute_percentage_error",
+                "explained_variance_score",
+                "max_error",
+                "mean_pinball_loss",
+            )
+        ),
     )
 )
 
@@ -94,6 +158,9 @@ SCOPED_TRUSTED_TYPES: dict[str, tuple[str, ...]] = {
     # which keeps the array namespace's asarray it was built with.
     "sklearn.preprocessing._polynomial.SplineTransformer": ("scipy.interpolate._bsplines.BSpline",),
     "scipy.interpolate._bsplines.BSpline": ("scipy._lib.array_api_compat.numpy._aliases.asarray",),
+    # A scorer keeps the metric it computes (called only when fitting or scoring).
+    "sklearn.metrics._scorer._Scorer": _METRICS,
+    "sklearn.metrics._scorer._CurveScorer": _METRICS,
     # Univariate feature selection keeps its score function (called only when fitting).
     **{
         f"sklearn.feature_selection._univariate_selection.{name}": _SCORE_FUNCTIONS
@@ -107,8 +174,6 @@ SCOPED_TRUSTED_TYPES: dict[str, tuple[str, ...]] = {
         )
     },
 }
-
-_TRUST_HINT = "if you trust them, add them to model.trusted-types in mlci.yaml or pass --trust-type"
 
 
 @dataclass(frozen=True)
@@ -182,27 +247,39 @@ def _audit(file: Path, schema: dict[str, Any], needed: set[str], allowed: set[st
             f"model {file} has a malformed skops schema ({type(exc).__name__}: {exc})",
             hint="the file was damaged or crafted; save the model again",
         ) from None
-    unknown = sorted(needed - placed - {p.type_name for p in refused})
+    # Where each refused type was first found; a type skops reports that the walk did not find
+    # (a node kind it does not model) is refused too, with no place.
+    first: dict[str, _Placement] = {}
+    for placement in refused:
+        first.setdefault(placement.type_name, placement)
     scoped = {t for scope in SCOPED_TRUSTED_TYPES.values() for t in scope}
-    plain = sorted({p.type_name for p in refused if p.type_name not in scoped} | set(unknown))
+    plain = sorted({name for name in first if name not in scoped} | (needed - placed))
+    parts = []
     if plain:
-        raise UnsafeModelError(
-            f"model {file} needs types outside the allowed list: {', '.join(plain)}", hint=_TRUST_HINT
+        listed = ", ".join(f"{name} (at {_where(first[name])})" if name in first else name for name in plain)
+        parts.append(f"needs types outside the allowed list: {listed}")
+    for name in sorted(set(first) - set(plain)):
+        scopes = sorted(_short(owner) for owner, scope in SCOPED_TRUSTED_TYPES.items() if name in scope)
+        parts.append(
+            f"holds {name} at {_where(first[name])}, where mlci does not trust it "
+            f"(only inside {', '.join(scopes)})"
         )
-    if refused:
-        first = refused[0]
-        where = f"{first.path or 'the top level'}" + (f" inside {first.owners[-1]}" if first.owners else "")
-        scopes = sorted(
-            owner.rsplit(".", 1)[-1]
-            for owner, scope in SCOPED_TRUSTED_TYPES.items()
-            if first.type_name in scope
-        )
+    if parts:
+        names = ", ".join(plain) if plain else ", ".join(sorted(first))
         raise UnsafeModelError(
-            f"model {file} holds {first.type_name} at {where}, where mlci does not trust it "
-            f"(only inside {', '.join(scopes)})",
-            hint=f"if you trust this file, add {first.type_name} to model.trusted-types in mlci.yaml "
+            f"model {file} {'; '.join(parts)}",
+            hint=f"if you trust this file, add {names} to model.trusted-types in mlci.yaml "
             "or pass --trust-type",
         )
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _where(placement: _Placement) -> str:
+    inside = f" inside {_short(placement.owners[-1])}" if placement.owners else ""
+    return f"{placement.path or 'the top level'}{inside}"
 
 
 def _type_names(node: dict[str, Any]) -> Iterator[str]:
@@ -259,20 +336,23 @@ def _placements(
             by_id.setdefault(node["__id__"], []).append((node, path))
         stack.extend(_child_nodes(node, path))
 
-    done: set[tuple[int, frozenset[str]]] = set()
+    # An id is audited once per set of granted types, all its nodes together (ids of interned
+    # values, such as small integers, are shared by hundreds of nodes).
+    done: set[tuple[Any, frozenset[str]]] = set()
     work: list[tuple[dict[str, Any], str, tuple[str, ...], frozenset[str]]] = [(schema, "", (), frozenset())]
     while work:
         node, path, owners, granted = work.pop()
-        variants = [(node, path)]
         if "__id__" in node:
-            variants = by_id.get(node["__id__"], [])
+            key: tuple[Any, frozenset[str]] = (("id", node["__id__"]), granted)
+            variants = [variant for variant, _ in by_id.get(node["__id__"], [])]
             if not variants:
                 raise KeyError(f"a cached node refers to unknown object {node['__id__']!r}")
-        for variant, _ in variants:
-            key = (id(variant), granted)
-            if key in done:
-                continue
-            done.add(key)
+        else:
+            key, variants = (("node", id(node)), granted), [node]
+        if key in done:
+            continue
+        done.add(key)
+        for variant in variants:
             yield variant, path, owners, granted
             inner_owners, inner_granted = owners, granted
             if variant.get("__loader__") not in ("JsonNode", "CachedNode"):
