@@ -87,6 +87,14 @@ _HIST_GRADIENT_BOOSTING = frozenset(
     }
 )
 
+#: Gradient boosting adds tree k of each stage into column k of its initial predictions, unchecked.
+_GRADIENT_BOOSTING = frozenset(
+    {
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._gb.GradientBoostingRegressor",
+    }
+)
+
 _SKLEARN_TREE = "sklearn.tree._tree.Tree"
 _HIST_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 _BINARY_TREES = frozenset({"sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree"})
@@ -143,6 +151,8 @@ def check_tree_structures(estimator: Any) -> int:
                 found[id(obj)] = (obj, bound if previous is None else _narrower(previous[1], bound))
             elif name in _HIST_GRADIENT_BOOSTING:
                 hist_owners.append((obj, bound))
+            elif name in _GRADIENT_BOOSTING:
+                _check_stage_outputs(obj)
         _check_found(found, hist_owners)
     except TreeStructureError as exc:
         exc.foreign = tuple(sorted(foreign))
@@ -450,6 +460,61 @@ def _check_hist_categories(estimator: Any, bound: int | None) -> list[int]:
     return [id(p) for p in predictors]
 
 
+def _check_stage_outputs(estimator: Any) -> None:
+    """Gradient boosting: each stage's K trees write columns 0..K-1 of the initial predictions.
+
+    Those come from ``init_``: zeros of ``n_trees_per_iteration_`` columns, or the predictions of
+    the dummy estimator scikit-learn fits by default (one column for regression and binary
+    classification, one per class for multiclass). Another init estimator's width cannot be told
+    before it predicts.
+    """
+    import numpy as np
+
+    what = type(estimator).__name__
+    if not hasattr(estimator, "estimators_"):
+        return  # not fitted (a template inside a meta-estimator): it cannot predict
+    stages = estimator.estimators_
+    if not isinstance(stages, np.ndarray) or stages.ndim != 2:
+        raise TreeStructureError(f"{what}: its stages are not a table of trees")
+    trees_per_stage = stages.shape[1]
+    init = getattr(estimator, "init_", None)
+    multiclass = bool(getattr(getattr(estimator, "_loss", None), "is_multiclass", False))
+    if isinstance(init, str) and init == "zero":
+        width = _stated_int(estimator, "n_trees_per_iteration_")
+    elif not multiclass and type_name(init) in (
+        "sklearn.dummy.DummyClassifier",
+        "sklearn.dummy.DummyRegressor",
+    ):
+        # A binary classifier takes the positive class's probability; a regressor's single output.
+        width = (
+            1
+            if type_name(init) == "sklearn.dummy.DummyClassifier" or _stated_int(init, "n_outputs_") == 1
+            else 0
+        )
+    elif multiclass and type_name(init) == "sklearn.dummy.DummyClassifier":
+        classes = _stated_int(init, "n_classes_")
+        prior = getattr(init, "class_prior_", None)
+        same = isinstance(prior, np.ndarray) and prior.shape == (classes,)
+        width = classes if same and _stated_int(init, "n_outputs_") == 1 else 0
+    else:
+        raise TreeStructureError(
+            f"{what}: its init estimator {type_name(init)} is not one whose output width mlci can "
+            "tell before it predicts (mlci checks the default init, or init='zero')"
+        )
+    if trees_per_stage > width:
+        raise TreeStructureError(
+            f"{what}: each stage has {trees_per_stage} trees, but its initial predictions have "
+            f"{width} columns"
+        )
+
+
+def _stated_int(obj: Any, attribute: str) -> int:
+    import numpy as np
+
+    value = getattr(obj, attribute, None)
+    return int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else 0
+
+
 def _check_search_tree(tree: Any, bound: int | None) -> None:
     """KDTree and BallTree: the query follows node ranges and sample indices unchecked."""
     import numpy as np
@@ -478,6 +543,9 @@ def _check_search_tree(tree: Any, bound: int | None) -> None:
         raise TreeStructureError(
             f"{what}: node {int(internal.max())} has children outside its {n_nodes} nodes"
         )
+    weights_of_samples = tree.__getstate__()[12]
+    if weights_of_samples is not None and np.asarray(weights_of_samples).shape != (n_samples,):
+        raise TreeStructureError(f"{what}: its sample weights do not match its {n_samples} samples")
     metric_name = type_name(metric)
     if metric_name not in _SEARCH_TREE_METRICS:
         raise TreeStructureError(f"{what}: its distance metric {metric_name} is not one mlci checks")

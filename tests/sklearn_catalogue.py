@@ -222,6 +222,9 @@ CASES: dict[str, Case] = {
     "gradient boosting, string classes": tabular(
         lambda: GradientBoostingClassifier(n_estimators=10, random_state=0), "multiclass"
     ),
+    "gradient boosting, init zero": tabular(
+        lambda: GradientBoostingClassifier(init="zero", n_estimators=10, random_state=0), "multiclass"
+    ),
     "gradient boosting regressor": tabular(
         lambda: GradientBoostingRegressor(n_estimators=20, random_state=0), "regression"
     ),

@@ -258,6 +258,13 @@ def crafted_negative_width() -> Any:
     return model
 
 
+def crafted_boosting_stage_width() -> Any:
+    # Three trees per stage add into columns 0..2 of a binary model's single column of predictions.
+    model = fitted("gradient boosting")
+    model.estimators_ = np.repeat(model.estimators_, 3, axis=1)
+    return model
+
+
 def crafted_search_tree() -> Any:
     model = fitted_case("k neighbours classifier")
     search = model[-1]._tree
@@ -310,6 +317,10 @@ CRAFTED.update(
         "forest with a negative width": (
             crafted_negative_width,
             r"not inside an estimator that states its input width",
+        ),
+        "boosting stage wider than its predictions": (
+            crafted_boosting_stage_width,
+            r"each stage has 3 trees, but its initial predictions have 1 columns",
         ),
         "neighbour search tree": (crafted_search_tree, r"KDTree .*sample index lies outside"),
         "spline degree past its knots": (crafted_spline, r"B-spline of a SplineTransformer is inconsistent"),
