@@ -95,10 +95,23 @@ _GRADIENT_BOOSTING = frozenset(
     }
 )
 
+#: Support vector machines: libsvm sizes its model from these arrays and reads them unchecked.
+_LIBSVM = frozenset(
+    f"sklearn.svm._classes.{name}" for name in ("SVC", "NuSVC", "SVR", "NuSVR", "OneClassSVM")
+)
+
 _SKLEARN_TREE = "sklearn.tree._tree.Tree"
 _HIST_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 _BINARY_TREES = frozenset({"sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree"})
 _BSPLINE = "scipy.interpolate._bsplines.BSpline"
+#: Sparse matrices (support vectors fitted on one-hot rows, sparse coefficients): scipy's
+#: compiled products follow their index arrays unchecked.
+SPARSE_MATRIX_TYPES = (
+    "scipy.sparse._csr.csr_matrix",
+    "scipy.sparse._csc.csc_matrix",
+    "scipy.sparse._csr.csr_array",
+    "scipy.sparse._csc.csc_array",
+)
 
 #: Distance metrics a neighbour search tree may use: none holds arrays that the distance loop
 #: indexes, except Minkowski's optional weights, whose length is checked. (The search validates
@@ -153,31 +166,30 @@ def check_tree_structures(estimator: Any) -> int:
                 hist_owners.append((obj, bound))
             elif name in _GRADIENT_BOOSTING:
                 _check_stage_outputs(obj)
+            elif name in _LIBSVM:
+                _check_libsvm(obj)
         _check_found(found, hist_owners)
     except TreeStructureError as exc:
         exc.foreign = tuple(sorted(foreign))
         raise
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+        # Arrays of the wrong kind (a missing field, a wrong dtype) are crafted as surely.
+        raise TreeStructureError(f"the model's arrays are malformed ({type(exc).__name__}: {exc})") from None
     return len(found)
 
 
 def _check_found(found: dict[int, tuple[Any, int | None]], hist_owners: list[tuple[Any, int | None]]) -> None:
-    try:
-        owned: set[int] = set()
-        # Categorical splits index the owner's category sets: checked once per owner.
-        for owner, bound in hist_owners:
-            owned.update(_check_hist_categories(owner, bound))
-        for obj, bound in found.values():
-            _CHECKED_TYPES[type_name(obj)](obj, bound)
-            if type_name(obj) == _HIST_PREDICTOR and id(obj) not in owned and _has_categorical_splits(obj):
-                raise TreeStructureError(
-                    "histogram gradient boosting tree: a categorical split outside the estimator "
-                    "that knows its categories"
-                )
-    except TreeStructureError:
-        raise
-    except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
-        # Arrays of the wrong kind (a missing field, a wrong dtype) are crafted as surely.
-        raise TreeStructureError(f"a tree's arrays are malformed ({type(exc).__name__}: {exc})") from None
+    owned: set[int] = set()
+    # Categorical splits index the owner's category sets: checked once per owner.
+    for owner, bound in hist_owners:
+        owned.update(_check_hist_categories(owner, bound))
+    for obj, bound in found.values():
+        _CHECKED_TYPES[type_name(obj)](obj, bound)
+        if type_name(obj) == _HIST_PREDICTOR and id(obj) not in owned and _has_categorical_splits(obj):
+            raise TreeStructureError(
+                "histogram gradient boosting tree: a categorical split outside the estimator "
+                "that knows its categories"
+            )
 
 
 def _narrower(a: int | None, b: int | None) -> int | None:
@@ -508,6 +520,42 @@ def _check_stage_outputs(estimator: Any) -> None:
         )
 
 
+def _check_libsvm(estimator: Any) -> None:
+    """The arrays libsvm builds its model from must agree on the number of support vectors.
+
+    libsvm takes the class count from ``_n_support``, the support vector count from ``support_``,
+    and reads that many coefficients, intercepts, probability parameters and vectors.
+    """
+    import numpy as np
+
+    if not hasattr(estimator, "support_"):
+        return  # not fitted: it cannot predict
+    what = f"{type(estimator).__name__}"
+    n_support = np.asarray(estimator._n_support)
+    support = np.asarray(estimator.support_)
+    classes, count = n_support.size, support.size
+    pairs = classes * (classes - 1) // 2
+    vectors = estimator.support_vectors_  # sparse ones: their indices are checked as sparse matrices
+    if n_support.ndim != 1 or classes < 2 or support.ndim != 1:
+        raise TreeStructureError(f"{what}: its support vector counts are malformed")
+    if estimator.kernel == "precomputed":
+        if count and ((support < 0) | (support >= int(estimator.shape_fit_[0]))).any():
+            raise TreeStructureError(
+                f"{what}: a support index lies outside its {estimator.shape_fit_[0]} samples"
+            )
+    elif vectors.shape[0] != count:
+        raise TreeStructureError(f"{what}: it has {vectors.shape[0]} support vectors but {count} indices")
+    if estimator._impl in ("c_svc", "nu_svc") and ((n_support < 0).any() or int(n_support.sum()) != count):
+        raise TreeStructureError(f"{what}: its per-class counts do not add up to {count} support vectors")
+    if np.shape(estimator._dual_coef_) != (classes - 1, count):
+        raise TreeStructureError(f"{what}: its dual coefficients are not {classes - 1} x {count}")
+    if np.size(estimator._intercept_) < pairs:
+        raise TreeStructureError(f"{what}: it has fewer than {pairs} intercepts")
+    for name in ("_probA", "_probB"):
+        if np.size(getattr(estimator, name)) not in (0, pairs):
+            raise TreeStructureError(f"{what}: its probability calibration does not have {pairs} entries")
+
+
 def _stated_int(obj: Any, attribute: str) -> int:
     import numpy as np
 
@@ -565,6 +613,13 @@ def _check_bspline(spline: Any, bound: int | None) -> None:
         raise TreeStructureError(f"a B-spline of a SplineTransformer is inconsistent: {exc}") from None
 
 
+def _check_sparse_matrix(matrix: Any, bound: int | None) -> None:
+    try:
+        matrix.check_format(full_check=True)
+    except ValueError as exc:
+        raise TreeStructureError(f"a sparse matrix of the model is malformed: {exc}") from None
+
+
 def _has_categorical_splits(predictor: Any) -> bool:
     nodes = predictor.nodes
     return bool(((nodes["is_leaf"] == 0) & (nodes["is_categorical"] != 0)).any())
@@ -577,4 +632,5 @@ _CHECKED_TYPES: dict[str, Callable[[Any, int | None], None]] = {
     _HIST_PREDICTOR: _check_hist_predictor,
     _BSPLINE: _check_bspline,
     **{name: _check_search_tree for name in _BINARY_TREES},
+    **{name: _check_sparse_matrix for name in SPARSE_MATRIX_TYPES},
 }

@@ -85,7 +85,7 @@ from sklearn.preprocessing import (
     StandardScaler,
     TargetEncoder,
 )
-from sklearn.svm import SVC, SVR, LinearSVC, NuSVC
+from sklearn.svm import SVC, SVR, LinearSVC, NuSVC, OneClassSVM
 from sklearn.tree import DecisionTreeClassifier
 
 ROWS = 240
@@ -181,6 +181,22 @@ CASES: dict[str, Case] = {
     "sgd regressor": tabular(lambda: SGDRegressor(random_state=0), "regression"),
     "svc with probabilities": tabular(lambda: SVC(probability=True, random_state=0), "multiclass"),
     "svr": tabular(SVR, "regression"),
+    "svc on sparse rows": Case(
+        lambda: make_pipeline(
+            ColumnTransformer(
+                [
+                    ("text", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()), TEXT),
+                    ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC),
+                ],
+                sparse_threshold=1.0,
+            ),
+            SVC(),
+        ),
+        "multiclass",
+    ),
+    "one class svm": Case(
+        lambda: make_pipeline(StandardScaler(), OneClassSVM(nu=0.1)), "outliers", numeric_frame
+    ),
     "linear svc": tabular(LinearSVC, "binary"),
     "k neighbours classifier": tabular(lambda: KNeighborsClassifier(5), "multiclass"),
     "k neighbours regressor": tabular(lambda: KNeighborsRegressor(5), "regression"),

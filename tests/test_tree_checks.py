@@ -265,6 +265,25 @@ def crafted_boosting_stage_width() -> Any:
     return model
 
 
+def crafted_support_vectors(field: str) -> Any:
+    model = fitted_case("svc with probabilities")
+    svc = model[-1]
+    if field == "support_":
+        svc.support_ = np.concatenate([svc.support_, svc.support_[:5]])
+    elif field == "_n_support":
+        svc._n_support = svc._n_support + np.array([0, 0, 50], dtype=svc._n_support.dtype)
+    else:
+        svc._intercept_ = svc._intercept_[:1]
+    return model
+
+
+def crafted_sparse_support_vectors() -> Any:
+    model = fitted_case("svc on sparse rows")
+    vectors = model[-1].support_vectors_
+    vectors.indices[3] = 10**6
+    return model
+
+
 def crafted_search_tree() -> Any:
     model = fitted_case("k neighbours classifier")
     search = model[-1]._tree
@@ -321,6 +340,22 @@ CRAFTED.update(
         "boosting stage wider than its predictions": (
             crafted_boosting_stage_width,
             r"each stage has 3 trees, but its initial predictions have 1 columns",
+        ),
+        "svc with more indices than vectors": (
+            lambda: crafted_support_vectors("support_"),
+            r"SVC: it has \d+ support vectors but \d+ indices",
+        ),
+        "svc class counts past its vectors": (
+            lambda: crafted_support_vectors("_n_support"),
+            r"SVC: its per-class counts do not add up",
+        ),
+        "svc short of intercepts": (
+            lambda: crafted_support_vectors("_intercept_"),
+            r"SVC: it has fewer than 3 intercepts",
+        ),
+        "sparse support vectors": (
+            crafted_sparse_support_vectors,
+            r"a sparse matrix of the model is malformed: indices must be < \d+",
         ),
         "neighbour search tree": (crafted_search_tree, r"KDTree .*sample index lies outside"),
         "spline degree past its knots": (crafted_spline, r"B-spline of a SplineTransformer is inconsistent"),

@@ -66,6 +66,12 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     # CalibratedClassifierCV's fitted parts: an estimator, its calibrators, the classes.
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # Sparse matrices (support vectors fitted on one-hot rows): their index arrays are checked on
+    # load like the trees.
+    "scipy.sparse._csr.csr_matrix",
+    "scipy.sparse._csc.csc_matrix",
+    "scipy.sparse._csr.csr_array",
+    "scipy.sparse._csc.csc_array",
     # IterativeImputer is a public estimator behind sklearn.experimental; a triplet is a namedtuple
     # of two index arrays and an estimator.
     "sklearn.impute._iterative.IterativeImputer",
