@@ -255,3 +255,20 @@ def test_unknown_legitimate_type_gets_the_trust_hint(tmp_path: Path) -> None:
     assert "--trust-type" in hint and "crafted" not in hint
     loaded = load_model(tmp_path / "model", trusted_types=["numpy.clip"])
     np.testing.assert_array_equal(loaded.estimator.transform(data), model.transform(data))
+
+
+@pytest.mark.slow
+def test_smuggled_partial_is_a_one_line_exit_2_from_the_cli(
+    saved: tuple[Path, Pipeline, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlci_lib.cli import main
+    from tests.helpers.components import free_port
+
+    folder, _, _ = saved
+    rewrite_schema(
+        folder / "model.skops",
+        lambda schema: step_state(schema, 0).__setitem__("func", partial_of("posix", "system", schema)),
+    )
+    assert main(["serve", str(folder), "--port", str(free_port())]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mlci: error:")]
+    assert len(errors) == 1 and "posix.system (at steps[0][1].func.func)" in errors[0], errors
