@@ -17,8 +17,9 @@ but ensembles call their trees with ``check_input=False`` or read ``tree_`` dire
 owner's validated width is what bounds the trees. Containers that transform the rows before handing
 them on (a Pipeline's steps, a ColumnTransformer's transformers, a stacking ensemble's final
 estimator...) call their children through those public methods; their children are bounded by
-their own validated width instead. A container mlci does not know keeps the narrowest width on
-the way down, which can refuse a sound model but never accepts a tree that reads past its input.
+their own validated width instead. Beneath a type mlci does not know, nothing is bounded: its
+trees are refused, which can refuse a sound model but never accepts a tree that reads past its
+input.
 """
 
 from __future__ import annotations
@@ -64,6 +65,41 @@ _VALIDATING_CONTAINERS = frozenset(
         "sklearn.model_selection._classification_threshold.TunedThresholdClassifierCV",
         "sklearn.semi_supervised._self_training.SelfTrainingClassifier",
         "sklearn.frozen._frozen.FrozenEstimator",
+        "sklearn.linear_model._ransac.RANSACRegressor",
+        "sklearn.impute._iterative.IterativeImputer",
+        "sklearn.model_selection._search_successive_halving.HalvingGridSearchCV",
+        "sklearn.model_selection._search_successive_halving.HalvingRandomSearchCV",
+    }
+)
+
+#: Estimators that hand their own (validated) rows to their trees or members unvalidated:
+#: forests call trees with ``check_input=False``, gradient boosting reads ``tree_`` directly, a
+#: decision tree is the owner of its ``tree_``. Their width bounds everything beneath them.
+_SAME_ROWS_OWNERS = frozenset(
+    {
+        *(
+            f"sklearn.tree._classes.{name}"
+            for name in (
+                "DecisionTreeClassifier",
+                "DecisionTreeRegressor",
+                "ExtraTreeClassifier",
+                "ExtraTreeRegressor",
+            )
+        ),
+        *(
+            f"sklearn.ensemble._forest.{name}"
+            for name in (
+                "RandomForestClassifier",
+                "RandomForestRegressor",
+                "ExtraTreesClassifier",
+                "ExtraTreesRegressor",
+                "RandomTreesEmbedding",
+            )
+        ),
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._gb.GradientBoostingRegressor",
+        "sklearn.ensemble._weight_boosting.AdaBoostClassifier",
+        "sklearn.ensemble._weight_boosting.AdaBoostRegressor",
     }
 )
 
@@ -304,7 +340,12 @@ def _children(obj: Any, bound: int | None) -> Iterator[tuple[Any, int | None]]:
         yield attrs.get("_predictors"), _narrower(bound, width)
         yield from ((child, bound) for key, child in attrs.items() if key != "_predictors")
         return
-    yield from ((child, bound) for child in attrs.values())
+    if name in _SAME_ROWS_OWNERS:
+        yield from ((child, bound) for child in attrs.values())
+        return
+    # Any other type: how it passes rows on is not known, so nothing beneath it is bounded (a
+    # validating container beneath it bounds its own children again).
+    yield from ((child, None) for child in attrs.values())
 
 
 def _short(name: str) -> str:

@@ -406,10 +406,12 @@ class WideningWrapper:
 
 
 def test_trees_inside_an_unknown_container_stay_bounded_and_the_hint_says_why(tmp_path: Path) -> None:
-    # mlci cannot know the wrapper widens: it keeps the narrowest width (3) and refuses, naming it.
+    # mlci cannot know what the wrapper feeds its forest: the trees are unbounded and refused.
     frame, labels = training_data()
     model = WideningWrapper().fit(frame, labels)
-    with pytest.raises(TreeStructureError, match=r"but the input has 3") as refused:
+    with pytest.raises(
+        TreeStructureError, match=r"not inside an estimator that states its input width"
+    ) as refused:
         check_tree_structures(model)
     assert refused.value.foreign == ("tests.test_tree_checks.WideningWrapper",)
     save_model(model, tmp_path / "model")
