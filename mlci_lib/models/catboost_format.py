@@ -30,6 +30,11 @@ class CatBoostModel(NativeModel):
 
     framework = "catboost"
 
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        import catboost
+
+        return (catboost.CatBoostError,)
+
     def _probabilities(self, frame: Any) -> Any:
         return self.native.predict_proba(frame)
 

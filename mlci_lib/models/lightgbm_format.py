@@ -43,6 +43,11 @@ class LightGBMModel(NativeModel):
 
     framework = "lightgbm"
 
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        import lightgbm
+
+        return (lightgbm.basic.LightGBMError,)
+
     def _probabilities(self, frame: Any) -> Any:
         import numpy as np
 

@@ -62,13 +62,25 @@ class NativeModel:
         return {"framework": self.framework, "task": self.task}
 
     def predict(self, frame: Any) -> np.ndarray:
-        if self.task != "classification":
-            values: np.ndarray = self._values(frame)
-            return values
-        return self.classes_[self._class_indices(frame)]
+        try:
+            if self.task != "classification":
+                values: np.ndarray = self._values(frame)
+                return values
+            labels: np.ndarray = self.classes_[self._class_indices(frame)]
+            return labels
+        except self._errors() as exc:
+            raise ValueError(f"{self.framework}: {_first_line(exc)}") from exc
 
     def _predict_proba(self, frame: Any) -> np.ndarray:
-        return self._probabilities(frame)
+        try:
+            return self._probabilities(frame)
+        except self._errors() as exc:
+            raise ValueError(f"{self.framework}: {_first_line(exc)}") from exc
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        """The framework's own error types for rows it refuses (reported as ValueError, like
+        scikit-learn's, so serving answers 422 and not 500)."""
+        return ()
 
     def _class_indices(self, frame: Any) -> np.ndarray:
         """The index into ``classes_`` the framework predicts for each row."""
@@ -80,6 +92,11 @@ class NativeModel:
 
     def _values(self, frame: Any) -> np.ndarray:
         raise NotImplementedError
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
 
 
 def check_classes(classes: Sequence[Any] | None, n_classes: int, where: str) -> list[Any] | None:
