@@ -65,7 +65,12 @@ ARGMAX_CLASSIFIERS = frozenset(
 
 
 #: What the warm-up hint names as the library a model loads with.
-_FRAMEWORK_NAMES = {"xgboost": "XGBoost", "lightgbm": "LightGBM", "catboost": "CatBoost", "onnx": "onnxruntime"}
+_FRAMEWORK_NAMES = {
+    "xgboost": "XGBoost",
+    "lightgbm": "LightGBM",
+    "catboost": "CatBoost",
+    "onnx": "onnxruntime",
+}
 
 
 @dataclasses.dataclass(frozen=True)
