@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
         description=_DESCRIPTION,
     )
     parser.add_argument(
-        "model", metavar="MODEL", help="mlci model folder, MLflow model folder or .skops file"
+        "model",
+        metavar="MODEL",
+        help="mlci model folder, MLflow model folder, .skops file, or XGBoost/LightGBM/CatBoost model file",
     )
     parser.add_argument("--host", metavar="ADDRESS", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", metavar="PORT", help="port to listen on (default: 8080)")

@@ -8,7 +8,9 @@ Order of work, and why:
 3. If a version with that push key exists, it is returned: the same model and commit never make
    a second version.
 4. Otherwise a run is created, the model is logged with ``mlflow.sklearn.log_model`` (skops, our
-   trusted types, explicit pip requirements, the signature from the mlci model folder), the
+   trusted types, explicit pip requirements, the signature from the mlci model folder; an
+   XGBoost, LightGBM or CatBoost model in its framework's own flavour and native format, its
+   real class labels in MLmodel's metadata), the
    verdict and its metrics are attached to the run, and the uploaded files are listed back and
    checked. Only then is a version created, with every tag (the push key included) in the same
    call. A failure before that point leaves a failed run and no version; a rerun registers one.
