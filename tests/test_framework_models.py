@@ -516,25 +516,36 @@ def test_mlci_serve_refuses_a_crafted_file_with_one_line(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework", ["xgboost", "lightgbm", "catboost"])
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm", "catboost", "xgboost in a pipeline"])
 def test_a_missing_framework_names_the_package_to_install(
-    tmp_path: Path, saved: dict[str, tuple[Path, Any, Any]], framework: str
+    tmp_path: Path, saved: dict[str, tuple[Path, Any, Any]], data: pd.DataFrame, framework: str
 ) -> None:
-    kind = {"xgboost": "xgb-binary", "lightgbm": "lgbm-binary", "catboost": "catboost-classifier"}[framework]
+    if framework == "xgboost in a pipeline":
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        framework = "xgboost"
+        pipeline = make_pipeline(StandardScaler(), xgb.XGBRegressor(n_estimators=2)).fit(data, data["age"])
+        model = save_model(pipeline, tmp_path / "pipeline")
+    else:
+        kind = {"xgboost": "xgb-binary", "lightgbm": "lgbm-binary", "catboost": "catboost-classifier"}[
+            framework
+        ]
+        model = saved[kind][0]
     # A sitecustomize that makes the framework unimportable, as on a machine without it.
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(f"import sys\nsys.modules[{framework!r}] = None\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     # push loads the model before it contacts any server: nothing listens at this address.
-    command = [sys.executable, "-m", "mlci_lib", "model", "push", str(saved[kind][0]), "--name", "m",
+    command = [sys.executable, "-m", "mlci_lib", "model", "push", str(model), "--name", "m",
                "--no-require-verdict", "--tracking-uri", "http://127.0.0.1:9"]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert f"pip install 'mlci[{framework}]' (or pip install {framework})" in lines[0]
-    assert str(saved[kind][0]) in lines[0] and "scikit-learn" not in lines[0]
+    assert str(model) in lines[0] and "scikit-learn" not in lines[0]
 
 
 # -- registry push against a real MLflow server ------------------------------------------------------

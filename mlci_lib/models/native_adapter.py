@@ -54,7 +54,8 @@ class NativeModel:
     def __getattr__(self, name: str) -> Any:
         # predict_proba exists only for classifiers, so hasattr() tells the two apart as it does
         # for scikit-learn estimators.
-        if name == "predict_proba" and self.task == "classification":
+        # Read through __dict__: during copy or unpickling, task may not be set yet.
+        if name == "predict_proba" and self.__dict__.get("task") == "classification":
             return self._predict_proba
         raise AttributeError(name)
 
