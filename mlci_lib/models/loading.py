@@ -18,6 +18,7 @@ Formats recognised:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -57,7 +58,13 @@ def load_model(
     source = Path(path)
     if not source.exists():
         raise InputError(f"model {source} does not exist", hint="check the path")
-    allowed = allowed_types(trusted_types)
+    user_types = tuple(sorted(set(trusted_types)))
+    loaded = _load(source, allowed_types(user_types), allow_pickle)
+    # The serving image loads the model again and needs the same trust the user gave here.
+    return dataclasses.replace(loaded, trusted_types=user_types) if user_types else loaded
+
+
+def _load(source: Path, allowed: set[str], allow_pickle: bool) -> LoadedModel:
     if source.is_dir():
         if (source / MLCI_MODEL_FILE).is_file():
             return _load_mlci_folder(source, allowed)
