@@ -617,3 +617,28 @@ def test_push_of_a_crafted_model_registers_nothing(
     assert len(err) == 1 and "left child 5000" in err[0]
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     assert client.search_registered_models("name = 'crafted-xgb'") == []
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+def test_categorical_features_arrive_as_text_and_predict_as_categories(
+    tmp_path: Path, framework: str
+) -> None:
+    from mlci_lib.serving.server import ModelService
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"amount": rng.random(300), "city": pd.Categorical(rng.choice(list("pqrstuvw"), 300))}
+    )
+    label = ((frame["amount"] > 0.5) ^ frame["city"].isin(list("pqr"))).astype(int)
+    if framework == "xgboost":
+        model: Any = xgb.XGBClassifier(n_estimators=10, enable_categorical=True, max_cat_to_onehot=1)
+    else:
+        model = lgb.LGBMClassifier(n_estimators=10, min_data_per_group=5, cat_smooth=1, verbose=-1)
+    model.fit(frame, label)
+    loaded = load_model(save_model(model, tmp_path / "m", sample_input=frame.head()))
+    # A request gives the category as text, in an order and subset of its own.
+    rows = frame.iloc[::-7].astype({"city": str})
+    status, body = ModelService(loaded).predict_body(rows.to_json(orient="records").encode())
+    assert status == 200, body
+    assert body["predictions"] == list(model.predict(frame.iloc[::-7]))
+    np.testing.assert_allclose(body["probabilities"], model.predict_proba(frame.iloc[::-7]), rtol=1e-6)

@@ -290,8 +290,35 @@ def load_lightgbm(
         labels = check_classes(classes, n_classes, f"model {file}") or list(range(n_classes))
     names = feature_names if feature_names is not None else checked.feature_names
     return LightGBMModel(
-        booster, task=task, n_features=checked.n_features, feature_names=names, classes=labels
-    )
+        booster, task=task, n_features=checked.n_features, feature_names=names, classes=labels,
+        categories=_pandas_categories(text, checked),
+    )  # fmt: skip
+
+
+def _pandas_categories(text: str, checked: LightGBMText) -> dict[str, list[Any] | None]:
+    """The categorical columns of a model trained on a DataFrame, with their categories.
+
+    LightGBM writes the categories of the DataFrame's category columns (``pandas_categorical``,
+    in column order) and marks categorical features in ``feature_infos`` by their category
+    codes instead of a ``[min:max]`` range.
+    """
+    _, found, tail = text.rpartition("\npandas_categorical:")
+    names = checked.header.get("feature_names", "").split()
+    infos = checked.header.get("feature_infos", "").split()
+    try:
+        lists = json.loads(tail.strip() or "null") if found else None
+    except ValueError:
+        return {}
+    categorical = [
+        n for n, info in zip(names, infos, strict=False) if not info.startswith("[") and info != "none"
+    ]
+    if (
+        not isinstance(lists, list)
+        or len(lists) != len(categorical)
+        or not all(isinstance(c, list) for c in lists)
+    ):
+        return {}
+    return dict(zip(categorical, lists, strict=True))
 
 
 def check_skops_boosters(file: Path) -> int:

@@ -34,10 +34,13 @@ class NativeModel:
         n_features: int,
         feature_names: Sequence[str] | None = None,
         classes: Sequence[Any] | None = None,
+        categories: dict[str, list[Any] | None] | None = None,
     ) -> None:
         import numpy as np
 
         self.native = native
+        #: Categorical input columns -> their categories (None: the framework maps them itself).
+        self.categories = dict(categories or {})
         self.task = task
         self.n_features_in_ = int(n_features)
         if feature_names is not None:
@@ -63,6 +66,7 @@ class NativeModel:
         return {"framework": self.framework, "task": self.task}
 
     def predict(self, frame: Any) -> np.ndarray:
+        frame = self._framework_input(frame)
         try:
             if self.task != "classification":
                 values: np.ndarray = self._values(frame)
@@ -73,10 +77,29 @@ class NativeModel:
             raise ValueError(f"{self.framework}: {_first_line(exc)}") from exc
 
     def _predict_proba(self, frame: Any) -> np.ndarray:
+        frame = self._framework_input(frame)
         try:
             return self._probabilities(frame)
         except self._errors() as exc:
             raise ValueError(f"{self.framework}: {_first_line(exc)}") from exc
+
+    def _framework_input(self, frame: Any) -> Any:
+        """``frame`` with the model's categorical columns as pandas categories.
+
+        Requests and CSV files give categories as text; XGBoost and LightGBM accept only the
+        ``category`` dtype for a categorical feature. LightGBM's codes are positions in the
+        categories it was trained with, so those are used; a value outside them is missing, as
+        LightGBM itself treats an unseen category.
+        """
+        import pandas as pd
+
+        if not self.categories or not isinstance(frame, pd.DataFrame):
+            return frame
+        changed = {}
+        for name, categories in self.categories.items():
+            if name in frame.columns and not isinstance(frame[name].dtype, pd.CategoricalDtype):
+                changed[name] = pd.Categorical(frame[name], categories=categories)
+        return frame.assign(**changed) if changed else frame
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         """The framework's own error types for rows it refuses (reported as ValueError, like

@@ -66,9 +66,15 @@ def load_xgboost(
     if task == "classification":
         n_classes = int(getattr(wrapper, "n_classes_", 2) or 2)
         labels = check_classes(classes, n_classes, f"model {file}") or list(range(n_classes))
+    # XGBoost keeps the categories it was trained with and recodes a category column itself.
+    types = booster.feature_types or []
+    categorical: dict[str, list[Any] | None] = {
+        str(n): None for n, t in zip(booster.feature_names or [], types, strict=False) if t == "c"
+    }
     return XGBoostModel(
-        wrapper, task=task, n_features=booster.num_features(), feature_names=names, classes=labels
-    )
+        wrapper, task=task, n_features=booster.num_features(), feature_names=names, classes=labels,
+        categories=categorical,
+    )  # fmt: skip
 
 
 def check_booster(booster: Any, what: str) -> int:
