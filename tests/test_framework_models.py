@@ -351,6 +351,16 @@ def test_crafted_xgboost_file_is_refused_before_prediction(
     assert "scikit-learn" not in raised.value.one_line() and str(path) in raised.value.one_line()
 
 
+def test_crafted_xgboost_ubjson_is_refused_too(tmp_path: Path, xgb_json: dict[str, Any]) -> None:
+    crafted = copy.deepcopy(xgb_json)
+    _tree(crafted, 1)["split_indices"][0] = 77_777
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(crafted).encode()))  # XGBoost takes it as it is
+    booster.save_model(str(tmp_path / "model.ubj"))
+    with pytest.raises(UnsafeModelError, match="tree 1: node 0 splits on feature 77777"):
+        load_model(tmp_path / "model.ubj")
+
+
 @pytest.fixture(scope="module")
 def lgb_text(data: pd.DataFrame) -> str:
     label = ((data["age"] > 45) ^ (data["income"] > 5)).astype(int)
