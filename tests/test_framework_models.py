@@ -86,9 +86,9 @@ def _fit(kind: str, frame: pd.DataFrame) -> tuple[Any, dict[str, Any], Callable[
             model = lgb.LGBMRegressor(n_estimators=8, num_leaves=7, verbose=-1).fit(frame, frame["income"])
             return model, {}, model.predict
         if kind == "catboost-classifier":
-            model = cb.CatBoostClassifier(iterations=8, depth=3, verbose=0, thread_count=1).fit(
-                frame, tier(frame)
-            )
+            model = cb.CatBoostClassifier(
+                iterations=8, depth=3, verbose=0, thread_count=1, allow_writing_files=False
+            ).fit(frame, tier(frame))
             return model, {}, lambda x: np.asarray(model.predict(x)).ravel()
     raise AssertionError(kind)
 
@@ -181,7 +181,9 @@ def test_bare_lightgbm_and_catboost_files(tmp_path: Path, data: pd.DataFrame) ->
     loaded = load_model(tmp_path / "m.txt")
     assert loaded.framework == "lightgbm" and not loaded.is_classifier
     np.testing.assert_allclose(loaded.predict(data)[0], booster.predict(data))
-    model = cb.CatBoostRegressor(iterations=5, verbose=0, thread_count=1).fit(data, data["age"])
+    model = cb.CatBoostRegressor(iterations=5, verbose=0, thread_count=1, allow_writing_files=False).fit(
+        data, data["age"]
+    )
     model.save_model(str(tmp_path / "m.cbm"))
     loaded = load_model(tmp_path / "m.cbm")
     assert loaded.framework == "catboost" and loaded.requirements == ("catboost",)
@@ -198,7 +200,9 @@ def test_pipeline_with_a_framework_wrapper_goes_through_skops(
     estimator = {
         "XGBClassifier": lambda: xgb.XGBClassifier(n_estimators=4),
         "LGBMClassifier": lambda: lgb.LGBMClassifier(n_estimators=4, verbose=-1),
-        "CatBoostClassifier": lambda: cb.CatBoostClassifier(iterations=4, verbose=0, thread_count=1),
+        "CatBoostClassifier": lambda: cb.CatBoostClassifier(
+            iterations=4, verbose=0, thread_count=1, allow_writing_files=False
+        ),
     }[wrapper]()
     label = (data["age"] > 45).astype(int)
     pipeline = make_pipeline(StandardScaler(), estimator).fit(data, label)
@@ -246,7 +250,9 @@ def test_mlflow_xgboost_lightgbm_catboost_folders(tmp_path: Path, data: pd.DataF
     with pytest.raises(UnsafeModelError, match="pickle format and was not loaded"):
         load_model(tmp_path / "l-pickle")
     assert load_model(tmp_path / "l-pickle", allow_pickle=True).requirements == ("lightgbm",)
-    c = cb.CatBoostClassifier(iterations=4, verbose=0, thread_count=1).fit(data, tier(data))
+    c = cb.CatBoostClassifier(iterations=4, verbose=0, thread_count=1, allow_writing_files=False).fit(
+        data, tier(data)
+    )
     mlflow.catboost.save_model(c, tmp_path / "c", pip_requirements=PIP)
     loaded = load_model(tmp_path / "c")
     assert loaded.format == "mlflow-catboost" and loaded.classes == list(LABELS)
@@ -495,7 +501,9 @@ def test_truncated_and_unreadable_files(tmp_path: Path, data: pd.DataFrame, xgb_
     with pytest.raises(ModelLoadError, match=r"the file says XGBoost 9\.0\.0; installed 3\.") as raised:
         load_model(tmp_path / "newer.json")
     assert "install the XGBoost version that wrote it" in raised.value.one_line()
-    model = cb.CatBoostClassifier(iterations=3, verbose=0, thread_count=1).fit(data, tier(data))
+    model = cb.CatBoostClassifier(iterations=3, verbose=0, thread_count=1, allow_writing_files=False).fit(
+        data, tier(data)
+    )
     model.save_model(str(tmp_path / "m.cbm"))
     raw = (tmp_path / "m.cbm").read_bytes()
     (tmp_path / "cut.cbm").write_bytes(raw[: len(raw) // 2])
