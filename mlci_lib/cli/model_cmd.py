@@ -37,7 +37,10 @@ def register(subparsers: Any) -> None:
     )
     push = add_command(group, "push", handle_push, "register a model version in MLflow", description=_PUSH)
     push.add_argument(
-        "model", metavar="MODEL", help="an mlci model folder, an MLflow model folder or a .skops file"
+        "model",
+        metavar="MODEL",
+        help="an mlci model folder, an MLflow model folder, a .skops file, or an XGBoost, LightGBM or "
+        "CatBoost model file",
     )
     push.add_argument("--name", required=True, metavar="NAME", help="registered model name")
     push.add_argument("--verdict", metavar="FILE", help="the gate's or the pipeline's verdict JSON")

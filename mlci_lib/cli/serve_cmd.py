@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
         description=_DESCRIPTION,
     )
     parser.add_argument(
-        "model", metavar="MODEL", help="mlci model folder, MLflow model folder, .skops or .onnx file"
+        "model",
+        metavar="MODEL",
+        help="mlci model folder, MLflow model folder, .skops or .onnx file, "
+        "or an XGBoost, LightGBM or CatBoost model file",
     )
     parser.add_argument("--host", metavar="ADDRESS", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", metavar="PORT", help="port to listen on (default: 8080)")

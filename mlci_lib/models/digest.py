@@ -43,7 +43,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CATBOOST_MAGIC = b"CBM1"
 
 #: Fields of an mlci model folder's metadata that change what the model predicts.
-_PREDICTION_METADATA = ("format", "task", "classes", "signature")
+_PREDICTION_METADATA = ("format", "task", "classes", "signature", "feature_names")
 #: Fields MLflow writes into ``MLmodel`` afresh on every save.
 _VOLATILE_MLMODEL = (
     "utc_time_created",

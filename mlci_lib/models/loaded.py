@@ -20,12 +20,16 @@ class LoadedModel:
 
     estimator: Any
     source: Path
-    format: str  # "mlci", "mlflow-skops", "mlflow-pickle", "skops", "pickle"
+    #: "mlci", "skops", "pickle", "xgboost", "lightgbm", "catboost" (a bare native file),
+    #: "mlflow-skops", "mlflow-xgboost", "mlflow-lightgbm", "mlflow-catboost", "mlflow-pickle"
+    format: str
     digest: str
     signature: ModelSignature | None
     metadata: dict[str, Any]
     #: The library that predicts: "sklearn", "xgboost", "lightgbm", "catboost", "onnx", or
-    #: "pickle" for anything loaded with allow_pickle.
+    #: "pickle" for anything loaded with allow_pickle. A scikit-learn pipeline whose model is a
+    #: framework's wrapper (XGBClassifier in a Pipeline) has that framework here; with several
+    #: frameworks inside, "sklearn" and all of them in ``requirements``.
     framework: str = "sklearn"
     #: Distributions the serving runtime needs for this model beyond its own (e.g. ("xgboost",)),
     #: unpinned: the image build pins them to the versions installed where it runs.

@@ -5,25 +5,38 @@ code the file contains, so mlci refuses those unless the caller opts in with ``a
 
 Formats recognised:
 
-- an mlci model folder: ``mlci-model.json`` beside ``model.skops`` (what :func:`save_model` writes);
-- an MLflow model folder (``MLmodel``), sklearn flavour in skops format (pickle formats only with
-  ``allow_pickle``);
-- a bare ``.skops`` file;
+- an mlci model folder: ``mlci-model.json`` beside the model file (what :func:`save_model` writes:
+  ``model.skops``, or a framework's native file with the real class labels recorded beside it);
+- an MLflow model folder (``MLmodel``): see :mod:`mlci_lib.models.mlflow_folder`;
+- a bare ``.skops`` file (scikit-learn, also pipelines holding XGBoost, LightGBM or CatBoost's
+  scikit-learn wrappers);
+- an XGBoost JSON or UBJSON model file, a LightGBM text model file, a CatBoost ``.cbm`` file,
+  each loaded by its framework's own loader (:mod:`~mlci_lib.models.xgboost_format`,
+  :mod:`~mlci_lib.models.lightgbm_format`, :mod:`~mlci_lib.models.catboost_format`);
 - a pickle or joblib file (only with ``allow_pickle``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mlci_lib.errors import InputError, ModelLoadError, UnsafeModelError
 from mlci_lib.models.digest import model_digest
+from mlci_lib.models.frameworks import (
+    FRAMEWORK_TRUSTED_TYPES,
+    FRAMEWORKS,
+    framework_objects,
+    frameworks_in,
+    import_framework,
+)
 from mlci_lib.models.loaded import LoadedModel
-from mlci_lib.models.signature import ColumnSpec, ModelSignature
+from mlci_lib.models.native_adapter import NativeModel
+from mlci_lib.models.signature import ModelSignature
 from mlci_lib.models.skops_io import DEFAULT_TRUSTED_TYPES, load_skops
 
 MLCI_MODEL_FILE = "mlci-model.json"
@@ -45,45 +58,75 @@ def load_model(
     source = Path(path)
     if not source.exists():
         raise InputError(f"model {source} does not exist", hint="check the path")
-    allowed = set(DEFAULT_TRUSTED_TYPES) | set(trusted_types)
+    user_types = tuple(sorted(set(trusted_types)))
+    loaded = _load(source, allowed_types(user_types), allow_pickle)
+    # The serving image loads the model again and needs the same trust the user gave here.
+    return dataclasses.replace(loaded, trusted_types=user_types) if user_types else loaded
+
+
+def _load(source: Path, allowed: set[str], allow_pickle: bool) -> LoadedModel:
     if source.is_dir():
         if (source / MLCI_MODEL_FILE).is_file():
             return _load_mlci_folder(source, allowed)
         if (source / "MLmodel").is_file():
-            return _load_mlflow_folder(source, allowed, allow_pickle)
+            from mlci_lib.models.mlflow_folder import load_mlflow_folder
+
+            return load_mlflow_folder(source, allowed, allow_pickle)
         raise ModelLoadError(
             f"model folder {source} holds neither {MLCI_MODEL_FILE} nor MLmodel",
-            hint="point at a folder written by mlci_lib.save_model or mlflow, or at a .skops file",
+            hint="point at a folder written by mlci_lib.save_model or mlflow, or at a model file",
         )
-    kind = _sniff_model_file(source)
+    kind = sniff_model_file(source)
     if kind == "onnx":
         from mlci_lib.models.onnx_format import load_onnx
 
         return load_onnx(source)
     if kind == "skops":
-        estimator = load_skops(source, allowed)
-        return LoadedModel(estimator, source, "skops", model_digest(source), None, {})
+        estimator = load_skops_model(source, allowed)
+        return skops_loaded(estimator, source, "skops", model_digest(source), None, {})
+    if kind in NATIVE_LOADERS:
+        native = load_native(kind, source)
+        return native_loaded(native, source, kind, model_digest(source), None, {})
     if kind == "pickle":
         if not allow_pickle:
             raise UnsafeModelError(f"model {source} is a pickle file and was not loaded", hint=_PICKLE_HINT)
-        return LoadedModel(_load_pickle(source), source, "pickle", model_digest(source), None, {})
+        return pickle_loaded(load_pickle(source), source, "pickle", model_digest(source), None)
+    # An ONNX model (.onnx) is recognised and loaded by mlci_lib.models.onnx_format: its sniffing
+    # belongs in sniff_model_file and its loader here, as "onnx".
     raise ModelLoadError(
-        f"model {source} is not a model file mlci knows (skops, pickle, or a model folder)",
-        hint="save it with mlci_lib.save_model",
+        f"model {source} is not a model file mlci knows",
+        hint="give a skops file, an XGBoost JSON/UBJSON, LightGBM text or CatBoost .cbm model file, "
+        "or a folder written by mlci_lib.save_model or MLflow",
     )
 
 
-def _sniff_model_file(file: Path) -> str:
+def allowed_types(trusted_types: Iterable[str] = ()) -> set[str]:
+    """The types a skops file may hold: mlci's defaults, the frameworks' wrappers, the user's."""
+    return set(DEFAULT_TRUSTED_TYPES) | set(FRAMEWORK_TRUSTED_TYPES) | set(trusted_types)
+
+
+def sniff_model_file(file: Path) -> str:
+    """What a model file holds, by its first bytes: skops, pickle, xgboost, lightgbm, catboost, unknown."""
     if file.stat().st_size == 0:
         raise ModelLoadError(f"model {file} is empty (0 bytes)", hint="save the model again")
     with open(file, "rb") as handle:
-        head = handle.read(4)
+        head = handle.read(64)
+    from mlci_lib.models.catboost_format import looks_like_catboost
+    from mlci_lib.models.lightgbm_format import looks_like_lightgbm
+    from mlci_lib.models.xgboost_format import looks_like_xgboost
+
     if head.startswith(b"PK"):
         return "skops"
     from mlci_lib.models.onnx_format import looks_like_onnx
 
     if looks_like_onnx(head) or file.suffix.lower() == ".onnx":
         return "onnx"  # parsing decides: load_onnx refuses what is not a valid ONNX model
+    if looks_like_xgboost(head):
+        return "xgboost"
+    if looks_like_lightgbm(head):
+        return "lightgbm"
+    if looks_like_catboost(head):
+        return "catboost"
     # Protocol 2+ pickles start with PROTO (0x80); joblib's compressed files with zlib/gzip/xz/lz4
     # magic numbers, all of which are pickles inside.
     if (
@@ -96,7 +139,109 @@ def _sniff_model_file(file: Path) -> str:
     return "unknown"
 
 
-def _load_pickle(file: Path) -> Any:
+def _xgboost_loader() -> Callable[..., NativeModel]:
+    from mlci_lib.models.xgboost_format import load_xgboost
+
+    return load_xgboost
+
+
+def _lightgbm_loader() -> Callable[..., NativeModel]:
+    from mlci_lib.models.lightgbm_format import load_lightgbm
+
+    return load_lightgbm
+
+
+def _catboost_loader() -> Callable[..., NativeModel]:
+    from mlci_lib.models.catboost_format import load_catboost
+
+    return load_catboost
+
+
+#: Native model kinds and their loaders (imported on use: each format module imports its
+#: framework only when it loads a model).
+NATIVE_LOADERS: dict[str, Callable[[], Callable[..., NativeModel]]] = {
+    "xgboost": _xgboost_loader,
+    "lightgbm": _lightgbm_loader,
+    "catboost": _catboost_loader,
+}
+
+
+def load_native(
+    kind: str, file: Path, *, classes: Sequence[Any] | None = None, feature_names: Sequence[str] | None = None
+) -> NativeModel:
+    return NATIVE_LOADERS[kind]()(file, classes=classes, feature_names=feature_names)
+
+
+def native_loaded(
+    native: NativeModel,
+    source: Path,
+    fmt: str,
+    digest: str,
+    signature: ModelSignature | None,
+    metadata: dict[str, Any],
+) -> LoadedModel:
+    return LoadedModel(
+        native, source, fmt, digest, signature, metadata, framework=native.framework,
+        requirements=(FRAMEWORKS[native.framework][1],),
+    )  # fmt: skip
+
+
+def pickle_loaded(
+    estimator: Any, source: Path, fmt: str, digest: str, signature: ModelSignature | None
+) -> LoadedModel:
+    found = frameworks_in(estimator)
+    return LoadedModel(
+        estimator, source, fmt, digest, signature, {}, framework="pickle",
+        requirements=tuple(FRAMEWORKS[f][1] for f in found),
+    )  # fmt: skip
+
+
+def load_skops_model(file: Path, allowed: set[str]) -> Any:
+    """Load a skops file, with the framework checks for the wrappers a pipeline may hold.
+
+    A framework the file needs is imported (or named for installation) before skops runs; every
+    LightGBM booster's text is checked before skops hands it to LightGBM, every XGBoost booster's
+    trees right after loading, before anything predicts.
+    """
+    import skops.io as sio
+
+    try:
+        needed = {t.split(".", 1)[0] for t in sio.get_untrusted_types(file=file)}
+    except Exception:  # skops' own loading below reports a damaged file with its hint
+        needed = set()
+    for framework in sorted(needed & set(FRAMEWORKS)):
+        import_framework(framework, file)
+    if "lightgbm" in needed:
+        from mlci_lib.models.lightgbm_format import check_skops_boosters
+
+        check_skops_boosters(file)
+    estimator = load_skops(file, allowed)
+    for framework, obj in framework_objects(estimator):
+        if framework == "xgboost":
+            from mlci_lib.models.xgboost_format import check_booster
+
+            booster = obj.get_booster() if hasattr(obj, "get_booster") else obj
+            check_booster(booster, f"model {file}: {type(obj).__name__}")
+    return estimator
+
+
+def skops_loaded(
+    estimator: Any,
+    source: Path,
+    fmt: str,
+    digest: str,
+    signature: ModelSignature | None,
+    metadata: dict[str, Any],
+) -> LoadedModel:
+    found = frameworks_in(estimator)
+    return LoadedModel(
+        estimator, source, fmt, digest, signature, metadata,
+        framework=found[0] if len(found) == 1 else "sklearn",
+        requirements=tuple(FRAMEWORKS[f][1] for f in found),
+    )  # fmt: skip
+
+
+def load_pickle(file: Path) -> Any:
     import joblib
 
     try:
@@ -122,106 +267,31 @@ def _load_mlci_folder(folder: Path, allowed: set[str]) -> LoadedModel:
         raise ModelLoadError(
             f"model folder {folder}: {model_file.name} is missing", hint="save the model again"
         )
-    if _sniff_model_file(model_file) != "skops":
-        raise UnsafeModelError(
-            f"model {model_file} is not a skops file and was not loaded", hint=_PICKLE_HINT
-        )
-    estimator = load_skops(model_file, allowed)
     signature = None
     if isinstance(meta.get("signature"), dict):
         try:
             signature = ModelSignature.from_dict(meta["signature"])
         except (KeyError, TypeError) as exc:
             raise ModelLoadError(f"{folder / MLCI_MODEL_FILE}: malformed signature ({exc})") from None
-    return LoadedModel(estimator, folder, "mlci", model_digest(folder), signature, meta)
-
-
-def _load_mlflow_folder(folder: Path, allowed: set[str], allow_pickle: bool) -> LoadedModel:
-    from mlci_lib.errors import ConfigError
-    from mlci_lib.yamlfile import load_yaml_text
-
-    try:
-        # mlci's YAML loader: an MLmodel from a model folder is input too (duplicate keys, alias bombs).
-        text = (folder / "MLmodel").read_text(encoding="utf-8")
-        mlmodel = load_yaml_text(text, source=str(folder / "MLmodel"), what="MLmodel")
-    except (OSError, UnicodeDecodeError, ConfigError) as exc:
-        raise ModelLoadError(f"{folder / 'MLmodel'} is not valid YAML: {exc}") from None
-    flavors = (mlmodel or {}).get("flavors") or {}
-    signature = _mlflow_signature(mlmodel or {})
-    sklearn_flavor = flavors.get("sklearn")
-    if isinstance(sklearn_flavor, dict):
-        fmt = sklearn_flavor.get("serialization_format", "cloudpickle")
-        model_file = folder / str(sklearn_flavor.get("pickled_model", "model.pkl"))
-        if model_file.resolve().parent != folder.resolve() or not model_file.is_file():
-            raise ModelLoadError(f"MLflow model {folder}: {model_file.name} is missing")
-        if fmt == "skops":
-            # MLmodel's own skops_trusted_types list is part of the file: it grants nothing here.
-            estimator = load_skops(model_file, allowed)
-            return LoadedModel(estimator, folder, "mlflow-skops", model_digest(model_file), signature, {})
-        if not allow_pickle:
-            raise UnsafeModelError(
-                f"MLflow model {folder} is saved in the {fmt} format and was not loaded",
-                hint="log it with serialization_format='skops', or pass --allow-pickle if you trust it",
+    kind = sniff_model_file(model_file)
+    if kind in NATIVE_LOADERS:
+        classes = meta.get("classes")
+        names = meta.get("feature_names")
+        if (classes is not None and not isinstance(classes, list)) or (
+            names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names))
+        ):
+            raise ModelLoadError(
+                f"{folder / MLCI_MODEL_FILE}: classes and feature_names must be lists",
+                hint="save the model again with mlci_lib.save_model",
             )
-        return LoadedModel(
-            _load_pickle(model_file), folder, "mlflow-pickle", model_digest(model_file), signature, {}
-        )
-    onnx_flavor = flavors.get("onnx")
-    if isinstance(onnx_flavor, dict):
-        from mlci_lib.models.onnx_format import load_onnx
-
-        onnx_file = folder / str(onnx_flavor.get("data", "model.onnx"))
-        if onnx_file.resolve().parent != folder.resolve() or not onnx_file.is_file():
-            raise ModelLoadError(f"MLflow model {folder}: {onnx_file.name} is missing")
-        return load_onnx(onnx_file, signature=signature, source=folder)
-    if not allow_pickle:
+        native = load_native(kind, model_file, classes=classes, feature_names=names)
+        return native_loaded(native, folder, "mlci", model_digest(folder), signature, meta)
+    if kind != "skops":
         raise UnsafeModelError(
-            f"MLflow model {folder} has no sklearn flavour; loading its python_function runs pickled code",
-            hint="pass --allow-pickle if you trust it",
+            f"model {model_file} is not a skops or native model file and was not loaded", hint=_PICKLE_HINT
         )
-    import mlflow.pyfunc
-
-    return LoadedModel(
-        mlflow.pyfunc.load_model(str(folder)),
-        folder,
-        "mlflow-pickle",
-        model_digest(folder),
-        signature,
-        {},
-    )
-
-
-_MLFLOW_KINDS = {
-    "long": "integer",
-    "integer": "integer",
-    "double": "float",
-    "float": "float",
-    "boolean": "boolean",
-    "string": "string",
-    "datetime": "datetime",
-}
-
-
-def _mlflow_signature(mlmodel: dict[str, Any]) -> ModelSignature | None:
-    recorded = (mlmodel.get("metadata") or {}).get("mlci_signature")
-    if isinstance(recorded, dict):  # written by mlci model push: the fitted dtypes too
-        try:
-            return ModelSignature.from_dict(recorded)
-        except (KeyError, TypeError):
-            pass  # damaged: MLflow's own signature below still names the columns
-    raw = (mlmodel.get("signature") or {}).get("inputs")
-    if not raw:
-        return None
-    try:
-        specs = json.loads(raw) if isinstance(raw, str) else raw
-        columns = tuple(
-            ColumnSpec(str(s["name"]), _MLFLOW_KINDS.get(str(s["type"]), "string"))
-            for s in specs
-            if "name" in s
-        )
-    except (ValueError, TypeError, KeyError):
-        return None
-    return ModelSignature(columns) if columns else None
+    estimator = load_skops_model(model_file, allowed)
+    return skops_loaded(estimator, folder, "mlci", model_digest(folder), signature, meta)
 
 
 def trusted_types_from(values: Sequence[str] | None) -> tuple[str, ...]:

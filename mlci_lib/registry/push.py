@@ -8,7 +8,9 @@ Order of work, and why:
 3. If a version with that push key exists, it is returned: the same model and commit never make
    a second version.
 4. Otherwise a run is created, the model is logged with ``mlflow.sklearn.log_model`` (skops, our
-   trusted types, explicit pip requirements, the signature from the mlci model folder), the
+   trusted types, explicit pip requirements, the signature from the mlci model folder; an
+   XGBoost, LightGBM or CatBoost model in its framework's own flavour and native format, its
+   real class labels in MLmodel's metadata), the
    verdict and its metrics are attached to the run, and the uploaded files are listed back and
    checked. Only then is a version created, with every tag (the push key included) in the same
    call. A failure before that point leaves a failed run and no version; a rerun registers one.
@@ -34,7 +36,9 @@ from typing import Any, ClassVar
 
 from mlci_lib.errors import CheckFailed, InputError, MlciError, ServiceError
 from mlci_lib.gitcontext import GitContext, git_context
-from mlci_lib.models import DEFAULT_TRUSTED_TYPES, LoadedModel, load_model
+from mlci_lib.models import LoadedModel, load_model
+from mlci_lib.models.loading import allowed_types
+from mlci_lib.models.native_adapter import NativeModel
 from mlci_lib.registry.tracking import (
     default_artifact_location,
     mlflow_error_code,
@@ -61,6 +65,8 @@ DEFAULT_EXPERIMENT = "mlci"
 MODEL_ARTIFACT = "model"
 #: Files an uploaded sklearn model must have before a version may point at it.
 REQUIRED_FILES = ("MLmodel", "model.skops", "requirements.txt")
+#: The model file of each native flavour mlci logs (XGBoost in its JSON format).
+NATIVE_MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.lgb", "catboost": "model.cb"}
 #: Packages pinned to their installed versions when no requirements are given.
 DEFAULT_REQUIREMENT_PACKAGES = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
 
@@ -121,10 +127,13 @@ def validate_version(version: str | int, *, option: str = "--version") -> str:
     return str(int(text))
 
 
-def default_pip_requirements() -> list[str]:
-    """The installed versions of what a scikit-learn model needs, pinned (no inference)."""
+def default_pip_requirements(extra: Iterable[str] = ()) -> list[str]:
+    """The installed versions of what a model needs, pinned (no inference).
+
+    ``extra`` are the model's own frameworks (``LoadedModel.requirements``, e.g. xgboost).
+    """
     pins = []
-    for package in DEFAULT_REQUIREMENT_PACKAGES:
+    for package in (*DEFAULT_REQUIREMENT_PACKAGES, *extra):
         try:
             pins.append(f"{package}=={importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
@@ -259,7 +268,7 @@ def push_model(
     loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=extra_trusted)
     _check_estimator(loaded)
     requirements = validate_requirements(
-        default_pip_requirements() if pip_requirements is None else pip_requirements
+        default_pip_requirements(loaded.requirements) if pip_requirements is None else pip_requirements
     )
     if not requirements:
         raise InputError("no pip requirements left after parsing", hint="give at least scikit-learn")
@@ -275,7 +284,7 @@ def push_model(
         image_digest=image_digest,
         extra=tags,
     )
-    trusted = sorted(set(DEFAULT_TRUSTED_TYPES) | set(extra_trusted))
+    trusted = sorted(allowed_types(extra_trusted))
 
     with mlflow_session(tracking_uri, workspace=workspace, policy=policy) as client:
         uri = client.tracking_uri
@@ -295,7 +304,7 @@ def push_model(
         try:
             source = _log_model(loaded, run_id, experiment_id, requirements, trusted, uri)
             _attach_verdict(client, run_id, info, uri)
-            _check_upload(client, source, uri)
+            _check_upload(client, source, uri, _required_files(loaded))
             version = _register(client, name, source, run_id, all_tags, uri)
             winner = _converge(client, name, key, run_id, version, uri)
         except BaseException:
@@ -376,7 +385,6 @@ def _log_model(
     trusted: list[str],
     uri: str,
 ) -> str:
-    import mlflow.sklearn
     import mlflow.tracking.fluent as fluent
 
     # log_model(run_id=...) attaches the model to our run without making it the active run (a
@@ -384,23 +392,28 @@ def _log_model(
     # active experiment, so ours is made the active one for this call only.
     previous_experiment = fluent._active_experiment_id
     fluent._active_experiment_id = experiment_id
+    common: dict[str, Any] = {
+        "name": MODEL_ARTIFACT,
+        "pip_requirements": requirements,
+        "signature": _mlflow_signature(loaded),
+        # MLflow's own signature has no category, nullable or time-zone dtypes: the mlci one rides
+        # along so that a model loaded back from the registry coerces as it was fitted.
+        "metadata": {
+            "mlci_digest": loaded.digest,
+            "mlci_format": loaded.format,
+            **({"mlci_signature": loaded.signature.to_dict()} if loaded.signature else {}),
+        },
+        "run_id": run_id,
+    }
     try:
-        info = mlflow.sklearn.log_model(
-            loaded.estimator,
-            name=MODEL_ARTIFACT,
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            pip_requirements=requirements,
-            signature=_mlflow_signature(loaded),
-            # MLflow's own signature has no category, nullable or time-zone dtypes: the mlci one
-            # rides along so that a model loaded back from the registry coerces as it was fitted.
-            metadata={
-                "mlci_digest": loaded.digest,
-                "mlci_format": loaded.format,
-                **({"mlci_signature": loaded.signature.to_dict()} if loaded.signature else {}),
-            },
-            run_id=run_id,
-        )
+        if isinstance(loaded.estimator, NativeModel):
+            info = _log_native(loaded.estimator, common)
+        else:
+            import mlflow.sklearn
+
+            info = mlflow.sklearn.log_model(
+                loaded.estimator, serialization_format="skops", skops_trusted_types=trusted, **common
+            )
     except MlciError:
         raise
     except Exception as error:
@@ -408,6 +421,34 @@ def _log_model(
     finally:
         fluent._active_experiment_id = previous_experiment
     return str(info.model_uri)
+
+
+def _log_native(model: NativeModel, common: dict[str, Any]) -> Any:
+    """Log an XGBoost, LightGBM or CatBoost model in its framework's own MLflow flavour.
+
+    The native file knows classes only as 0..K-1 and may lack feature names: the real ones go
+    into MLmodel's metadata, where mlci's loader reads them back (mlci_lib.models.mlflow_folder).
+    """
+    from mlci_lib.models.mlflow_folder import META_CLASSES, META_FEATURE_NAMES
+
+    meta = common["metadata"]
+    if model.task == "classification":
+        meta[META_CLASSES] = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        meta[META_FEATURE_NAMES] = [str(n) for n in names]
+    if model.framework == "xgboost":
+        import mlflow.xgboost
+
+        return mlflow.xgboost.log_model(model.native, model_format="json", **common)
+    if model.framework == "lightgbm":
+        import mlflow.lightgbm
+
+        # A Booster is saved in LightGBM's text format (model.lgb), never pickled.
+        return mlflow.lightgbm.log_model(model.native, **common)
+    import mlflow.catboost
+
+    return mlflow.catboost.log_model(model.native, **common)
 
 
 def _attach_verdict(client: Any, run_id: str, info: VerdictInfo | None, uri: str) -> None:
@@ -425,14 +466,20 @@ def _attach_verdict(client: Any, run_id: str, info: VerdictInfo | None, uri: str
         raise service_error(error, doing="attaching the verdict to the run", tracking_uri=uri) from None
 
 
-def _check_upload(client: Any, source: str, uri: str) -> None:
+def _required_files(loaded: LoadedModel) -> tuple[str, ...]:
+    if isinstance(loaded.estimator, NativeModel):
+        return ("MLmodel", NATIVE_MODEL_FILES[loaded.estimator.framework], "requirements.txt")
+    return REQUIRED_FILES
+
+
+def _check_upload(client: Any, source: str, uri: str, required: tuple[str, ...] = REQUIRED_FILES) -> None:
     """List the uploaded model back: every required file is there and not empty."""
     model_id = source.removeprefix("models:/")
     try:
         files = {f.path.rsplit("/", 1)[-1]: f for f in client.list_logged_model_artifacts(model_id)}
     except Exception as error:
         raise service_error(error, doing="checking the uploaded model", tracking_uri=uri) from None
-    missing = [name for name in REQUIRED_FILES if name not in files or not files[name].file_size]
+    missing = [name for name in required if name not in files or not files[name].file_size]
     if missing:
         raise ServiceError(
             f"tracking server {redact_uri(uri)}: the uploaded model {source} lacks {', '.join(missing)}; "

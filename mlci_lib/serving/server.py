@@ -68,6 +68,15 @@ ARGMAX_CLASSIFIERS = frozenset(
 )
 
 
+#: What the warm-up hint names as the library a model loads with.
+_FRAMEWORK_NAMES = {
+    "xgboost": "XGBoost",
+    "lightgbm": "LightGBM",
+    "catboost": "CatBoost",
+    "onnx": "onnxruntime",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ServeResult(Result):
     """What a foreground ``serve_model`` run did, once it has stopped."""
@@ -132,7 +141,8 @@ class ModelService:
         except Exception as exc:
             raise ModelLoadError(
                 f"the model failed its warm-up prediction: {type(exc).__name__}: {exc}",
-                hint="check that the model is fitted and loads with the installed scikit-learn, "
+                hint=f"check that the model is fitted and loads with the installed "
+                f"{_FRAMEWORK_NAMES.get(self.model.framework, 'scikit-learn')}, "
                 "or pass --warmup-data with a few real input rows",
             ) from None
 
