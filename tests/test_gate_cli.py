@@ -249,7 +249,9 @@ def test_bad_input_fails_closed(files, tmp_path: Path, make: Case, message: str)
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("mlci: error:"), err
     assert "Traceback" not in err and "internal error" not in err
-    assert not (tmp_path / "v.json").exists()
+    # Bad input writes no verdict, only the error with passed: false (no earlier verdict survives).
+    written = json.loads((tmp_path / "v.json").read_text())
+    assert (written["schema"], written["passed"], written["error"]) == ("mlci.error", False, lines[0][13:])
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, number
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 
 DEFAULT_REPORT_FILE = "mlci-report.md"
 DEFAULT_PLOTS_DIR = "mlci-plots"
@@ -49,8 +49,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "verdict", nargs="+", metavar="VERDICT", help="verdict JSON files (pipeline, gate, data check, drift)"
     )
-    parser.add_argument(
+    add_result_file(
+        parser,
         "--report-file",
+        what="report file",
+        json_record=False,
         default=DEFAULT_REPORT_FILE,
         metavar="FILE",
         help=f"where to write the Markdown report (default {DEFAULT_REPORT_FILE})",
