@@ -186,3 +186,25 @@ def test_a_pipeline_file_that_does_not_load_marks_the_verdict_next_to_it(tmp_pat
     verdict.write_text(json.dumps({"schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True}))
     assert main(["run", "--config", str(tmp_path / "mlci.yaml")]) == 2
     assert _error_record(verdict)["passed"] is False
+
+
+def test_a_report_leaves_no_plot_of_an_earlier_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlci_lib.report.plots import PLOT_FILES
+
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(
+        f"{i % 2},{i % 2 if i % 5 else 1 - i % 2},{0.2 + 0.6 * (i % 2) + 0.01 * (i % 7)}\n" for i in range(80)
+    )
+    (tmp_path / "c.csv").write_text("label,prediction,score\n" + rows)
+    assert main(["gate", "--candidate", "c.csv", "--rule", "accuracy min=0.5", "--resamples", "0"]) == 0
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in PLOT_FILES:  # an earlier run's plots, a regression model's among them
+        (plots / name).write_bytes(b"stale")
+    argv = ["report", "mlci-gate-verdict.json", "--plots-dir", "plots", "--report-file", "r.md"]
+    assert main([*argv, "--predictions", "c.csv"]) == 0
+    assert not (plots / "residuals.png").exists() and not (plots / "predicted_vs_actual.png").exists()
+    assert (plots / "roc_curve.png").read_bytes().startswith(b"\x89PNG")
+    # A report that stops leaves none of them either.
+    assert main(["report", "missing.json", "--plots-dir", "plots", "--report-file", "r.md"]) == 2
+    assert not list(plots.iterdir())

@@ -140,6 +140,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
 
     marker_for(args.key)  # bad options are usage errors before any work
     issue_mode, issue_title, labels = _issue_options(args)
+    from pathlib import Path
+
+    from mlci_lib.report.plots import PLOT_FILES
+
+    # Plots of an earlier run (another model's) never sit in the folder beside this report.
+    for name in PLOT_FILES:
+        ctx.results.claim(Path(args.plots_dir or DEFAULT_PLOTS_DIR) / name, what="plot", json_record=False)
     git = git_context()
     report = render_report(
         *args.verdict,
