@@ -60,7 +60,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--title", default="mlci", help="the report's title (default mlci)")
     plots = parser.add_argument_group("plots from a per-row predictions file")
-    plots.add_argument("--predictions", default="", metavar="FILE", help="predictions (CSV, Parquet, JSONL)")
+    plots.add_argument(
+        "--predictions",
+        default="",
+        metavar="FILE",
+        help="predictions (CSV, Parquet, JSONL): the candidate file a gate verdict of the report read",
+    )
     plots.add_argument(
         "--plots-dir",
         default="",
