@@ -348,3 +348,13 @@ def test_mlflow_telemetry_never_touches_the_environment(store: str, tmp_path: Pa
     events, no_client, switch_left = eval(out.strip().splitlines()[-1])  # our own repr of plain values
     assert events == [], "MLflow's telemetry client wrote the environment (the race behind the flaky push)"
     assert no_client and not switch_left
+
+
+def test_promote_refuses_a_version_whose_logged_verdict_is_gone(store: str, work: dict[str, Path]) -> None:
+    from urllib.parse import urlparse
+
+    pushed = push_model(work["model"], "lost", verdict=work["pass"], tracking_uri=store, git=git("l" * 40))
+    artifacts = Path(urlparse(client(store).get_run(pushed.run_id).info.artifact_uri).path)
+    (artifacts / "mlci" / "verdict.json").unlink()
+    with pytest.raises(CheckFailed, match=r"holds no mlci/verdict\.json"):
+        promote_model("lost", pushed.version, tracking_uri=store)

@@ -208,3 +208,34 @@ def test_a_report_leaves_no_plot_of_an_earlier_run(tmp_path: Path, monkeypatch: 
     # A report that stops leaves none of them either.
     assert main(["report", "missing.json", "--plots-dir", "plots", "--report-file", "r.md"]) == 2
     assert not list(plots.iterdir())
+
+
+def test_a_push_on_the_verdict_of_a_gate_that_stopped_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CI step that pushes 'if: always()' after a gate that exited 2.
+    monkeypatch.chdir(tmp_path)
+    _stale(tmp_path / "v.json")
+    assert (
+        main(["gate", "--candidate", "missing.csv", "--rule", "accuracy min=0.5", "--verdict-file", "v.json"])
+        == 2
+    )
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "model",
+                "push",
+                "model",
+                "--name",
+                "m",
+                "--verdict",
+                "v.json",
+                "--tracking-uri",
+                "http://127.0.0.1:9",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "holds no verdict: mlci gate did not finish" in err and "missing.csv" in err, err

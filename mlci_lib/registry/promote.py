@@ -112,8 +112,10 @@ def promotion_problem(client: Any, mv: Any) -> str | None:
         try:
             local = client.download_artifacts(str(mv.run_id), VERDICT_ARTIFACT, tmp)
         except Exception as error:
-            if mlflow_error_code(error) not in (None, "RESOURCE_DOES_NOT_EXIST") and not isinstance(
-                error, OSError
+            # Only "not there" is an answer; any other failure is the server's (a ServiceError).
+            if (
+                not isinstance(error, FileNotFoundError)
+                and mlflow_error_code(error) != "RESOURCE_DOES_NOT_EXIST"
             ):
                 raise
             return f"its run {mv.run_id} holds no {VERDICT_ARTIFACT}"

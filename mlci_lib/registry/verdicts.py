@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci_lib.errors import InputError
-from mlci_lib.files import read_json
+from mlci_lib.files import ERROR_SCHEMA, read_json
 
 #: Longest verdict summary stored as a tag (MLflow accepts more; a tag is for reading at a glance).
 SUMMARY_LIMIT = 480
@@ -74,6 +74,12 @@ def read_verdict(
                 hint="pass the verdict JSON written by mlci gate or mlci run",
             )
     schema = data.get("schema")
+    if schema == ERROR_SCHEMA:
+        raise InputError(
+            f"verdict file {source} holds no verdict: {data.get('command') or 'the command that writes it'} "
+            f"did not finish ({data.get('error') or data.get('status')})",
+            hint="fix that error and rerun the gate before pushing",
+        )
     if schema not in ACCEPTED_SCHEMAS:
         what = (
             f"an {schema} file"
