@@ -107,7 +107,10 @@ def promotion_problem(client: Any, mv: Any) -> str | None:
         return f"its verdict did not pass ({tags.get(TAG_SUMMARY) or f'it has no {TAG_PASSED} tag'})"
     expected = tags.get(TAG_VERDICT_DIGEST)
     if not expected or not mv.run_id:
-        return "it carries no verdict mlci can check again (push it again with this mlci)"
+        return (
+            "it carries no verdict mlci can check again (it was pushed without one, or by an older "
+            "mlci): gate the model and push it from a new commit"
+        )
     with tempfile.TemporaryDirectory(prefix="mlci-promote-") as tmp:
         try:
             local = client.download_artifacts(str(mv.run_id), VERDICT_ARTIFACT, tmp)
