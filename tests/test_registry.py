@@ -465,7 +465,7 @@ def test_cli_push_and_promote_write_outputs_and_mask_credentials(
             id="bad-trust-type",
         ),
         pytest.param(
-            ["promote", "x", "--version", "abc"], 2, "positive whole number", id="promote-bad-version"
+            ["promote", "x", "--version", "abc"], 2, "whole number of at least 1", id="promote-bad-version"
         ),
         pytest.param(
             ["promote", "nobody", "--version", "1", "--tracking-uri", "{store}"],
