@@ -604,10 +604,12 @@ def _end_abandoned_runs(client: Any, experiment: str, key: str, winner: Any) -> 
 
 
 def _delete_run(client: Any, run_id: str) -> None:
+    # Ended first: a deleted run keeps its status, and a deleted RUNNING run is one left behind.
+    _finish_run(client, run_id, "KILLED")
     try:
         client.delete_run(run_id)
     except Exception:  # best effort, as above; the duplicate run is marked and harmless
-        _finish_run(client, run_id, "KILLED")
+        return
 
 
 # -- tags after the fact ---------------------------------------------------------------------------
