@@ -241,6 +241,8 @@ def test_bad_input_fails_closed(files, tmp_path: Path, make: Case, message: str)
     files = dict(files)
     files["frame"] = pd.read_csv(files["cand"])  # type: ignore[assignment]
     argv = ["gate", *make(files, tmp_path), "--verdict-file", str(tmp_path / "v.json")]
+    # A verdict of an earlier run that passed: it must not survive this one.
+    (tmp_path / "v.json").write_text('{"schema": "mlci.gate-verdict", "passed": true}')
     if "--baseline" not in argv and any("max-drop" in a for a in argv) and "no baseline" not in message:
         argv += ["--baseline", str(files["base"])]
     code, out, err, _outputs, _ = run(argv, tmp_path)

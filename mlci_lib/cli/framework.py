@@ -160,6 +160,7 @@ class ResultOption:
     flag: str
     what: str
     json_record: bool
+    default: Any = None
 
 
 def add_result_file(
@@ -174,11 +175,14 @@ def add_result_file(
 
     The CLI core claims the file before the handler runs (see :class:`ResultFiles`): a JSON file
     says ``passed: false`` until the command writes its result, and holds the error when the
-    command stops, also on a usage error; any other file (``json_record=False``) is removed.
+    command stops, also on a usage error; any other file (``json_record=False``) is removed. A
+    default path that does not exist is left alone: nothing there can mislead, and a command
+    that stops creates no file the user did not name.
     """
     action = (group or parser).add_argument(*flags, **kwargs)
     declared: list[ResultOption] = getattr(parser, _RESULT_FILES, [])
-    declared.append(ResultOption(action.dest, max(action.option_strings, key=len), what, json_record))
+    flag = max(action.option_strings, key=len)
+    declared.append(ResultOption(action.dest, flag, what, json_record, action.default))
     setattr(parser, _RESULT_FILES, declared)
     return action
 
@@ -192,6 +196,8 @@ def claim_result_files(
 ) -> None:
     for option in result_options(parser):
         value = getattr(args, option.dest, None)
+        if value == option.default and not (isinstance(value, str) and os.path.lexists(value)):
+            continue
         if value:
             results.claim(value, what=option.what, option=option.flag, json_record=option.json_record)
 
@@ -199,7 +205,7 @@ def claim_result_files(
 def claim_unparsed_result_files(
     parser: argparse.ArgumentParser, argv: Sequence[str], results: ResultFiles
 ) -> None:
-    """After argv failed to parse: claim the result files it names (or their defaults), best effort."""
+    """After argv failed to parse: the existing result files it names (or their defaults) get the error."""
     tokens = list(argv[: list(argv).index("--")] if "--" in argv else argv)
     for option in result_options(parser):
         action = next(a for a in parser._actions if a.dest == option.dest)
@@ -210,7 +216,9 @@ def claim_unparsed_result_files(
                     value = tokens[i + 1]
                 elif token.startswith(flag + "=") and flag.startswith("--"):
                     value = token[len(flag) + 1 :]
-        if isinstance(value, str) and value.strip():
+        # Only a file that exists can mislead (a result of an earlier run); argv that does not
+        # parse creates none.
+        if isinstance(value, str) and value.strip() and os.path.lexists(value):
             try:
                 results.claim(value, what=option.what, option=option.flag, json_record=option.json_record)
             except (OSError, MlciError):
