@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from mlci_lib.errors import InputError
@@ -37,4 +38,21 @@ def fingerprint_path(path: str | os.PathLike[str]) -> str:
             digest.update(file.relative_to(root).as_posix().encode() + b"\0")
             _hash_file(file, digest)
             digest.update(b"\0")
+    return f"sha256:{digest.hexdigest()}"
+
+
+def data_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str | None:
+    """One fingerprint for a set of data files: a file's own, or each one's combined with its name.
+
+    The gate, the push and the pipeline all fingerprint their data with this function, so a
+    verdict's data fingerprint and a version's tag compare equal for the same files.
+    """
+    items = [Path(p) for p in paths]
+    if not items:
+        return None
+    if len(items) == 1:
+        return fingerprint_path(items[0])
+    digest = hashlib.sha256()
+    for path in items:
+        digest.update(f"{path.name}\0{fingerprint_path(path)}\n".encode())
     return f"sha256:{digest.hexdigest()}"

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,8 +41,9 @@ def test_usage_errors_are_one_line_with_exit_2(argv: list[str], exit_code: int, 
         assert "Traceback" not in err
 
 
-def test_abbreviated_options_are_refused() -> None:
+def test_abbreviated_options_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # --resample would mean --resamples today; a CI file must not depend on that staying unique.
+    monkeypatch.chdir(tmp_path)  # the usage error is written into the default verdict file
     code, _out, err = run_cli(["gate", "--candidate", "x.csv", "--resample", "10"])
     assert code == 2 and "unrecognized arguments: --resample 10" in err, err
     assert not err.startswith("mlci: error: mlci:"), err

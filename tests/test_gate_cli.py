@@ -241,6 +241,8 @@ def test_bad_input_fails_closed(files, tmp_path: Path, make: Case, message: str)
     files = dict(files)
     files["frame"] = pd.read_csv(files["cand"])  # type: ignore[assignment]
     argv = ["gate", *make(files, tmp_path), "--verdict-file", str(tmp_path / "v.json")]
+    # A verdict of an earlier run that passed: it must not survive this one.
+    (tmp_path / "v.json").write_text('{"schema": "mlci.gate-verdict", "passed": true}')
     if "--baseline" not in argv and any("max-drop" in a for a in argv) and "no baseline" not in message:
         argv += ["--baseline", str(files["base"])]
     code, out, err, _outputs, _ = run(argv, tmp_path)
@@ -249,7 +251,9 @@ def test_bad_input_fails_closed(files, tmp_path: Path, make: Case, message: str)
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("mlci: error:"), err
     assert "Traceback" not in err and "internal error" not in err
-    assert not (tmp_path / "v.json").exists()
+    # Bad input writes no verdict, only the error with passed: false (no earlier verdict survives).
+    written = json.loads((tmp_path / "v.json").read_text())
+    assert (written["schema"], written["passed"], written["error"]) == ("mlci.error", False, lines[0][13:])
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
 
 

@@ -21,6 +21,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from mlci_lib.cli import main
 from mlci_lib.errors import CheckFailed, UnsafeModelError
+from mlci_lib.fingerprint import data_fingerprint
 from mlci_lib.gitcontext import GitContext
 from mlci_lib.models import save_model
 from mlci_lib.registry import (
@@ -53,15 +54,34 @@ def eval_data(path: Path) -> Path:
     return path
 
 
-def write_verdict(path: Path, passed: bool = True) -> Path:
-    verdict = {
-        "schema": "mlci.gate-verdict",
-        "schema_version": 1,
-        "passed": passed,
-        "rules": [{"rule": "accuracy max-drop", "outcome": "pass" if passed else "fail"}],
-        "candidate": {"metrics": {"accuracy": 0.91, "roc_auc": 0.95}},
-    }
-    path.write_text(json.dumps(verdict))
+def write_verdict(
+    path: Path,
+    model: Path,
+    passed: bool = True,
+    data: list[Path] | None = None,
+    seed: int = 7,
+    trusted_types: tuple[str, ...] = (),
+    features: int = 3,
+) -> Path:
+    """A real gate verdict of ``model``: its predictions on evaluation data, gated by mlci gate."""
+    from mlci_lib.gate import run_gate
+    from mlci_lib.models import load_model
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.random((60, features)), columns=["a", "b", "c"][:features])
+    predicted, proba = load_model(model, trusted_types=trusted_types).predict(frame)
+    predictions = path.with_name(f"{path.stem}-predictions.csv")
+    pd.DataFrame(
+        {"label": (frame["a"] > 0.6).astype(int), "prediction": predicted, "score": proba[:, 1]}
+    ).to_csv(predictions, index=False)
+    # min=0 always passes, max=0 fails for any model that gets one row right.
+    rule = "accuracy min=0" if passed else "accuracy max=0"
+    fingerprint = data_fingerprint(data) if data else None
+    verdict = run_gate(
+        predictions, rule=[rule, "roc_auc min=0"], resamples=0, model=model, data_fingerprint=fingerprint
+    )
+    assert verdict.passed is passed
+    path.write_text(json.dumps(verdict.to_dict()))
     return path
 
 
@@ -84,11 +104,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("work")
     return {
+        "eval": eval_data(folder / "eval.csv"),
         "model": make_model(folder / "model"),
         "model2": make_model(folder / "model2", seed=1),
-        "pass": write_verdict(folder / "pass.json"),
-        "fail": write_verdict(folder / "fail.json", passed=False),
-        "eval": eval_data(folder / "eval.csv"),
+        "pass": write_verdict(folder / "pass.json", folder / "model"),
+        "pass2": write_verdict(folder / "pass2.json", folder / "model2"),
+        "pass_data": write_verdict(folder / "pass-data.json", folder / "model", data=[folder / "eval.csv"]),
+        "fail": write_verdict(folder / "fail.json", folder / "model", passed=False),
     }
 
 
@@ -104,7 +126,7 @@ def client(uri: str) -> Any:
 def test_push_to_the_embedded_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     make_model(tmp_path / "model")
-    write_verdict(tmp_path / "verdict.json")
+    write_verdict(tmp_path / "verdict.json", tmp_path / "model")
     outputs = tmp_path / "outputs.txt"
     monkeypatch.setenv("MLCI_OUTPUT_FILE", str(outputs))
     code = main(["model", "push", "model", "--name", "default-store", "--verdict", "verdict.json"])
@@ -134,25 +156,32 @@ def test_push_to_a_relative_sqlite_uri(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_push_records_provenance_and_is_idempotent(store: str, work: dict[str, Path]) -> None:
+    data = data_fingerprint([work["eval"]])
     first = push_model(
-        work["model"], "loans", verdict=work["pass"], tracking_uri=store, git=git("a" * 40),
-        data_fingerprint="sha256:" + "d" * 64, pip_requirements=["scikit-learn", "skops"],
+        work["model"], "loans", verdict=work["pass_data"], tracking_uri=store, git=git("a" * 40),
+        data_fingerprint=data, pip_requirements=["scikit-learn", "skops"],
     )  # fmt: skip
     assert first.created and first.version == "1"
-    again = push_model(work["model"], "loans", verdict=work["pass"], tracking_uri=store, git=git("a" * 40))
+    again = push_model(
+        work["model"], "loans", verdict=work["pass_data"], tracking_uri=store, git=git("a" * 40)
+    )
     assert (again.version, again.created, again.run_id) == ("1", False, first.run_id)
 
     mv = client(store).get_model_version("loans", "1")
     assert mv.tags["mlci.git.commit"] == "a" * 40
     assert mv.tags["mlci.git.ref"] == "refs/heads/main"
     assert mv.tags["mlci.run_url"] == "https://github.com/acme/loans/actions/runs/42"
-    assert mv.tags["mlci.data.fingerprint"] == "sha256:" + "d" * 64
+    assert mv.tags["mlci.data.fingerprint"] == data
     assert mv.tags["mlci.model.digest"] == first.digest and first.digest.startswith("sha256:")
     assert mv.tags["mlci.verdict.passed"] == "true"
-    assert mv.tags["mlci.verdict.summary"] == "mlci.gate-verdict: passed; accuracy max-drop=pass"
+    assert mv.tags["mlci.verdict.summary"] == "mlci.gate-verdict: passed; accuracy min=pass, roc_auc min=pass"
     assert mv.tags["mlci.push_key"] == first.push_key
     run = client(store).get_run(first.run_id)
-    assert run.data.metrics == {"accuracy": 0.91, "roc_auc": 0.95}
+    recorded = json.loads(work["pass_data"].read_text())
+    assert run.data.metrics == recorded["candidate"]["metrics"] and set(run.data.metrics) == {
+        "accuracy",
+        "roc_auc",
+    }
     assert run.info.status == "FINISHED"
     verdict_file = client(store).download_artifacts(first.run_id, "mlci/verdict.json")
     assert json.loads(Path(verdict_file).read_text())["passed"] is True
@@ -167,7 +196,7 @@ def test_logged_model_is_skops_with_explicit_requirements(store: str, work: dict
     import yaml
 
     result = push_model(
-        work["model2"], "loans-files", verdict=work["pass"], tracking_uri=store, git=git("c" * 40),
+        work["model2"], "loans-files", verdict=work["pass2"], tracking_uri=store, git=git("c" * 40),
         pip_requirements=["scikit-learn==1.5.2", "skops>=0.10"],
     )  # fmt: skip
     folder = Path(
@@ -183,9 +212,7 @@ def test_logged_model_is_skops_with_explicit_requirements(store: str, work: dict
 
 def test_failed_or_missing_verdict_refuses_before_contacting_the_registry(work: dict[str, Path]) -> None:
     unreachable = "http://127.0.0.1:9"  # nothing listens there: a contact would be a ServiceError
-    with pytest.raises(
-        CheckFailed, match=r"did not pass \(mlci.gate-verdict: failed; accuracy max-drop=fail\)"
-    ):
+    with pytest.raises(CheckFailed, match=r"did not pass \(mlci.gate-verdict: failed; accuracy max=fail"):
         push_model(work["model"], "loans", verdict=work["fail"], tracking_uri=unreachable)
     with pytest.raises(CheckFailed, match="no verdict was given"):
         push_model(work["model"], "loans", tracking_uri=unreachable)
@@ -205,7 +232,7 @@ def test_push_without_requiring_a_verdict_cannot_be_promoted(store: str, work: d
 
 def test_promote_records_previous_holder_and_rollback_walks_back(store: str, work: dict[str, Path]) -> None:
     v1 = push_model(work["model"], "promo", verdict=work["pass"], tracking_uri=store, git=git("1" * 40))
-    v2 = push_model(work["model2"], "promo", verdict=work["pass"], tracking_uri=store, git=git("2" * 40))
+    v2 = push_model(work["model2"], "promo", verdict=work["pass2"], tracking_uri=store, git=git("2" * 40))
     first = promote_model("promo", v1.version, tracking_uri=store)
     assert (first.action, first.previous_version) == ("promoted", None)
     second = promote_model("promo", v2.version, tracking_uri=store)
@@ -315,10 +342,11 @@ def test_skops_type_outside_the_allowed_list_is_refused(
     err = capsys.readouterr().err
     assert "needs types outside the allowed list: _operator.pos" in err and "--trust-type" in err
     # Trusting the one type explicitly lets it through (so the refusal above is about that type).
+    verdict = write_verdict(tmp_path / "odd.json", model_file, trusted_types=("_operator.pos",), features=2)
     result = push_model(
         model_file,
         "odd",
-        verdict=work["pass"],
+        verdict=verdict,
         tracking_uri=store,
         trusted_types=["_operator.pos"],
         git=git("5" * 40),
@@ -378,13 +406,13 @@ def test_cli_push_and_promote_write_outputs_and_mask_credentials(
         pytest.param(
             ["push", "{model}", "--name", "x", "--verdict", "{noschema}"],
             2,
-            "no mlci schema",
+            "not a gate or pipeline verdict",
             id="verdict-without-schema",
         ),
         pytest.param(
             ["push", "{model}", "--name", "x", "--verdict", "{passedstring}"],
-            1,
-            "did not pass",
+            2,
+            "passed must be true/false",
             id="passed-is-a-string",
         ),
         pytest.param(
@@ -437,7 +465,7 @@ def test_cli_push_and_promote_write_outputs_and_mask_credentials(
             id="bad-trust-type",
         ),
         pytest.param(
-            ["promote", "x", "--version", "abc"], 2, "positive whole number", id="promote-bad-version"
+            ["promote", "x", "--version", "abc"], 2, "whole number of at least 1", id="promote-bad-version"
         ),
         pytest.param(
             ["promote", "nobody", "--version", "1", "--tracking-uri", "{store}"],
@@ -475,7 +503,9 @@ def test_cli_bad_input(
     (tmp_path / "truncated.skops").write_bytes((work["model"] / "model.skops").read_bytes()[:300])
     (tmp_path / "notjson.json").write_text("{passed: true")
     (tmp_path / "noschema.json").write_text('{"passed": true}')
-    (tmp_path / "passedstring.json").write_text('{"schema": "mlci.gate-verdict", "passed": "true"}')
+    (tmp_path / "passedstring.json").write_text(
+        '{"schema": "mlci.gate-verdict", "schema_version": 1, "passed": "true"}'
+    )
     values = {
         "model": str(work["model"]), "pass": str(work["pass"]), "fail": str(work["fail"]),
         "missing": str(tmp_path / "missing.json"), "notjson": str(tmp_path / "notjson.json"),

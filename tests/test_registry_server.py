@@ -41,7 +41,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("server-work")
     return {
         "model": make_model(folder / "model"),
-        "verdict": write_verdict(folder / "verdict.json"),
+        "verdict": write_verdict(folder / "verdict.json", folder / "model"),
         "eval": eval_data(folder / "eval.csv"),
     }
 
@@ -92,6 +92,72 @@ def test_concurrent_pushes_converge_on_one_version(mlflow_server: str, files: di
     assert len(racing) >= 2, "the processes did not overlap; the test proved nothing"
     winners = [r for r in racing if r.info.lifecycle_stage == "active"]
     assert len(winners) == 1 and winners[0].info.run_id == next(o[3] for o in outcomes if o[2])
+    # No run of the race is left RUNNING: the winner FINISHED, the losers deleted or ended.
+    assert winners[0].info.status == "FINISHED"
+    running = [(r.info.run_id, r.info.status) for r in racing if r.info.status == "RUNNING"]
+    assert not running, running
+
+
+def _runs_of(uri: str, commit: str) -> list[Any]:
+    from mlflow.entities import ViewType
+
+    experiment = client(uri).get_experiment_by_name("mlci")
+    return list(
+        client(uri).search_runs(
+            [experiment.experiment_id], f"tags.`mlci.git.commit` = '{commit}'", run_view_type=ViewType.ALL
+        )
+    )
+
+
+def _server_gone_after_the_run_is_created(method: str, path: str) -> bool:
+    """Every request after the push created its run (the server died mid-push, answers nothing)."""
+    allowed = ("/model-versions/search", "/experiments/get-by-name", "/experiments/create", "/runs/create")
+    return not any(fragment in path for fragment in allowed)
+
+
+def test_a_rerun_ends_the_runs_a_push_killed_midway_left_running(
+    mlflow_server: str, files: dict[str, Path]
+) -> None:
+    commit = "7" * 40
+    with faulty_proxy(mlflow_server) as proxy:
+        # The server goes away right after the run is created: the upload fails, and so does
+        # marking the run FAILED, so the run stays RUNNING, as after a killed server.
+        proxy.fail(_server_gone_after_the_run_is_created, times=-1, status=503)
+        with pytest.raises(ServiceError):
+            push_model(
+                files["model"], "killed", verdict=files["verdict"], tracking_uri=proxy.url,
+                git=git(commit), policy=FAST,
+            )  # fmt: skip
+    left = _runs_of(mlflow_server, commit)
+    assert [r.info.status for r in left] == ["RUNNING"], "the fault did not leave a run behind"
+    assert versions_of(mlflow_server, "killed") == []
+
+    rerun = push_model(
+        files["model"], "killed", verdict=files["verdict"], tracking_uri=mlflow_server, git=git(commit)
+    )
+    assert rerun.created and versions_of(mlflow_server, "killed") == ["1"]
+    statuses = {r.info.run_id: r.info.status for r in _runs_of(mlflow_server, commit)}
+    assert statuses == {left[0].info.run_id: "FAILED", rerun.run_id: "FINISHED"}
+
+
+def test_a_rerun_finishes_the_run_of_a_version_whose_push_died_after_registering(
+    mlflow_server: str, files: dict[str, Path]
+) -> None:
+    commit = "8" * 40
+    with faulty_proxy(mlflow_server) as proxy:
+        # Registered, then the server went away before the run was marked FINISHED.
+        proxy.fail(path_contains("/runs/update", "POST"), times=-1, status=503)
+        first = push_model(
+            files["model"], "died-late", verdict=files["verdict"], tracking_uri=proxy.url, git=git(commit),
+            policy=FAST,
+        )  # fmt: skip
+    assert first.created
+    assert [r.info.status for r in _runs_of(mlflow_server, commit)] == ["RUNNING"]
+    again = push_model(
+        files["model"], "died-late", verdict=files["verdict"], tracking_uri=mlflow_server, git=git(commit)
+    )
+    assert (again.version, again.created) == (first.version, False)
+    assert [r.info.status for r in _runs_of(mlflow_server, commit)] == ["FINISHED"]
 
 
 def test_503_twice_is_retried_honouring_retry_after(mlflow_server: str, files: dict[str, Path]) -> None:

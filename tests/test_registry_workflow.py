@@ -67,12 +67,15 @@ def test_model_push_action_refuses_pushes_promotes_and_is_idempotent(
     act_binary: str, mlflow_server: str, tmp_path: Path
 ) -> None:
     model = make_model(tmp_path / "model", seed=5)
+    train = tmp_path / "train.csv"
+    train.write_text("a,b,c\n1,2,3\n")
+    # Verdicts of this model on this data: the push compares both with what it is given.
     files: dict[str, str | bytes | Path] = {
         "model/model.skops": model / "model.skops",
         "model/mlci-model.json": model / "mlci-model.json",
-        "verdicts/passed.json": write_verdict(tmp_path / "passed.json"),
-        "verdicts/failed.json": write_verdict(tmp_path / "failed.json", passed=False),
-        "data/train.csv": "a,b,c\n1,2,3\n",
+        "verdicts/passed.json": write_verdict(tmp_path / "passed.json", model, data=[train]),
+        "verdicts/failed.json": write_verdict(tmp_path / "failed.json", model, passed=False),
+        "data/train.csv": train,
     }
     run = run_workflow(
         act_binary,

@@ -22,6 +22,7 @@ from PIL import Image
 
 from mlci_lib.cli import main
 from mlci_lib.errors import InputError, UsageError
+from mlci_lib.gate import run_gate
 from mlci_lib.report import render_report
 from mlci_lib.report.fit import COMMENT_BUDGET, TRUNCATED_NOTE, fit_markdown
 from mlci_lib.report.verdicts import validate_verdict
@@ -503,7 +504,9 @@ def test_multiclass_and_regression_plots(real: dict[str, Path], tmp_path: Path) 
     for i, name in enumerate(["cat", "dog", "eel"]):
         frame[f"proba_{name}"] = proba[:, i]
     frame.to_parquet(tmp_path / "multi.parquet")
-    report = render_report(real["gate"], predictions=tmp_path / "multi.parquet", plots_dir=tmp_path / "multi")
+    # The plots come from the predictions a gate verdict was computed on: gate them first.
+    multi_gate = run_gate(tmp_path / "multi.parquet", rule=["accuracy min=0.1"], resamples=0).to_dict()
+    report = render_report(multi_gate, predictions=tmp_path / "multi.parquet", plots_dir=tmp_path / "multi")
     assert len(report.plots) == 4
     for name in report.plots:
         _png_ok(Path(name))
@@ -512,8 +515,9 @@ def test_multiclass_and_regression_plots(real: dict[str, Path], tmp_path: Path) 
     pd.DataFrame({"label": target, "prediction": target + rng.normal(0, 5, n)}).to_csv(
         tmp_path / "reg.csv", index=False
     )
+    reg_gate = run_gate(tmp_path / "reg.csv", rule=["rmse max=100"], resamples=0, task="regression")
     report = render_report(
-        real["gate"],
+        reg_gate.to_dict(),
         predictions=tmp_path / "reg.csv",
         plots_dir=tmp_path / "reg",
         columns={"task": "regression"},
@@ -530,6 +534,38 @@ def test_bad_predictions_file_exits_2(real: dict[str, Path], tmp_path: Path) -> 
         ["report", str(real["gate"]), "--predictions", str(bad), "--report-file", str(tmp_path / "r.md")]
     )
     assert code == 2 and "bad.csv" in err and "prediction" in err, err
+
+
+def test_plots_only_from_the_predictions_the_gate_verdict_was_computed_on(
+    real: dict[str, Path], tmp_path: Path
+) -> None:
+    # Another model's predictions (same columns, other scores) must not be drawn beside this verdict.
+    other = tmp_path / "other.csv"
+    frame = pd.read_csv(real["candidate"])
+    frame["score"] = 1 - frame["score"]
+    frame.to_csv(other, index=False)
+    argv = ["report", str(real["gate"]), "--report-file", str(tmp_path / "r.md")]
+    code, _, err, _ = run_cli([*argv, "--predictions", str(other), "--plots-dir", str(tmp_path / "p1")])
+    assert code == 2 and "is not the file the gate verdict was computed on" in err, err
+    assert not (tmp_path / "p1").exists() and not (tmp_path / "r.md").exists()
+    # A verdict that records no predictions (here: a data check alone) cannot vouch for any.
+    code, _, err, _ = run_cli(
+        [
+            "report",
+            str(real["data"]),
+            "--predictions",
+            str(real["candidate"]),
+            "--report-file",
+            str(tmp_path / "r.md"),
+        ]
+    )
+    assert code == 2 and "no gate verdict in the report records" in err, err
+    # The gate's own candidate file draws.
+    code, _, err, _ = run_cli(
+        [*argv, "--predictions", str(real["candidate"]), "--plots-dir", str(tmp_path / "p2")]
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "p2").iterdir())
 
 
 # -- size limit ------------------------------------------------------------------------------------

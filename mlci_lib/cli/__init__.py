@@ -20,9 +20,12 @@ from mlci_lib.cli.framework import (
     Outcome,
     Parser,
     argv_from_action_inputs,
+    claim_result_files,
+    claim_unparsed_result_files,
     find_command_parser,
 )
 from mlci_lib.errors import MlciError, UsageError
+from mlci_lib.files import ResultFiles
 from mlci_lib.runner import Annotation, CiRunner
 
 #: Command modules, in the order ``mlci --help`` lists them. Each has ``register(subparsers)``.
@@ -73,6 +76,11 @@ def main(argv: Sequence[str] | None = None, *, runner: CiRunner | None = None) -
     runner = runner or CiRunner()
     json_output = _wants("--json", args_list)
     debug = _wants("--debug", args_list) or os.environ.get("MLCI_DEBUG") == "1"
+    # The command's result files: claimed before its handler reads any input, and given the
+    # error when it stops, so a verdict of an earlier run never stands for this one.
+    results = ResultFiles("mlci")
+    parsed = False
+    parser: argparse.ArgumentParser | None = None
     try:
         parser = build_parser()
         if _wants("--from-env", args_list):
@@ -86,18 +94,26 @@ def main(argv: Sequence[str] | None = None, *, runner: CiRunner | None = None) -
                 if "--" in extra
                 else (args_list[:start] + extra + explicit)
             )
+        command_parser, _ = find_command_parser(parser, args_list)
+        results.command = command_parser.prog
         args = parser.parse_args(args_list)
+        parsed = True
         handler = getattr(args, "handler", None)
         if handler is None:
             group_parser = getattr(args, "group_parser", parser)
             runner.print(group_parser.format_help())
             return 2
-        context = Context(runner=runner, json_output=json_output, debug=debug)
+        context = Context(runner=runner, json_output=json_output, debug=debug, results=results)
+        claim_result_files(command_parser, args, results)
         outcome = handler(args, context)
-        return _finish(outcome, runner, json_output)
+        code = _finish(outcome, runner, json_output)
+        results.finish(code)
+        return code
     except MlciError as error:
+        _fail_results(results, parser, args_list, parsed, error.one_line(), error.exit_code)
         return _fail(error.one_line(), error.title, error.exit_code, runner, json_output, debug)
     except KeyboardInterrupt:
+        _fail_results(results, parser, args_list, parsed, f"{results.command} was interrupted", 130)
         runner.print("mlci: interrupted", to_stderr=True)
         return 130
     except Exception as error:  # the CLI is the last line: no traceback unless asked for
@@ -105,7 +121,23 @@ def main(argv: Sequence[str] | None = None, *, runner: CiRunner | None = None) -
             f"internal error: {type(error).__name__}: {' '.join(str(error).split())} "
             "(rerun with --debug for the traceback, and please report it)"
         )
+        _fail_results(results, parser, args_list, parsed, message, 2)
         return _fail(message, "mlci internal error", 2, runner, json_output, debug)
+
+
+def _fail_results(
+    results: ResultFiles,
+    parser: argparse.ArgumentParser | None,
+    argv: Sequence[str],
+    parsed: bool,
+    message: str,
+    exit_code: int,
+) -> None:
+    """Write the error into the command's result files; argv that did not parse names them too."""
+    if not parsed and parser is not None:
+        command_parser, _ = find_command_parser(parser, argv)
+        claim_unparsed_result_files(command_parser, argv, results)
+    results.fail(message, exit_code)
 
 
 def _finish(outcome: Outcome, runner: CiRunner, json_output: bool) -> int:

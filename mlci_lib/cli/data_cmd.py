@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, number
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file, number
 from mlci_lib.runner import Annotation
 
 CHECK_DESCRIPTION = """\
@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("data", help="data file or folder of Parquet files")
     check.add_argument("--suite", required=True, help="GX suite JSON or mlci compact YAML")
-    check.add_argument("--result-file", default="", help="write the result JSON here")
+    add_result_file(check, "--result-file", what="result file", default="", help="write the result JSON here")
     check.add_argument(
         "--sample-size",
         type=number(int, low=0, high=100),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, number
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 from mlci_lib.errors import UsageError
 from mlci_lib.options import parse_list
 from mlci_lib.runner import Annotation
@@ -94,7 +94,9 @@ def register(subparsers: Any) -> None:
         default=None,
         help="column of model predictions; its drift fails the gate ('prediction' when present)",
     )
-    parser.add_argument("--verdict-file", default="", help="write the verdict JSON here")
+    add_result_file(
+        parser, "--verdict-file", what="verdict file", default="", help="write the verdict JSON here"
+    )
 
 
 def _feature_rules(items: list[str]) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from mlci_lib.errors import UsageError
+from mlci_lib.errors import MlciError, UsageError
+from mlci_lib.files import ResultFiles
 from mlci_lib.options import number_problem, parse_bool, parse_list
 from mlci_lib.results import Result
 from mlci_lib.runner import Annotation, CiRunner
@@ -43,6 +44,8 @@ class Context:
     runner: CiRunner
     json_output: bool = False
     debug: bool = False
+    #: The command's result files (see :func:`add_result_file`); a handler may claim more.
+    results: ResultFiles = dataclasses.field(default_factory=lambda: ResultFiles("mlci"))
 
     def progress(self, message: str) -> None:
         """A progress line for long commands; on stderr when stdout carries JSON."""
@@ -144,6 +147,82 @@ def add_command(
     )
     parser.set_defaults(handler=handler)
     return parser
+
+
+# -- result files -------------------------------------------------------------------------
+
+_RESULT_FILES = "_mlci_result_files"
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultOption:
+    dest: str
+    flag: str
+    what: str
+    json_record: bool
+    default: Any = None
+
+
+def add_result_file(
+    parser: argparse.ArgumentParser,
+    *flags: str,
+    what: str,
+    json_record: bool = True,
+    group: Any = None,
+    **kwargs: Any,
+) -> argparse.Action:
+    """Add an option naming a file the command writes (a verdict, a result, a latency file...).
+
+    The CLI core claims the file before the handler runs (see :class:`ResultFiles`): a JSON file
+    says ``passed: false`` until the command writes its result, and holds the error when the
+    command stops, also on a usage error; any other file (``json_record=False``) is removed. A
+    default path that does not exist is left alone: nothing there can mislead, and a command
+    that stops creates no file the user did not name.
+    """
+    action = (group or parser).add_argument(*flags, **kwargs)
+    declared: list[ResultOption] = getattr(parser, _RESULT_FILES, [])
+    flag = max(action.option_strings, key=len)
+    declared.append(ResultOption(action.dest, flag, what, json_record, action.default))
+    setattr(parser, _RESULT_FILES, declared)
+    return action
+
+
+def result_options(parser: argparse.ArgumentParser) -> list[ResultOption]:
+    return list(getattr(parser, _RESULT_FILES, []))
+
+
+def claim_result_files(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, results: ResultFiles
+) -> None:
+    for option in result_options(parser):
+        value = getattr(args, option.dest, None)
+        if value == option.default and not (isinstance(value, str) and os.path.lexists(value)):
+            continue
+        if value:
+            results.claim(value, what=option.what, option=option.flag, json_record=option.json_record)
+
+
+def claim_unparsed_result_files(
+    parser: argparse.ArgumentParser, argv: Sequence[str], results: ResultFiles
+) -> None:
+    """After argv failed to parse: the existing result files it names (or their defaults) get the error."""
+    tokens = list(argv[: list(argv).index("--")] if "--" in argv else argv)
+    for option in result_options(parser):
+        action = next(a for a in parser._actions if a.dest == option.dest)
+        value: Any = action.default
+        for i, token in enumerate(tokens):
+            for flag in action.option_strings:
+                if token == flag and i + 1 < len(tokens):
+                    value = tokens[i + 1]
+                elif token.startswith(flag + "=") and flag.startswith("--"):
+                    value = token[len(flag) + 1 :]
+        # Only a file that exists can mislead (a result of an earlier run); argv that does not
+        # parse creates none.
+        if isinstance(value, str) and value.strip() and os.path.lexists(value):
+            try:
+                results.claim(value, what=option.what, option=option.flag, json_record=option.json_record)
+            except (OSError, MlciError):
+                continue
 
 
 # -- action inputs ------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, number
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 
 DEFAULT_VERDICT_FILE = "mlci-gate-verdict.json"
 
@@ -59,6 +59,20 @@ def register(subparsers: Any) -> None:
         metavar="RULE",
         help="an inline rule, repeatable: 'accuracy max-drop=0.01', 'slice:recall min=0.7', "
         "'latency:p95_ms max=250'",
+    )
+    inputs.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="the candidate model the predictions come from: its digest goes into the verdict, and "
+        "mlci model push accepts the verdict only for this model",
+    )
+    inputs.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the data the candidate was evaluated on, repeatable: its fingerprint goes into the "
+        "verdict (give the same files to mlci model push --data)",
     )
     inputs.add_argument("--candidate-latency", metavar="FILE", help="candidate latency JSON (mlci.latency)")
     inputs.add_argument("--baseline-latency", metavar="FILE", help="baseline latency JSON (mlci.latency)")
@@ -116,8 +130,11 @@ def register(subparsers: Any) -> None:
         help="what an inconclusive rule does to the gate (default fail)",
     )
     out = parser.add_argument_group("output")
-    out.add_argument(
+    add_result_file(
+        parser,
         "--verdict-file",
+        what="verdict file",
+        group=out,
         default=DEFAULT_VERDICT_FILE,
         metavar="FILE",
         help=f"where to write the verdict JSON (default {DEFAULT_VERDICT_FILE})",
@@ -127,6 +144,7 @@ def register(subparsers: Any) -> None:
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.errors import UsageError
     from mlci_lib.files import write_json_atomic
+    from mlci_lib.fingerprint import data_fingerprint
     from mlci_lib.gate.render import describe
     from mlci_lib.gate.verdict import run_gate
     from mlci_lib.runner import Annotation
@@ -155,6 +173,8 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         confidence=args.confidence,
         seed=args.seed,
         on_inconclusive=args.on_inconclusive,
+        model=args.model or None,
+        data_fingerprint=data_fingerprint(args.data),
     )
     path = write_json_atomic(args.verdict_file, verdict.to_dict())
     annotations = []

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, add_group
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file
 from mlci_lib.errors import UsageError
 from mlci_lib.runner import Annotation
 
@@ -123,8 +123,14 @@ def _smoke_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--health-timeout", default="120", metavar="SECONDS", help="wait for healthy at most (default: 120)"
     )
-    group.add_argument(
-        "--latency-output", default=DEFAULT_LATENCY_FILE, metavar="FILE", help="latency JSON for the gate"
+    add_result_file(
+        parser,
+        "--latency-output",
+        what="latency file",
+        group=group,
+        default=DEFAULT_LATENCY_FILE,
+        metavar="FILE",
+        help="latency JSON for the gate",
     )
 
 
@@ -153,8 +159,10 @@ def register(subparsers: Any) -> None:
         "--sample-data", metavar="FILE", help="a few input rows; the first five warm the server up"
     )
     _model_args(build)
-    build.add_argument(
+    add_result_file(
+        build,
         "--output",
+        what="result file",
         default=DEFAULT_BUILD_FILE,
         metavar="FILE",
         help=f"result JSON (default: {DEFAULT_BUILD_FILE})",
@@ -170,8 +178,10 @@ def register(subparsers: Any) -> None:
     )
     _smoke_args(smoke)
     _model_args(smoke)
-    smoke.add_argument(
+    add_result_file(
+        smoke,
         "--output",
+        what="result file",
         default=DEFAULT_SMOKE_FILE,
         metavar="FILE",
         help=f"result JSON (default: {DEFAULT_SMOKE_FILE})",
@@ -195,8 +205,10 @@ def register(subparsers: Any) -> None:
         "--require-smoke", default="true", metavar="BOOL", help="refuse images without a passed smoke test"
     )
     _push_args(push)
-    push.add_argument(
+    add_result_file(
+        push,
         "--output",
+        what="result file",
         default=DEFAULT_PUSH_FILE,
         metavar="FILE",
         help=f"result JSON (default: {DEFAULT_PUSH_FILE})",
@@ -226,8 +238,10 @@ def register(subparsers: Any) -> None:
     _smoke_args(release)
     _push_args(release)
     _model_args(release)
-    release.add_argument(
+    add_result_file(
+        release,
         "--output",
+        what="result file",
         default=DEFAULT_RELEASE_FILE,
         metavar="FILE",
         help=f"result JSON (default: {DEFAULT_RELEASE_FILE})",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, number
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file, number
 
 _PUSH = """\
 Log a model to MLflow and register it as a new version, with its provenance as tags (git commit,
-ref, run URL, data fingerprint, content digest, verdict, image digest). A passing verdict is
-required unless --no-require-verdict. Pushing the same model content from the same commit again
-returns the existing version. Pip requirements are given, never inferred (default: the installed
-scikit-learn, skops, numpy, scipy and pandas, pinned).
+ref, run URL, data fingerprint, content digest, verdict, image digest). A passing gate or
+pipeline verdict computed on this model (mlci gate --model, or mlci run) is required unless
+--no-require-verdict; a version pushed without one can never be promoted. Pushing the same
+model content from the same commit again returns the existing version. Pip requirements are
+given, never inferred (default: the installed scikit-learn, skops, numpy, scipy and pandas,
+pinned).
 
 The registry is MLFLOW_TRACKING_URI or --tracking-uri, else an embedded SQLite store in
 .mlci/ of the working directory. Credentials come from the environment (MLFLOW_TRACKING_TOKEN,
@@ -68,7 +70,11 @@ def register(subparsers: Any) -> None:
     push.add_argument("--data-fingerprint", metavar="SHA", help="the data fingerprint, when already known")
     push.add_argument("--image-digest", metavar="DIGEST", help="digest of the serving image, when known")
     push.add_argument(
-        "--tag", action="append", default=[], metavar="KEY=VALUE", help="an extra tag, repeatable"
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra tag, repeatable (not in the mlci. namespace: mlci writes those)",
     )
     push.add_argument(
         "--experiment", default="mlci", metavar="NAME", help="experiment of the run (default mlci)"
@@ -84,8 +90,9 @@ def register(subparsers: Any) -> None:
         "promote",
         handle_promote,
         "move an alias to a version whose verdict passed",
-        description="Move ALIAS to VERSION if the version's mlci.verdict.passed tag is true, and record the\n"
-        "previous holder so that 'mlci model rollback' can move it back.\n\n"
+        description="Move ALIAS to VERSION if it was pushed with a passing verdict of its own model: its\n"
+        "mlci tags say so and the verdict logged with it checks out again. The previous holder is\n"
+        "recorded so that 'mlci model rollback' can move it back.\n\n"
         "exit codes: 0 moved (or already there), 1 the version did not pass, 2 bad input",
     )
     promote.add_argument("name", metavar="NAME", help="registered model name")
@@ -121,8 +128,11 @@ def register(subparsers: Any) -> None:
     baseline.add_argument(
         "--data", required=True, metavar="FILE", help="evaluation data (CSV, Parquet, JSONL)"
     )
-    baseline.add_argument(
+    add_result_file(
+        baseline,
         "--output",
+        what="baseline predictions",
+        json_record=False,
         default="mlci-baseline.csv",
         metavar="FILE",
         help="where to write (default mlci-baseline.csv)",
@@ -151,7 +161,13 @@ def register(subparsers: Any) -> None:
     tag.add_argument("name", metavar="NAME", help="registered model name")
     tag.add_argument("--version", required=True, type=number(int, low=1), metavar="N", help="the version")
     tag.add_argument("--image-digest", metavar="DIGEST", help="sets mlci.image.digest")
-    tag.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag, repeatable")
+    tag.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tag, repeatable (not in the mlci. namespace: mlci writes those)",
+    )
     _tracking_option(tag)
 
 
@@ -200,18 +216,11 @@ def _key_values(items: list[str], option: str) -> dict[str, str]:
 
 
 def _data_fingerprint(args: argparse.Namespace) -> str | None:
-    import hashlib
-
-    from mlci_lib.fingerprint import fingerprint_path
+    from mlci_lib.fingerprint import data_fingerprint
 
     if args.data_fingerprint:
         return str(args.data_fingerprint)
-    if not args.data:
-        return None
-    prints = [fingerprint_path(path) for path in args.data]
-    if len(prints) == 1:
-        return prints[0]
-    return "sha256:" + hashlib.sha256("\n".join(prints).encode()).hexdigest()
+    return data_fingerprint(args.data)
 
 
 def handle_push(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -363,13 +372,13 @@ def handle_baseline(args: argparse.Namespace, ctx: Context) -> Outcome:
 
 
 def handle_tag(args: argparse.Namespace, ctx: Context) -> Outcome:
-    from mlci_lib.registry.push import TAG_IMAGE, tag_model_version
+    from mlci_lib.registry.push import tag_model_version
 
     _mask_secrets(args, ctx)
     tags = _key_values(args.tag, "--tag")
-    if args.image_digest:
-        tags[TAG_IMAGE] = args.image_digest
-    result = tag_model_version(args.name, args.version, tags, tracking_uri=args.tracking_uri)
+    result = tag_model_version(
+        args.name, args.version, tags, image_digest=args.image_digest or None, tracking_uri=args.tracking_uri
+    )
     text = f"{result.name} version {result.version}: set " + ", ".join(
         f"{k}={v}" for k, v in result.tags.items()
     )

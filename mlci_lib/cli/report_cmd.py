@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, number
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 
 DEFAULT_REPORT_FILE = "mlci-report.md"
 DEFAULT_PLOTS_DIR = "mlci-plots"
@@ -49,15 +49,23 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "verdict", nargs="+", metavar="VERDICT", help="verdict JSON files (pipeline, gate, data check, drift)"
     )
-    parser.add_argument(
+    add_result_file(
+        parser,
         "--report-file",
+        what="report file",
+        json_record=False,
         default=DEFAULT_REPORT_FILE,
         metavar="FILE",
         help=f"where to write the Markdown report (default {DEFAULT_REPORT_FILE})",
     )
     parser.add_argument("--title", default="mlci", help="the report's title (default mlci)")
     plots = parser.add_argument_group("plots from a per-row predictions file")
-    plots.add_argument("--predictions", default="", metavar="FILE", help="predictions (CSV, Parquet, JSONL)")
+    plots.add_argument(
+        "--predictions",
+        default="",
+        metavar="FILE",
+        help="predictions (CSV, Parquet, JSONL): the candidate file a gate verdict of the report read",
+    )
     plots.add_argument(
         "--plots-dir",
         default="",
@@ -137,6 +145,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
 
     marker_for(args.key)  # bad options are usage errors before any work
     issue_mode, issue_title, labels = _issue_options(args)
+    from pathlib import Path
+
+    from mlci_lib.report.plots import PLOT_FILES
+
+    # Plots of an earlier run (another model's) never sit in the folder beside this report.
+    for name in PLOT_FILES:
+        ctx.results.claim(Path(args.plots_dir or DEFAULT_PLOTS_DIR) / name, what="plot", json_record=False)
     git = git_context()
     report = render_report(
         *args.verdict,

@@ -67,17 +67,26 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     import dataclasses
+    from pathlib import Path
 
     from mlci_lib.errors import MlciError
     from mlci_lib.pipeline import load_config, run_pipeline
     from mlci_lib.pipeline.verdict import ERROR
     from mlci_lib.runner import Annotation
 
+    # The pipeline verdict gets the error if the run stops (the pipeline itself marks it running
+    # before its first stage; 'mlci run --stage' reads it first, so it is not replaced here).
+    if args.verdict_file:
+        ctx.results.claim(args.verdict_file, what="verdict file", option="--verdict-file", replace_now=False)
+    else:
+        default = Path(args.config).parent / ".mlci" / "pipeline-verdict.json"
+        if default.is_file():
+            ctx.results.claim(default, what="verdict file", replace_now=False)
     config = load_config(args.config)
     if args.verdict_file:
-        from pathlib import Path
-
         config = dataclasses.replace(config, verdict_file=Path(args.verdict_file).resolve())
+    else:
+        ctx.results.claim(config.verdict_file, what="verdict file", replace_now=False)
     verdict = run_pipeline(
         config,
         only=args.stage,

@@ -127,6 +127,8 @@ class GateVerdict(Result):
     slices: tuple[SliceRow, ...] = ()
     counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: Fingerprint of the data the candidate was evaluated on, when the gate was told (see run_gate).
+    data_fingerprint: str | None = None
 
     def failing(self) -> list[RuleResult]:
         """Required rules that fail the gate: failed, or undefined (an undefined metric never passes)."""
@@ -643,6 +645,8 @@ def run_gate(
     confidence: float | None = None,
     seed: int | None = None,
     on_inconclusive: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    data_fingerprint: str | None = None,
 ) -> GateVerdict:
     """Gate ``candidate`` against ``baseline`` under ``rules`` (and inline ``rule`` strings).
 
@@ -650,6 +654,10 @@ def run_gate(
     metrics JSON file, a DataFrame of predictions, or a mapping of metric values; ``baseline``
     may be None (absolute rules only). ``rules`` is a gate file path, a mapping of the same
     shape, or :class:`GateRules`. Options given here override the gate file's settings.
+
+    The verdict records what it was computed on, so that a push or a promotion can refuse it for
+    another model: the candidate predictions file's fingerprint, the digest of ``model`` (the
+    candidate model itself, when given) and ``data_fingerprint`` (of the evaluation data).
     """
     gate_rules = _load_rules(rules, rule)
     settings = BootstrapSettings(
@@ -772,9 +780,27 @@ def run_gate(
         results.extend(slice_results)
         notes.append(f"slice rules use point estimates; slices under {min_size} rows are reported, not gated")
     results.extend(_latency_checks(gate_rules, candidate_latency, baseline_latency))
-    return _verdict(
+    verdict = _verdict(
         results, slice_rows, policy, settings, method, task_name, n_rows, cand, base, values, notes
     )
+    return _record_provenance(verdict, candidate, model, data_fingerprint)
+
+
+def _record_provenance(
+    verdict: GateVerdict, candidate: Any, model: Any, data_fingerprint: str | None
+) -> GateVerdict:
+    """What the verdict was computed on: the predictions file, the model, the data."""
+    from mlci_lib.fingerprint import fingerprint_path
+    from mlci_lib.models.digest import model_digest
+
+    info = dict(verdict.candidate)
+    if isinstance(candidate, (str, os.PathLike)) and str(candidate).strip():
+        info["fingerprint"] = fingerprint_path(candidate)
+    if model is not None and str(model).strip():
+        if not os.path.exists(model):
+            raise InputError(f"model {model} (option --model) does not exist", hint="check the path")
+        info["model_digest"] = model_digest(model)
+    return dataclasses.replace(verdict, candidate=info, data_fingerprint=data_fingerprint or None)
 
 
 def _side_metrics(

@@ -9,13 +9,13 @@ is updated in place, so a CI job can run the pipeline one step at a time.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from mlci_lib.errors import InputError, MlciError, UsageError
+from mlci_lib.files import ERROR_SCHEMA, result_files
 from mlci_lib.pipeline import stages as stage_impl
 from mlci_lib.pipeline.config import STAGES, PipelineConfig, load_config
 from mlci_lib.pipeline.verdict import (
@@ -33,17 +33,9 @@ Progress = Callable[[str], None]
 
 def data_fingerprint(paths: Iterable[Path]) -> str | None:
     """One fingerprint for the pipeline's data files (each file's own, combined with its name)."""
-    from mlci_lib.fingerprint import fingerprint_path
+    from mlci_lib.fingerprint import data_fingerprint as fingerprint
 
-    items = list(paths)
-    if not items:
-        return None
-    if len(items) == 1:
-        return fingerprint_path(items[0])
-    digest = hashlib.sha256()
-    for path in items:
-        digest.update(f"{path.name}\0{fingerprint_path(path)}\n".encode())
-    return f"sha256:{digest.hexdigest()}"
+    return fingerprint(paths)
 
 
 def _select(config: PipelineConfig, only: Iterable[str], until: str | None, skip: Iterable[str]) -> list[str]:
@@ -71,6 +63,8 @@ def _previous(config: PipelineConfig) -> PipelineVerdict | None:
     if not config.verdict_file.is_file():
         return None
     data = read_json(config.verdict_file, what="pipeline verdict")
+    if isinstance(data, dict) and data.get("schema") == ERROR_SCHEMA:
+        return None  # an earlier run stopped on an error: there is nothing to keep
     if not isinstance(data, dict) or data.get("schema") != PipelineVerdict.SCHEMA:
         raise InputError(
             f"{config.verdict_file} is not a pipeline verdict (schema {data.get('schema')!r})"
@@ -150,7 +144,12 @@ def run_pipeline(
             config=str(cfg.path),
         )
 
+    from mlci_lib.files import output_file
+
+    output_file(cfg.verdict_file, what="pipeline verdict", option="verdict-file in mlci.yaml")
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    # Before any stage runs, the verdict on disk stops saying what an earlier run decided.
+    write_json_atomic(cfg.verdict_file, snapshot("running").to_dict())
     for name in selected:
         # A stage that ran before this one failed (in this run or, with --stage, in the
         # verdict on disk for an earlier stage): nothing after it may run.
@@ -172,7 +171,11 @@ def run_pipeline(
         say(f"▶ {name}")
         started = time.monotonic()
         try:
-            outcome = stage_impl.STAGE_FUNCTIONS[name](state, settings)
+            # The stage's own files (its verdict, result, latency file) never outlive a failure.
+            with result_files(f"mlci run stage {name}") as files:
+                for path, is_json in stage_impl.stage_files(state, name, settings):
+                    files.claim(path, what=f"{name} result", json_record=is_json)
+                outcome = stage_impl.STAGE_FUNCTIONS[name](state, settings)
         except MlciError as error:
             outcome = stage_impl.StageOutcome(ERROR, error.one_line())
         except ImportError as error:

@@ -80,6 +80,33 @@ class RunState:
         )
 
 
+def stage_files(state: RunState, name: str, settings: Mapping[str, Any]) -> list[tuple[Path, bool]]:
+    """The files stage ``name`` writes, each with whether it is JSON (else a table, removed first).
+
+    The runner claims them before the stage starts, so a stage that stops leaves no result of an
+    earlier run behind (a gate verdict that passed, a champion's predictions, a latency file).
+    """
+    cfg = state.config
+    if name == "data-check":
+        return [(state.stage_file("data-check.json"), True)]
+    if name == "baseline":
+        output = (
+            cfg.resolve(settings["output"]) if settings.get("output") else state.stage_file("baseline.csv")
+        )
+        return [(output, False)]
+    if name == "gate":
+        return [(state.stage_file("gate-verdict.json"), True)]
+    if name == "image-build":
+        return [(state.stage_file("image-build.json"), True)]
+    if name == "image-smoke":
+        latency = cfg.resolve(settings["latency-file"]) if settings.get("latency-file") else None
+        return [
+            (state.stage_file("image-smoke.json"), True),
+            (latency or state.stage_file("latency.json"), True),
+        ]
+    return []
+
+
 def _write(state: RunState, name: str, result: Any) -> Path:
     from mlci_lib.files import write_json_atomic
 
@@ -283,6 +310,9 @@ def gate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         score_column=cfg.columns["score"],
         proba_prefix=cfg.columns["proba-prefix"],
         on_inconclusive=settings.get("on-inconclusive"),
+        # What the verdict is about, so that model-push accepts it only for this model and data.
+        model=cfg.model_path if cfg.model_path.exists() else None,
+        data_fingerprint=state.data_fingerprint,
     )
     path = _write(state, "gate-verdict.json", verdict)
     counts = ", ".join(f"{v} {k}" for k, v in (verdict.counts or {}).items() if v)
@@ -453,7 +483,8 @@ def image_push(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         tag_model_version(
             cfg.model_name,
             model["version"],
-            {"mlci.image.digest": result.digest},
+            {},
+            image_digest=result.digest,
             tracking_uri=state.tracking_uri(),
             workspace=cfg.root,
         )

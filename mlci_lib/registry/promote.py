@@ -1,5 +1,11 @@
 """`mlci model promote` and `mlci model rollback`: move an alias, only to versions that passed.
 
+A version is promotable when mlci pushed it with a passing verdict of its own model, and that
+verdict still checks out: its ``mlci.`` tags (which only mlci writes) say it passed, the verdict
+logged with its run has the digest the tags recorded, agrees with itself, and names the model
+digest and the data fingerprint the version carries. A version pushed without a verdict, or
+tagged by hand, is never promoted; a rollback target is checked the same way.
+
 Each promotion records the alias's previous holder in a tag of the registered model,
 ``mlci.alias.<alias>.history`` (a JSON list of version numbers, oldest first, at most
 :data:`HISTORY_LIMIT`). ``rollback`` moves the alias back to the last entry that still exists and
@@ -16,7 +22,16 @@ import re
 from typing import Any, ClassVar
 
 from mlci_lib.errors import CheckFailed, InputError, MlciError
-from mlci_lib.registry.push import TAG_PASSED, TAG_SUMMARY, validate_model_name, validate_version
+from mlci_lib.registry.push import (
+    TAG_DATA,
+    TAG_PASSED,
+    TAG_SUMMARY,
+    TAG_VERDICT_DIGEST,
+    TAG_VERDICT_MODEL,
+    VERDICT_ARTIFACT,
+    validate_model_name,
+    validate_version,
+)
 from mlci_lib.registry.tracking import mlflow_error_code, mlflow_session, redact_uri, service_error
 from mlci_lib.results import Result
 from mlci_lib.retry import RetryPolicy
@@ -79,6 +94,52 @@ def _write_history(client: Any, name: str, alias: str, history: list[str]) -> No
     client.set_registered_model_tag(name, history_tag(alias), json.dumps(history[-HISTORY_LIMIT:]))
 
 
+def promotion_problem(client: Any, mv: Any) -> str | None:
+    """Why model version ``mv`` may not hold an alias (None: it may); see the module doc."""
+    import tempfile
+    from pathlib import Path
+
+    from mlci_lib.files import read_json
+    from mlci_lib.registry.verdicts import read_verdict, verdict_digest
+
+    tags = dict(mv.tags or {})
+    if tags.get(TAG_PASSED) != "true":
+        return f"its verdict did not pass ({tags.get(TAG_SUMMARY) or f'it has no {TAG_PASSED} tag'})"
+    expected = tags.get(TAG_VERDICT_DIGEST)
+    if not expected or not mv.run_id:
+        return (
+            "it carries no verdict mlci can check again (it was pushed without one, or by an older "
+            "mlci): gate the model and push it from a new commit"
+        )
+    with tempfile.TemporaryDirectory(prefix="mlci-promote-") as tmp:
+        try:
+            local = client.download_artifacts(str(mv.run_id), VERDICT_ARTIFACT, tmp)
+        except Exception as error:
+            # Only "not there" is an answer; any other failure is the server's (a ServiceError).
+            if (
+                not isinstance(error, FileNotFoundError)
+                and mlflow_error_code(error) != "RESOURCE_DOES_NOT_EXIST"
+            ):
+                raise
+            return f"its run {mv.run_id} holds no {VERDICT_ARTIFACT}"
+        if not Path(local).is_file():
+            return f"its run {mv.run_id} holds no {VERDICT_ARTIFACT}"
+        try:
+            data = read_json(local, what="logged verdict")
+            if not isinstance(data, dict) or verdict_digest(data) != expected:
+                return "the verdict logged with its run is not the one it was pushed with"
+            info = read_verdict(data)
+        except InputError as error:
+            return f"the verdict logged with its run is not valid ({error.message})"
+    if not info.passed:
+        return f"the verdict logged with its run did not pass ({info.summary})"
+    if not info.model_digest or info.model_digest != tags.get(TAG_VERDICT_MODEL):
+        return "the verdict logged with its run is not about this version's model"
+    if info.data_fingerprint and tags.get(TAG_DATA) and info.data_fingerprint != tags[TAG_DATA]:
+        return "the verdict logged with its run was computed on other data than the version records"
+    return None
+
+
 def _registered(client: Any, name: str, uri: str) -> Any:
     try:
         return client.get_registered_model(name)
@@ -100,9 +161,10 @@ def promote_model(
     workspace: str | os.PathLike[str] = ".",
     policy: RetryPolicy | None = None,
 ) -> PromotionResult:
-    """Point ``alias`` at ``version`` if its ``mlci.verdict.passed`` tag is ``true``.
+    """Point ``alias`` at ``version`` if it is promotable (see the module doc).
 
-    Raises :class:`CheckFailed` (exit 1) for a version whose verdict did not pass or is unknown.
+    Raises :class:`CheckFailed` (exit 1) for a version whose verdict did not pass, is unknown, or
+    does not check out again.
     """
     name = validate_model_name(name, option="NAME")
     version = validate_version(version)
@@ -120,13 +182,11 @@ def promote_model(
                         hint="check the version (mlci model push prints it)",
                     ) from None
                 raise
-            tags = dict(mv.tags or {})
-            if tags.get(TAG_PASSED) != "true":
-                why = tags.get(TAG_SUMMARY) or f"it has no {TAG_PASSED} tag"
+            problem = promotion_problem(client, mv)
+            if problem is not None:
                 raise CheckFailed(
-                    f"refusing to move alias {alias} of {name} to version {version}: its verdict did not "
-                    f"pass ({why})",
-                    hint="promote a version pushed with a passing verdict",
+                    f"refusing to move alias {alias} of {name} to version {version}: {problem}",
+                    hint="promote a version pushed with a passing verdict of its own model",
                 )
             previous = _holder(client, name, alias)
             history = _history(registered, alias)
@@ -177,11 +237,17 @@ def rollback_model(
                 if candidate == current:
                     continue
                 try:
-                    client.get_model_version(name, candidate)
+                    held = client.get_model_version(name, candidate)
                 except Exception as error:
                     if mlflow_error_code(error) == "RESOURCE_DOES_NOT_EXIST":
                         continue  # deleted since: look further back
                     raise
+                problem = promotion_problem(client, held)
+                if problem is not None:
+                    raise CheckFailed(
+                        f"cannot roll back alias {alias} of {name} to version {candidate}: {problem}",
+                        hint="promote a version that passed explicitly instead",
+                    )
                 target = candidate
             if target is None:
                 raise CheckFailed(

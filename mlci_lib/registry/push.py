@@ -3,6 +3,10 @@
 Order of work, and why:
 
 1. The verdict is checked first: a model whose verdict did not pass never reaches the server.
+   It must be a gate or pipeline verdict that agrees with itself, and it must be about this
+   model: the candidate's model digest it records equals this model's, and the data fingerprint
+   it records equals the one given to the push. Tags in the ``mlci.`` namespace are written only
+   by mlci, from the verdict, the model and git; a caller's own tags may not use it.
 2. The model is loaded under mlci's safety rules (skops, no pickle unless allowed) and its content
    digest computed; ``push key = sha256(name, content digest, git commit)``.
 3. If a version with that push key exists, it is returned: the same model and commit never make
@@ -20,6 +24,9 @@ Order of work, and why:
    visible to my listing; the lowest one is never deleted (only higher-numbered losers delete
    their own). Every process therefore sees the same minimum, reports it, and the losers delete
    their version and their run: one version remains.
+6. A push that died halfway (the server or the runner went away) leaves its run ``RUNNING``.
+   Whoever next settles the version of the same push key ends such runs as ``FAILED``; the run
+   that holds the version is marked ``FINISHED`` (its version exists, so its work was done).
 """
 
 from __future__ import annotations
@@ -60,6 +67,14 @@ TAG_PASSED = "mlci.verdict.passed"
 TAG_SUMMARY = "mlci.verdict.summary"
 TAG_IMAGE = "mlci.image.digest"
 TAG_PUSH_KEY = "mlci.push_key"
+TAG_VERDICT_SCHEMA = "mlci.verdict.schema"
+#: The digest of the verdict logged with the version (``mlci/verdict.json`` of its run).
+TAG_VERDICT_DIGEST = "mlci.verdict.digest"
+#: The candidate's model digest the verdict records, which the push checked against the model.
+TAG_VERDICT_MODEL = "mlci.verdict.model_digest"
+#: Tags in this namespace are written by mlci only (a caller's --tag may not use it).
+MLCI_NAMESPACE = "mlci."
+VERDICT_ARTIFACT = "mlci/verdict.json"
 
 DEFAULT_EXPERIMENT = "mlci"
 MODEL_ARTIFACT = "model"
@@ -167,6 +182,53 @@ def validate_requirements(requirements: Iterable[str]) -> list[str]:
     return out
 
 
+def user_tags(tags: Mapping[str, str] | None, *, option: str = "--tag") -> dict[str, str]:
+    """A caller's own tags, checked: no ``mlci.`` key (mlci writes those), no control characters."""
+    clean: dict[str, str] = {}
+    for key, value in (tags or {}).items():
+        key_text, value_text = str(key).strip(), str(value)
+        if not key_text or any(ord(ch) < 32 for ch in key_text + value_text.replace("\n", " ")):
+            raise InputError(
+                f"tag {key!r} (option {option}) has an empty name or control characters", hint="use KEY=VALUE"
+            )
+        if key_text.lower().startswith(MLCI_NAMESPACE):
+            raise InputError(
+                f"tag {key_text!r} (option {option}) is in the {MLCI_NAMESPACE} namespace, "
+                "which only mlci writes",
+                hint="mlci sets its tags from the verdict, the model and git; name your own tag "
+                "without the mlci. prefix, e.g. team.owner=risk",
+            )
+        clean[key_text] = value_text
+    return clean
+
+
+def verdict_problem(
+    info: VerdictInfo, model: str | os.PathLike[str], loaded: LoadedModel, data_fingerprint: str | None
+) -> str | None:
+    """Why ``info`` cannot let this model through (None: it can): not passed, or another model or data."""
+    from mlci_lib.models.digest import model_digest
+
+    if not info.passed:
+        return f"the verdict in {info.source} did not pass ({info.summary})"
+    if info.model_digest is None:
+        return (
+            f"the verdict in {info.source} does not record which model it was computed on "
+            "(run the gate with --model, or use mlci run)"
+        )
+    if info.model_digest not in {loaded.digest, model_digest(model)}:
+        return (
+            f"the verdict in {info.source} was computed on model {info.model_digest[:19]}..., "
+            f"not on {model} ({loaded.digest[:19]}...)"
+        )
+    if data_fingerprint and info.data_fingerprint != data_fingerprint:
+        recorded = info.data_fingerprint[:19] + "..." if info.data_fingerprint else "no data fingerprint"
+        return (
+            f"the verdict in {info.source} was computed on other data ({recorded}) than the push names "
+            f"({data_fingerprint[:19]}...)"
+        )
+    return None
+
+
 def push_key(name: str, digest: str, commit: str | None) -> str:
     """The identity of a push: the same model content and commit under the same name."""
     raw = f"mlci-push-v1\0{name}\0{digest}\0{commit or ''}".encode()
@@ -200,24 +262,35 @@ def _tags(
     digest: str,
     key: str,
     verdict: VerdictInfo | None,
+    problem: str | None,
     data_fingerprint: str | None,
     image_digest: str | None,
-    extra: Mapping[str, str] | None,
+    extra: Mapping[str, str],
 ) -> dict[str, str]:
+    passed = verdict is not None and problem is None
+    if verdict is None:
+        summary = "no verdict (pushed without requiring one)"
+    elif problem is not None:
+        summary = f"not promotable: {problem}"[:480]
+    else:
+        summary = verdict.summary
     tags = {
         TAG_COMMIT: git.commit,
         TAG_REF: git.ref,
         TAG_RUN_URL: git.run_url,
         TAG_DATA: data_fingerprint,
         TAG_DIGEST: digest,
-        TAG_PASSED: "true" if verdict is not None and verdict.passed else "false",
-        TAG_SUMMARY: verdict.summary if verdict is not None else "no verdict (pushed without requiring one)",
+        TAG_PASSED: "true" if passed else "false",
+        TAG_SUMMARY: summary,
+        TAG_VERDICT_SCHEMA: verdict.schema if verdict is not None else None,
+        TAG_VERDICT_DIGEST: verdict.digest if verdict is not None else None,
+        TAG_VERDICT_MODEL: verdict.model_digest if verdict is not None else None,
         TAG_IMAGE: image_digest,
         TAG_PUSH_KEY: key,
     }
-    out = {k: str(v) for k, v in tags.items() if v}
-    for k, v in (extra or {}).items():
-        out[str(k)] = str(v)
+    # The caller's tags first, mlci's last: nothing of the caller's can stand for mlci's own.
+    out = dict(extra)
+    out.update({k: str(v) for k, v in tags.items() if v})
     return out
 
 
@@ -249,6 +322,9 @@ def push_model(
     pickle without ``allow_pickle``, and :class:`ServiceError` when the server fails.
     """
     name = validate_model_name(name)
+    extra_tags = user_tags(tags)
+    if image_digest is not None:
+        image_digest = validate_image_digest(image_digest, option="--image-digest")
     info: VerdictInfo | None = None
     if verdict is not None and not (isinstance(verdict, str) and not verdict.strip()):
         info = read_verdict(verdict)
@@ -267,6 +343,12 @@ def push_model(
     extra_trusted = tuple(trusted_types)
     loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=extra_trusted)
     _check_estimator(loaded)
+    problem = None if info is None else verdict_problem(info, model, loaded, data_fingerprint)
+    if require_verdict and problem is not None:
+        raise CheckFailed(
+            f"refusing to push {name}: {problem}",
+            hint="push the model and data the gate judged, or gate this model (mlci gate --model)",
+        )
     requirements = validate_requirements(
         default_pip_requirements(loaded.requirements) if pip_requirements is None else pip_requirements
     )
@@ -280,9 +362,10 @@ def push_model(
         digest=loaded.digest,
         key=key,
         verdict=info,
+        problem=problem,
         data_fingerprint=fingerprint,
         image_digest=image_digest,
-        extra=tags,
+        extra=extra_tags,
     )
     trusted = sorted(allowed_types(extra_trusted))
 
@@ -298,6 +381,7 @@ def push_model(
             existing = []
         if existing:
             winner = existing[0]
+            _end_abandoned_runs(client, experiment, key, winner)
             return _result(winner, name, loaded.digest, key, uri, created=False, info=info)
         experiment_id = _experiment_id(client, experiment, uri)
         run_id = _create_run(client, experiment_id, name, all_tags, uri)
@@ -313,6 +397,7 @@ def push_model(
         created = winner.run_id == run_id
         if created:
             _finish_run(client, run_id, "FINISHED")
+            _end_abandoned_runs(client, experiment, key, winner)
         else:
             _delete_run(client, run_id)
         return _result(winner, name, loaded.digest, key, uri, created=created, info=info)
@@ -540,14 +625,51 @@ def _finish_run(client: Any, run_id: str, status: str) -> None:
         return
 
 
+def _end_abandoned_runs(client: Any, experiment: str, key: str, winner: Any) -> None:
+    """End the runs of this push key still ``RUNNING``: pushes that died halfway (best effort).
+
+    The winner's run holds a version, so its work is done: FINISHED. Any other run of the key
+    is a push that never registered, or one that will lose to the winner and delete its own
+    version; either way it is over: FAILED. Only the winner's process or this one ever writes
+    the winner's run, and both write FINISHED, so no race can mark it failed.
+    """
+    try:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            return
+        runs = client.search_runs(
+            [found.experiment_id],
+            f"tags.`{TAG_PUSH_KEY}` = '{key}' and attributes.status = 'RUNNING'",
+            max_results=200,
+        )
+    except Exception:  # best effort: the push itself succeeded; a rerun tries again
+        return
+    for run in runs:
+        if run.data.tags.get(TAG_PUSH_KEY) != key:
+            continue
+        _finish_run(client, run.info.run_id, "FINISHED" if run.info.run_id == winner.run_id else "FAILED")
+
+
 def _delete_run(client: Any, run_id: str) -> None:
+    # Ended first: a deleted run keeps its status, and a deleted RUNNING run is one left behind.
+    _finish_run(client, run_id, "KILLED")
     try:
         client.delete_run(run_id)
     except Exception:  # best effort, as above; the duplicate run is marked and harmless
-        _finish_run(client, run_id, "KILLED")
+        return
 
 
 # -- tags after the fact ---------------------------------------------------------------------------
+
+
+def validate_image_digest(digest: str, *, option: str = "--image-digest") -> str:
+    text = str(digest).strip()
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", text):
+        raise InputError(
+            f"image digest {digest!r} (option {option}) is not sha256:<64 hex digits>",
+            hint="pass the digest mlci image push prints",
+        )
+    return text
 
 
 def tag_model_version(
@@ -555,19 +677,18 @@ def tag_model_version(
     version: str | int,
     tags: Mapping[str, str],
     *,
+    image_digest: str | None = None,
     tracking_uri: str | None = None,
     workspace: str | os.PathLike[str] = ".",
     policy: RetryPolicy | None = None,
 ) -> TagResult:
-    """Set tags on an existing model version (the pipeline records the image digest this way)."""
+    """Set the caller's ``tags`` (none in the ``mlci.`` namespace) and mlci's image digest tag on
+    an existing model version (the pipeline records the image digest this way)."""
     name = validate_model_name(name, option="NAME")
     version = validate_version(version)
-    clean: dict[str, str] = {}
-    for key, value in tags.items():
-        key_text, value_text = str(key).strip(), str(value)
-        if not key_text or any(ord(ch) < 32 for ch in key_text + value_text.replace("\n", " ")):
-            raise InputError(f"tag {key!r} has an empty name or control characters", hint="use key=value")
-        clean[key_text] = value_text
+    clean = user_tags(tags)
+    if image_digest is not None:
+        clean[TAG_IMAGE] = validate_image_digest(image_digest)
     if not clean:
         raise InputError("no tags to set", hint="pass --image-digest or --tag KEY=VALUE")
     with mlflow_session(tracking_uri, workspace=workspace, policy=policy) as client:

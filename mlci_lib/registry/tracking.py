@@ -211,6 +211,46 @@ def http_retries(policy: RetryPolicy | None = None) -> Iterator[None]:
                     module._get_http_response_with_retries = wrapped.__mlci_original__
 
 
+# -- MLflow's usage telemetry ----------------------------------------------------------------------
+
+#: MLflow's documented switch (``mlflow.telemetry.utils.is_telemetry_disabled``), read when
+#: ``import mlflow`` decides whether to start its telemetry client.
+TELEMETRY_SWITCH = "MLFLOW_DISABLE_TELEMETRY"
+
+
+def import_mlflow_without_telemetry() -> None:
+    """Import MLflow for mlci's own use with its usage telemetry off.
+
+    MLflow's telemetry client writes and deletes ``_MLFLOW_TELEMETRY_SESSION_ID`` in
+    ``os.environ`` from its background thread while requests in other threads read the
+    environment; under load a push then failed with that name in a KeyError. The switch is set
+    only while MLflow is imported (the client is created then or never) and put back afterwards,
+    so the user's own commands keep their environment. A client started before mlci was called
+    (MLflow imported by the caller) is stopped.
+    """
+    import sys
+
+    if "mlflow" not in sys.modules:
+        previous = os.environ.get(TELEMETRY_SWITCH)
+        os.environ[TELEMETRY_SWITCH] = "true"
+        try:
+            import mlflow  # noqa: F401
+        finally:
+            if previous is None:
+                os.environ.pop(TELEMETRY_SWITCH, None)
+            else:
+                os.environ[TELEMETRY_SWITCH] = previous
+        return
+    try:
+        from mlflow.telemetry import client as telemetry
+    except ImportError:
+        return
+    with _PATCH_LOCK:
+        # Without a client, MLflow records nothing and its daemon threads find nothing to send.
+        if telemetry.get_telemetry_client() is not None:
+            telemetry._set_telemetry_client(None)
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 
@@ -254,6 +294,7 @@ def mlflow_session(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    import_mlflow_without_telemetry()
     import logging
 
     import mlflow

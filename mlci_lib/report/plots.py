@@ -39,6 +39,17 @@ def _figure(width: float = 5.5, height: float = 4.5) -> "Figure":
     return figure
 
 
+#: Every file write_plots may write: a report removes them first, so none is left from another run.
+PLOT_FILES = (
+    "confusion_matrix.png",
+    "roc_curve.png",
+    "precision_recall_curve.png",
+    "calibration.png",
+    "predicted_vs_actual.png",
+    "residuals.png",
+)
+
+
 def _save(figure: "Figure", path: Path) -> Path:
     from mlci_lib.files import write_bytes_atomic
 

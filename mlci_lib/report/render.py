@@ -118,7 +118,9 @@ def render_report(
     plots_folder: str | None = None
     if predictions is not None and str(predictions).strip():
         from mlci_lib.report.plots import write_plots
+        from mlci_lib.report.verdicts import check_predictions
 
+        check_predictions(predictions, [v for _, v in parts])
         plots_folder = str(plots_dir) if plots_dir else "mlci-plots"
         plot_files = tuple(str(p) for p in write_plots(predictions, plots_folder, **dict(columns or {})))
 

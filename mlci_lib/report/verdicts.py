@@ -5,6 +5,10 @@ or individual verdict files: the gate (``mlci.gate-verdict``), the data check (`
 and drift (``mlci.drift-verdict``). A section that is absent is fine (a pipeline without a drift
 stage has no drift table); a field that is present but of the wrong shape is an InputError that
 names the file and the field, so a broken verdict never renders as a quiet, half-empty report.
+
+A verdict must also agree with itself: its ``passed`` is decided again from its own rules (a gate,
+under the ``on_inconclusive`` it records) or stages (a pipeline), so an edited ``passed: true``
+over failed rules is refused wherever mlci reads a verdict (the report, a push, a promotion).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ SUPPORTED: dict[str, int] = {PIPELINE: 1, GATE: 1, DATA_CHECK: 1, DRIFT: 1}
 KINDS = {PIPELINE: "pipeline", GATE: "gate", DATA_CHECK: "data-check", DRIFT: "drift"}
 STAGE_STATUSES = ("passed", "failed", "skipped", "error")
 RULE_OUTCOMES = ("pass", "fail", "inconclusive", "undefined", "skipped")
+#: What an inconclusive rule does to a gate verdict (its ``on_inconclusive``).
+INCONCLUSIVE_POLICIES = ("fail", "warn", "pass")
 
 _NUMBER = "number"
 _TYPE_NAMES = {str: "text", bool: "true/false", int: "a whole number", dict: "a mapping", list: "a list"}
@@ -146,7 +152,50 @@ def validate_verdict(data: Any, *, source: str, where: str = "") -> Verdict:
         )
     check.req(data, "passed", bool, where)
     {PIPELINE: _pipeline, GATE: _gate, DATA_CHECK: _data_check, DRIFT: _drift}[schema](check, data, where)
+    decided = {PIPELINE: _pipeline_decision, GATE: _gate_decision}.get(schema)
+    if decided is not None:
+        should, why = decided(data)
+        if data["passed"] is not should:
+            raise InputError(
+                f"verdict file {source}: {prefix}says passed: {str(data['passed']).lower()}, but {why}",
+                hint=f"the verdict was edited or is damaged; write it again with {check.tool}",
+            )
     return Verdict(kind=KINDS[schema], source=source, data=data)
+
+
+def _gate_decision(d: Mapping[str, Any]) -> tuple[bool, str]:
+    """What a gate verdict's own rules decide: (passed, the reason in words)."""
+    policy = d["on_inconclusive"]
+    required = [r for r in d["rules"] if r.get("required", True) is not False]
+    # Anything but pass, skipped and (by the policy) inconclusive fails a required rule: an
+    # undefined metric, or an outcome this release does not know.
+    failing = [r for r in required if r["outcome"] not in ("pass", "skipped", "inconclusive")]
+    unsure = [r for r in required if r["outcome"] == "inconclusive"]
+    if failing:
+        return False, f"its required rule {failing[0]['rule']!r} is {failing[0]['outcome']}"
+    if unsure and policy == "fail":
+        return False, f"its required rule {unsure[0]['rule']!r} is inconclusive under on_inconclusive: fail"
+    status = d.get("status")
+    if status is not None and status not in ("pass", "warn"):
+        return False, f"its status is {status!r}"
+    return True, "every required rule passed" + (f" (inconclusive ones under {policy})" if unsure else "")
+
+
+def _pipeline_decision(d: Mapping[str, Any]) -> tuple[bool, str]:
+    """What a pipeline verdict's own stages decide: (passed, the reason in words)."""
+    stages = d["stages"]
+    bad = [s for s in stages if s["status"] in ("failed", "error")]
+    if bad:
+        return False, f"its stage {bad[0]['name']} {bad[0]['status']}"
+    if d.get("status") == "running":
+        return False, "it is still running"
+    if not any(s["status"] == "passed" for s in stages):
+        return False, "none of its stages passed"
+    for s in stages:
+        embedded = s.get("verdict")
+        if isinstance(embedded, Mapping) and embedded.get("passed") is False and s["status"] == "passed":
+            return False, f"its stage {s['name']} is marked passed over a verdict that did not pass"
+    return True, "every stage it ran passed"
 
 
 def load_verdict(path: str | os.PathLike[str]) -> Verdict:
@@ -163,16 +212,22 @@ def _join(where: str, key: str) -> str:
 
 def _gate(c: _Checker, d: Mapping[str, Any], where: str) -> None:
     c.opt(d, "status", str, where)
+    c.opt(d, "data_fingerprint", str, where)
     c.opt(d, "method", str, where)
     c.opt(d, "confidence", _NUMBER, where)
     c.opt(d, "rows", int, where)
     for side in ("candidate", "baseline"):
         info = c.opt(d, side, dict, where)
         if info is not None:
+            for key in ("source", "kind", "fingerprint", "model_digest"):
+                c.opt(info, key, str, _join(where, side))
             metrics = c.opt(info, "metrics", dict, _join(where, side))
             for name in metrics or {}:
                 c.opt(metrics, name, _NUMBER, _join(_join(where, side), "metrics"))
-    for path, rule in c.mappings(d, "rules", where, required=True):
+    rules = c.mappings(d, "rules", where, required=True)
+    if not rules:
+        raise c.fail(_join(where, "rules"), "is empty: a gate without rules decides nothing")
+    for path, rule in rules:
         c.req(rule, "rule", str, path)
         c.req(rule, "kind", str, path)
         c.opt(rule, "metric", str, path)
@@ -189,6 +244,7 @@ def _gate(c: _Checker, d: Mapping[str, Any], where: str) -> None:
             )
             if not ok:
                 raise c.fail(f"{path}.interval", f"must be [low, high], found {_shown(interval)}")
+    c.choice(d, "on_inconclusive", INCONCLUSIVE_POLICIES, where)
     for path, row in c.mappings(d, "slices", where):
         c.req(row, "column", str, path)
         c.req(row, "value", str, path)
@@ -303,3 +359,38 @@ def stage_verdicts(pipeline: Verdict, *, base: str | os.PathLike[str] = ".") -> 
                 if isinstance(data, dict) and data.get("schema") in SUPPORTED and data["schema"] != PIPELINE:
                     out.append((name, validate_verdict(data, source=str(path))))
     return out
+
+
+def check_predictions(predictions: str | os.PathLike[str], verdicts: Sequence[Verdict]) -> None:
+    """Refuse a predictions file that no gate verdict of the report was computed on.
+
+    Plots drawn from another model's predictions (a stale file, the wrong path) would sit beside
+    a verdict they do not belong to; the gate records its candidate file's fingerprint, and the
+    plots are drawn only from that file.
+    """
+    from mlci_lib.fingerprint import fingerprint_path
+
+    file = Path(predictions)
+    if not file.is_file():
+        return  # reading it reports the missing file, naming the option
+    recorded = {
+        str(candidate["fingerprint"])
+        for v in verdicts
+        if v.kind == "gate"
+        and isinstance(candidate := v.data.get("candidate"), Mapping)
+        and candidate.get("fingerprint")
+    }
+    if not recorded:
+        raise InputError(
+            f"predictions file {file} (option --predictions): no gate verdict in the report records "
+            "which predictions it was computed on, so the plots could show another model",
+            hint="pass the gate verdict written for these predictions, or leave out --predictions",
+        )
+    actual = fingerprint_path(file)
+    if actual not in recorded:
+        expected = ", ".join(sorted(f[:19] + "..." for f in recorded))
+        raise InputError(
+            f"predictions file {file} (option --predictions, {actual[:19]}...) is not the file the gate "
+            f"verdict was computed on ({expected})",
+            hint="pass the candidate predictions the gate read, or gate these predictions first",
+        )
