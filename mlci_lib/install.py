@@ -29,11 +29,16 @@ class InstallError(Exception):
     pass
 
 
+def _escape_data(text: str) -> str:
+    # The runner's own escapes for command data (as mlci_lib/runner.py, which is not importable yet).
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _error(message: str) -> int:
     # Same shape as every other mlci failure: one annotation line, repeated in the job summary.
     text = " ".join(message.split())
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        print(f"::error title=mlci install::{text}", file=sys.stderr)
+        print(f"::error title=mlci install::{_escape_data(text)}", file=sys.stderr)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
@@ -131,6 +136,8 @@ def main() -> int:
     scripts = sysconfig.get_path("scripts")
     _write_github_file("GITHUB_PATH", scripts + "\n")
     delimiter = f"MLCI_EOF_{uuid.uuid4().hex}"
+    while delimiter in version or delimiter in sys.executable:  # a value must not end early
+        delimiter = f"MLCI_EOF_{uuid.uuid4().hex}"
     _write_github_file(
         "GITHUB_OUTPUT",
         f"version<<{delimiter}\n{version}\n{delimiter}\npython<<{delimiter}\n{sys.executable}\n{delimiter}\n",

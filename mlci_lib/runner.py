@@ -5,12 +5,28 @@ annotations (``::error title=...::``) and secret masks (``::add-mask::``). Outsi
 it degrades to plain text, and to files when asked through ``MLCI_OUTPUT_FILE`` and
 ``MLCI_SUMMARY_FILE``. Nothing is opened at import time: the environment is read when a
 :class:`CiRunner` is created, and files are opened only when something is written.
+
+Under GitHub Actions every line mlci writes is read by the runner for workflow commands, and much
+of what mlci prints comes from users' data (column names, category values, file paths, a shell
+stage's output). So this module is the only writer, and it never lets such text start a command:
+
+- the data and properties of mlci's own commands use the runner's escapes (``%25``, ``%0D``,
+  ``%0A``; ``%3A`` and ``%2C`` in properties);
+- any other text that could hold a command (``::`` at a line start, ``##[`` anywhere) is wrapped in
+  ``::stop-commands::TOKEN`` ... ``::TOKEN::`` with a fresh random token;
+- a JSON result on stdout is made inert instead (``#`` before ``[`` written ``\\u0023``: the same
+  JSON value), so that ``$(mlci --json ...)`` still reads plain JSON;
+- all of it goes to one stream (stdout, or stderr when stdout carries a JSON result): the runner
+  reads stdout and stderr in separate batches, so a stop on one stream does not order lines of the
+  other, and an ``::error::`` written to one while the other is stopped would be lost.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import secrets
 import sys
 import uuid
 from collections.abc import Mapping
@@ -40,6 +56,37 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+#: What the runner could parse as a command: ``::`` (at a line start once leading blanks are
+#: trimmed; looking for it anywhere is simpler and errs on the safe side) or the legacy ``##[``,
+#: which the runner finds anywhere in a line.
+_MAY_HOLD_COMMAND = re.compile(r"::|##\[")
+
+
+def stop_commands(text: str) -> str:
+    """``text`` as the runner will show it but never execute: wrapped in ``stop-commands``.
+
+    The token is random, so text cannot guess it and resume command processing early; it is
+    drawn again in the (theoretical) case that it occurs in the text (the runner compares tokens
+    without regard to case).
+    """
+    if not _MAY_HOLD_COMMAND.search(text):
+        return text
+    token = secrets.token_hex(16)
+    while token in text.lower():  # pragma: no cover - 128 random bits
+        token = secrets.token_hex(16)
+    body = text[:-1] if text.endswith("\n") else text
+    return f"::stop-commands::{token}\n{body}\n::{token}::"
+
+
+def inert_json(text: str) -> str:
+    """JSON text in which the runner finds no command, and that decodes to the same value.
+
+    JSON lines never start with ``::`` (a string cannot hold a raw line break), so only the legacy
+    ``##[`` form could match; ``#`` appears only inside strings, where ``\\u0023`` means the same.
+    """
+    return re.sub(r"#(?=\[)", r"\\u0023", text)
 
 
 def workflow_command(annotation: Annotation) -> str:
@@ -72,6 +119,18 @@ class CiRunner:
         self._stdout = stdout
         self._stderr = stderr
         self._secrets: list[str] = []
+        #: True once stdout is reserved for a machine-readable result (``--json``).
+        self.stdout_is_data = False
+
+    def reserve_stdout(self) -> None:
+        """Keep stdout for the result (``--json``): on GitHub the log then goes to stderr."""
+        self.stdout_is_data = True
+
+    def _stream(self, to_stderr: bool) -> TextIO:
+        if self.on_github:
+            # One stream for everything the runner reads as a log (see the module docstring).
+            return self.stderr if self.stdout_is_data else self.stdout
+        return self.stderr if to_stderr else self.stdout
 
     @property
     def stdout(self) -> TextIO:
@@ -90,8 +149,9 @@ class CiRunner:
             if part.strip():
                 self._secrets.append(part)
                 if self.on_github:
-                    self.stdout.write(f"::add-mask::{_escape_data(part)}\n")
-                    self.stdout.flush()
+                    stream = self._stream(False)
+                    stream.write(f"::add-mask::{_escape_data(part)}\n")
+                    stream.flush()
 
     def redact(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
@@ -107,7 +167,9 @@ class CiRunner:
         for name, value in outputs.items():
             value = self.redact(str(value))
             delimiter = f"MLCI_EOF_{uuid.uuid4().hex}"
-            while delimiter in value:  # pragma: no cover - a uuid in user data is not a real risk
+            # A line equal to the delimiter would end the value early and start output lines
+            # of the value's choosing: draw again in that (theoretical) case.
+            while delimiter in value:
                 delimiter = f"MLCI_EOF_{uuid.uuid4().hex}"
             chunks.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
         with open(self.output_path, "a", encoding="utf-8") as handle:
@@ -124,9 +186,13 @@ class CiRunner:
     # -- annotations ---------------------------------------------------------------------
     def annotate(self, annotation: Annotation, *, to_stderr: bool = False) -> None:
         """Emit an annotation: a workflow command on GitHub, a plain line elsewhere."""
-        stream = self.stderr if to_stderr else self.stdout
+        stream = self._stream(to_stderr)
         if self.on_github:
-            clean = dataclasses.replace(annotation, message=self.redact(annotation.message))
+            clean = dataclasses.replace(
+                annotation,
+                message=self.redact(annotation.message),
+                title=self.redact(annotation.title) if annotation.title else annotation.title,
+            )
             stream.write(workflow_command(clean) + "\n")
         else:
             where = ""
@@ -137,9 +203,21 @@ class CiRunner:
         stream.flush()
 
     def print(self, text: str, *, to_stderr: bool = False) -> None:
-        stream = self.stderr if to_stderr else self.stdout
-        stream.write(self.redact(text) + ("" if text.endswith("\n") else "\n"))
+        """Print text for people; on GitHub it can never start a workflow command."""
+        stream = self._stream(to_stderr)
+        clean = self.redact(text)
+        if self.on_github:
+            clean = stop_commands(clean)
+        stream.write(clean + ("" if clean.endswith("\n") else "\n"))
         stream.flush()
+
+    def print_json(self, text: str) -> None:
+        """Print a JSON result on stdout (on GitHub made inert, still the same JSON value)."""
+        clean = self.redact(text)
+        if self.on_github:
+            clean = inert_json(clean)
+        self.stdout.write(clean + ("" if clean.endswith("\n") else "\n"))
+        self.stdout.flush()
 
     def write_file_output(self, path: str | os.PathLike[str], text: str) -> Path:
         from mlci_lib.files import write_text_atomic

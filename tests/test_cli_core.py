@@ -57,9 +57,11 @@ def test_version() -> None:
 
 def test_errors_on_github_are_annotations_and_summary(tmp_path) -> None:
     summary = tmp_path / "summary.md"
-    code, _out, err = run_cli(["bogus"], {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    code, out, _err = run_cli(["bogus"], {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert code == 2
-    assert err.startswith("::error title=mlci usage error::")
+    # On GitHub the whole log is one stream (stdout unless --json), so that no stop-commands
+    # block on the other stream can swallow the annotation.
+    assert out.startswith("::error title=mlci usage error::")
     assert "invalid choice" in summary.read_text()
 
 

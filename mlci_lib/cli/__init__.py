@@ -75,6 +75,8 @@ def main(argv: Sequence[str] | None = None, *, runner: CiRunner | None = None) -
     args_list = list(sys.argv[1:] if argv is None else argv)
     runner = runner or CiRunner()
     json_output = _wants("--json", args_list)
+    if json_output:
+        runner.reserve_stdout()
     debug = _wants("--debug", args_list) or os.environ.get("MLCI_DEBUG") == "1"
     # The command's result files: claimed before its handler reads any input, and given the
     # error when it stops, so a verdict of an earlier run never stands for this one.
@@ -150,9 +152,9 @@ def _finish(outcome: Outcome, runner: CiRunner, json_output: bool) -> int:
         runner.set_outputs(outcome.outputs)
     if json_output:
         if outcome.result is not None:
-            runner.print(outcome.result.to_json())
+            runner.print_json(outcome.result.to_json())
         else:
-            runner.print(json.dumps({"passed": outcome.passed, "outputs": outcome.outputs}))
+            runner.print_json(json.dumps({"passed": outcome.passed, "outputs": outcome.outputs}))
     elif outcome.text:
         runner.print(outcome.text)
     return exit_code
@@ -160,7 +162,8 @@ def _finish(outcome: Outcome, runner: CiRunner, json_output: bool) -> int:
 
 def _fail(message: str, title: str, exit_code: int, runner: CiRunner, json_output: bool, debug: bool) -> int:
     if debug:
-        traceback.print_exc()
+        # The traceback holds messages built from user data: it goes through the runner too.
+        runner.print(traceback.format_exc(), to_stderr=True)
     if runner.on_github:
         runner.annotate(Annotation("error", message, title=title), to_stderr=True)
         runner.append_summary(f"> [!CAUTION]\n> **{title}**: {message}\n")
@@ -174,7 +177,7 @@ def _fail(message: str, title: str, exit_code: int, runner: CiRunner, json_outpu
             "title": title,
             "exit_code": exit_code,
         }
-        runner.print(json.dumps(error))
+        runner.print_json(json.dumps(error))
     return exit_code
 
 
