@@ -253,6 +253,41 @@ def test_stage_verdict_read_from_its_file_when_not_embedded(real: dict[str, Path
     assert report.section("gate") is not None
 
 
+@pytest.mark.parametrize(
+    "where", ["absolute", "dot-dot", "symlink-out", "symlinked-dir", "inside-via-dot-dot"]
+)
+def test_stage_verdict_file_outside_the_workspace_is_not_read(
+    real: dict[str, Path], tmp_path: Path, where: str
+) -> None:
+    workspace, outside = tmp_path / "workspace", tmp_path / "elsewhere"
+    (workspace / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "gate.json").write_text(real["gate"].read_text())
+    (workspace / "gate.json").write_text(real["gate"].read_text())
+    if where == "symlink-out":
+        (workspace / "link.json").symlink_to(outside / "gate.json")
+    if where == "symlinked-dir":
+        (workspace / "shared").symlink_to(outside, target_is_directory=True)
+    file = {
+        "absolute": str(outside / "gate.json"),
+        "dot-dot": "../elsewhere/gate.json",
+        "symlink-out": "link.json",
+        "symlinked-dir": "shared/gate.json",
+        "inside-via-dot-dot": "sub/../gate.json",
+    }[where]
+    verdict = pipeline_verdict(real)
+    verdict["stages"][2]["verdict"] = None
+    verdict["stages"][2]["verdict_file"] = file
+    report = render_report(verdict, base_dir=workspace)
+    if where == "inside-via-dot-dot":
+        assert report.section("gate") is not None
+    else:
+        assert report.section("gate") is None, where
+    # An absolute path inside the workspace (as mlci run writes it) is read.
+    verdict["stages"][2]["verdict_file"] = str(workspace / "gate.json")
+    assert render_report(verdict, base_dir=workspace).section("gate") is not None
+
+
 def test_missing_sections_are_tolerated() -> None:
     verdict = {
         "schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True, "failed_stage": None,

@@ -185,6 +185,62 @@ def test_links_to_another_host_are_refused() -> None:
         GitHubClient(TOKEN, api_url="file:///etc/passwd")
 
 
+# -- whose comment and issue ----------------------------------------------------------------------
+
+
+def test_a_marker_planted_by_another_user_or_app_is_not_taken_over(github_api: GitHubStandIn) -> None:
+    planted = [
+        github_api.add_comment(REPO, 7, f"{MARKER}\nplanted by a user"),
+        github_api.add_comment(
+            REPO, 7, f"{MARKER}\nplanted by an app", user={"login": "evil[bot]", "id": 666, "type": "Bot"}
+        ),
+        github_api.add_comment(
+            REPO, 7, f"{MARKER}\nsame login, another account",
+            user={"login": "github-actions[bot]", "id": 1, "type": "Bot"},
+        ),
+    ]  # fmt: skip
+    first = post(github_api, "report one")
+    assert first.action == "created"
+    second = post(github_api, "report two")
+    assert second.action == "updated" and second.comment_id == first.comment_id
+    comments = {c["id"]: c["body"] for c in github_api.comments(REPO, 7)}
+    assert [comments[c["id"]] for c in planted] == [c["body"] for c in planted]
+    assert comments[first.comment_id] == f"{MARKER}\nreport two"
+    assert "/graphql" in [r.path for r in github_api.requests]
+
+
+def test_a_personal_token_edits_only_its_own_comment(github_api: GitHubStandIn) -> None:
+    github_api.installation_token = False
+    github_api.graphql_status = 404  # no GraphQL: the identity comes from GET /user
+    github_api.identity = {"login": "alice", "id": 5, "type": "User"}
+    github_api.add_comment(REPO, 7, f"{MARKER}\nbob's", user={"login": "bob", "id": 6, "type": "User"})
+    mine = github_api.add_comment(REPO, 7, f"{MARKER}\nalice's", user=dict(github_api.identity))
+    result = post(github_api, "fresh")
+    assert result.action == "updated" and result.comment_id == mine["id"]
+    assert [c["body"] for c in github_api.comments(REPO, 7)] == [f"{MARKER}\nbob's", f"{MARKER}\nfresh"]
+
+
+def test_when_github_does_not_say_who_the_token_is_nothing_is_edited(github_api: GitHubStandIn) -> None:
+    github_api.graphql_status = 404  # and GET /user answers 403 to an installation token
+    ours = github_api.add_comment(REPO, 7, f"{MARKER}\nold", user=dict(github_api.identity))
+    result = post(github_api, "fresh")
+    assert result.action == "created" and "no comment was edited" in result.reason
+    assert github_api.comments(REPO, 7)[0]["body"] == ours["body"]
+
+
+def test_an_issue_planted_with_the_marker_is_not_edited(github_api: GitHubStandIn) -> None:
+    other = {"login": "mallory", "id": 77, "type": "User"}
+    planted = github_api.add_issue(REPO, "planted", "<!-- mlci-issue:default -->\nplanted", user=other)
+    options = {"token": TOKEN, "repository": REPO, "api_url": github_api.url, "policy": FAST}
+    first = open_or_update_issue("Drift", "body one", **options)  # type: ignore[arg-type]
+    assert first.action == "created" and first.number != planted["number"]
+    second = open_or_update_issue("Drift", "body two", **options)  # type: ignore[arg-type]
+    assert second.action == "updated" and second.number == first.number
+    issues = {i["number"]: i for i in github_api.issues(REPO)}
+    assert issues[planted["number"]]["body"] == "<!-- mlci-issue:default -->\nplanted"
+    assert issues[planted["number"]]["title"] == "planted"
+
+
 # -- issues ----------------------------------------------------------------------------------------
 
 
@@ -398,7 +454,8 @@ def test_cli_failed_verdict_opens_the_issue_then_updates_it(
     assert ours[0]["labels"] == [{"name": "drift"}, {"name": "monitoring"}]
     assert ours[0]["body"] == f"{ISSUE_MARKER}\n{(tmp_path / 'r.md').read_text()}"
     assert "## ❌ mlci: failed at **drift**" in ours[0]["body"]
-    assert [r.method for r in github_api.requests].count("POST") == 1
+    # One issue opened; the other POST asks GraphQL who the token is, before editing.
+    assert [r.method for r in github_api.requests if r.path.endswith("/issues")].count("POST") == 1
 
 
 def test_cli_closed_issue_is_not_reopened_a_new_one_is(tmp_path: Path, github_api: GitHubStandIn) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlci_lib.data.suite import Expectation, Suite, load_suite
 from mlci_lib.errors import ConfigError, InputError
+from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 from mlci_lib.values import shown
 
@@ -92,11 +93,11 @@ class DataCheckResult(Result):
         lines = [
             head,
             "",
-            f"Data `{self.data}` ({self.rows:,} rows, {self.columns} columns), suite `{self.suite}` "
-            f"from `{self.suite_source}`, {self.engine}.",
+            f"Data {code(self.data)} ({self.rows:,} rows, {self.columns} columns), suite {code(self.suite)} "
+            f"from {code(self.suite_source)}, {text(self.engine)}.",
             "",
         ]
-        lines += [f"- **{_md(problem)}**" for problem in self.problems]
+        lines += [f"- **{text(problem)}**" for problem in self.problems]
         if self.problems:
             lines.append("")
         failures = [e for e in self.expectations if not e.success]
@@ -120,21 +121,17 @@ class DataCheckResult(Result):
 def _row(e: ExpectationOutcome) -> str:
     mark = "✅" if e.success else "❌"
     if e.exception:
-        detail = f"error: {_md(e.exception)}"
+        detail = f"error: {text(e.exception)}"
     elif e.sample_unexpected:
-        detail = ", ".join(f"`{_md(text)}`" for text in _distinct_samples(e.sample_unexpected))
+        detail = ", ".join(code(sample) for sample in _distinct_samples(e.sample_unexpected))
     elif e.observed_value is not None:
-        detail = f"observed `{_md(_short(e.observed_value))}`"
+        detail = f"observed {code(_short(e.observed_value))}"
     else:
         detail = ""
     count = "" if e.unexpected_count is None else f"{e.unexpected_count:,}"
     share = "" if e.unexpected_share is None else f"{e.unexpected_share:.2%}"
-    column = f"`{_md(e.column)}`" if e.column else ""
-    return f"| {e.index + 1} | {e.type} | {column} | {mark} | {count} | {share} | {detail} |"
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    column = code(e.column) if e.column else ""
+    return f"| {e.index + 1} | {text(e.type)} | {column} | {mark} | {count} | {share} | {detail} |"
 
 
 def _distinct_samples(values: tuple[Any, ...]) -> list[str]:

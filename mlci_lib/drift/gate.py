@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlci_lib.errors import ConfigError, InputError
+from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 
 if TYPE_CHECKING:
@@ -142,31 +143,31 @@ class DriftVerdict(Result):
         )
         lines = [head, ""]
         if self.reasons:
-            lines += [f"- {reason}" for reason in self.reasons] + [""]
+            lines += [f"- {text(reason)}" for reason in self.reasons] + [""]
         lines += [
-            f"Reference `{self.reference}` ({self.reference_rows:,} rows), "
-            f"current `{self.current}` ({self.current_rows:,} rows).",
+            f"Reference {code(self.reference)} ({self.reference_rows:,} rows), "
+            f"current {code(self.current)} ({self.current_rows:,} rows).",
             "",
             "| feature | kind | method | value | threshold | drifted | PSI | JS | missing ref → cur |",
             "| --- | --- | --- | ---: | ---: | :---: | ---: | ---: | ---: |",
         ]
         rows = ([self.prediction] if self.prediction else []) + list(self.features)
         for feature in rows:
-            name = _md(feature.name) + (" (prediction)" if feature is self.prediction else "")
+            name = code(feature.name) + (" (prediction)" if feature is self.prediction else "")
             if feature.critical:
                 name += " (critical)"
             mark = "❌" if feature.drifted else "✅"
-            extra = f" · unseen: {_md(', '.join(feature.unseen_levels))}" if feature.unseen_levels else ""
+            extra = (
+                f" · unseen: {', '.join(code(level, 40) for level in feature.unseen_levels[:10])}"
+                if feature.unseen_levels
+                else ""
+            )
             lines.append(
                 f"| {name}{extra} | {feature.kind} | {feature.method} | {_num(feature.value)} | "
                 f"{_num(feature.threshold)} | {mark} | {_num(feature.psi)} | {_num(feature.js_distance)} | "
                 f"{feature.reference_missing_share:.1%} → {feature.current_missing_share:.1%} |"
             )
         return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _num(value: float | None) -> str:

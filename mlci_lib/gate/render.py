@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from mlci_lib.report.escape import code, text
+
 if TYPE_CHECKING:
     from mlci_lib.gate.verdict import GateVerdict, RuleResult
 
@@ -24,8 +26,8 @@ def _num(value: float | None, *, signed: bool = False, percent: bool = False) ->
         return "–"
     if percent:
         return f"{value * 100:+.2f}%" if signed else f"{value * 100:.2f}%"
-    text = f"{value:+.4f}" if signed else f"{value:.4f}"
-    return text if abs(value) >= 1e-4 or value == 0 else (f"{value:+.3g}" if signed else f"{value:.3g}")
+    shown = f"{value:+.4f}" if signed else f"{value:.4f}"
+    return shown if abs(value) >= 1e-4 or value == 0 else (f"{value:+.3g}" if signed else f"{value:.3g}")
 
 
 def _threshold(r: "RuleResult") -> str:
@@ -65,10 +67,6 @@ def _detectable(r: "RuleResult") -> str:
     return "±" + _num(r.mde, percent=r.statistic == "relative-change")
 
 
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def describe(r: "RuleResult") -> str:
     """One line about a rule, as used in annotations."""
     where = f" on {r.slice}" if r.slice and r.kind == "slice" else ""
@@ -86,9 +84,9 @@ def describe(r: "RuleResult") -> str:
 def verdict_markdown(v: "GateVerdict") -> str:
     conf = f"{v.confidence * 100:g}%"
     lines = [f"### mlci gate: {_STATUS[v.status]}", ""]
-    source = f"candidate `{_escape(str(v.candidate.get('source')))}`"
+    source = f"candidate {code(v.candidate.get('source'))}"
     if v.baseline:
-        source += f" vs baseline `{_escape(str(v.baseline.get('source')))}`"
+        source += f" vs baseline {code(v.baseline.get('source'))}"
     if v.method == "bootstrap":
         how = f"paired bootstrap, {v.resamples} resamples, {conf} intervals, seed {v.seed}"
         rows = f" on {v.rows:,} rows" if v.rows else ""
@@ -110,7 +108,7 @@ def verdict_markdown(v: "GateVerdict") -> str:
         outcome = _ICONS[r.outcome] + ("" if r.required else " (advisory)")
         value = r.value if r.kind == "slice-gap" else r.candidate
         lines.append(
-            f"| {_escape(r.rule)} | {_num(value)} | {_num(r.baseline)} | {_improvement(r)} "
+            f"| {text(r.rule)} | {_num(value)} | {_num(r.baseline)} | {_improvement(r)} "
             f"| {_interval(r)} | {_threshold(r)} | {_detectable(r)} "
             f"| {'–' if r.rows_needed is None else f'{r.rows_needed:,}'} | {outcome} |"
         )
@@ -122,7 +120,7 @@ def verdict_markdown(v: "GateVerdict") -> str:
         sizes = {f"{s.column}={s.value}": s.rows for s in v.slices}
         for r in slice_rules:
             lines.append(
-                f"| {_escape(str(r.slice))} | {sizes.get(str(r.slice), 0):,} | {r.metric} {r.check} "
+                f"| {code(r.slice)} | {sizes.get(str(r.slice), 0):,} | {text(f'{r.metric} {r.check}')} "
                 f"| {_num(r.value)} | {_threshold(r)} | {_ICONS[r.outcome]} |"
             )
         lines += ["", "</details>"]
@@ -131,10 +129,10 @@ def verdict_markdown(v: "GateVerdict") -> str:
     if explained:
         lines.append("")
         for r in explained:
-            lines.append(f"- **{_escape(r.rule)}** {r.outcome}: {_escape(describe(r))}")
+            lines.append(f"- **{text(r.rule)}** {r.outcome}: {text(describe(r), 600)}")
     if v.notes:
         lines.append("")
-        lines += [f"> {_escape(note)}" for note in v.notes]
+        lines += [f"> {text(note, 600)}" for note in v.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
@@ -88,22 +89,22 @@ class PipelineVerdict(Result):
         if self.passed:
             head = "### ✅ mlci pipeline passed"
         elif self.failed_stage:
-            head = f"### ❌ mlci pipeline failed at `{self.failed_stage}`"
+            head = f"### ❌ mlci pipeline failed at {code(self.failed_stage)}"
         else:
-            head = f"### mlci pipeline {self.status}"
+            head = f"### mlci pipeline {text(self.status)}"
         lines = [head, "", "| stage | status | time | detail |", "| --- | --- | ---: | --- |"]
         for r in self.stages:
-            detail = r.message.replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {r.name} | {icon[r.status]} {r.status} | {r.duration_s:.1f}s | {detail} |")
+            detail = text(r.message, 600)
+            lines.append(f"| {text(r.name)} | {icon[r.status]} {r.status} | {r.duration_s:.1f}s | {detail} |")
         links = []
         if self.git.get("commit"):
-            links.append(f"commit `{str(self.git['commit'])[:12]}`")
+            links.append(f"commit {code(str(self.git['commit'])[:12])}")
         if self.data_fingerprint:
-            links.append(f"data `{self.data_fingerprint[:19]}`")
+            links.append(f"data {code(self.data_fingerprint[:19])}")
         if self.model:
-            links.append(f"model `{self.model.get('name')}` v{self.model.get('version')}")
+            links.append(f"model {code(self.model.get('name'))} v{text(self.model.get('version'))}")
         if self.image and self.image.get("digest"):
-            links.append(f"image `{self.image.get('digest')}`")
+            links.append(f"image {code(self.image.get('digest'))}")
         if links:
             lines += ["", " → ".join(links)]
         return "\n".join(lines) + "\n"

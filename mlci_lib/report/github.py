@@ -2,7 +2,11 @@
 
 Each report lives in one comment found by a hidden marker (``<!-- mlci-report:<key> -->``), so a
 rerun edits it instead of adding another; an issue works the same way with
-``<!-- mlci-issue:<key> -->``, among the open issues. Rate limits (403/429 with ``Retry-After`` or
+``<!-- mlci-issue:<key> -->``, among the open issues. Anyone can paste the marker into a comment
+or an issue of their own, so only those written by the token's own identity are candidates for
+editing: the identity comes from GraphQL's ``viewer`` (which answers for installation tokens such
+as ``GITHUB_TOKEN`` and for personal tokens), else ``GET /user``; when neither tells, nothing is
+edited and a new comment or issue is written. Rate limits (403/429 with ``Retry-After`` or
 ``x-ratelimit-reset``) and transient failures are retried through :mod:`mlci_lib.retry`. When the
 token cannot comment at all (no token, no pull request, 401/403/404 as on pull requests from
 forks), the call returns ``skipped`` with the reason instead of raising: a report must not fail
@@ -266,6 +270,61 @@ class GitHubClient:
         raise ServiceError(f"GitHub API GET {path} has more than {MAX_PAGES} pages; giving up")
 
 
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who the token acts as: a user, or an app's bot (``github-actions[bot]`` for GITHUB_TOKEN)."""
+
+    login: str
+    id: int | None
+
+    def wrote(self, item: Mapping[str, Any]) -> bool:
+        """True when ``item`` (a comment or an issue) was written by this identity."""
+        user = item.get("user")
+        if not isinstance(user, dict):
+            return False
+        user_id = user.get("id")
+        if self.id is not None and isinstance(user_id, int) and not isinstance(user_id, bool):
+            return user_id == self.id
+        login = user.get("login")
+        return isinstance(login, str) and _bare_login(login) == _bare_login(self.login)
+
+
+def _bare_login(login: str) -> str:
+    # REST names an app's bot "name[bot]"; compare without the suffix and without case.
+    return login.lower().removesuffix("[bot]")
+
+
+def graphql_url(api_url: str) -> str:
+    """GraphQL's endpoint next to the REST ``api_url`` (GitHub Enterprise: ``/api/graphql``)."""
+    base = api_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base[: -len("/v3")] + "/graphql"
+    return base + "/graphql"
+
+
+def token_identity(client: GitHubClient) -> Identity | None:
+    """The token's identity, or None when GitHub does not tell (then nothing may be edited)."""
+    try:
+        data, _ = client.request(
+            "POST", graphql_url(client.api_url), {"query": "query { viewer { login databaseId } }"}
+        )
+        viewer = ((data or {}).get("data") or {}).get("viewer") if isinstance(data, dict) else None
+        if isinstance(viewer, dict) and isinstance(viewer.get("login"), str) and viewer["login"]:
+            number = viewer.get("databaseId")
+            return Identity(viewer["login"], number if isinstance(number, int) else None)
+    except (GitHubHttpError, ServiceError):
+        pass
+    try:
+        # A personal token also answers GET /user; an installation token gets 403 here.
+        data, _ = client.request("GET", "/user")
+    except GitHubHttpError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("login"), str) and data["login"]:
+        number = data.get("id")
+        return Identity(data["login"], number if isinstance(number, int) else None)
+    return None
+
+
 def _next_link(header: str) -> str | None:
     for part in header.split(","):
         match = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', part)
@@ -342,15 +401,20 @@ def post_pr_comment(
         for comment in client.paginate(f"{base}/{pr_number}/comments?per_page=100"):
             if isinstance(comment, dict) and str(comment.get("body") or "").startswith(hidden):
                 matches.append(comment)
+        note = ""
         if matches:
-            bots = [c for c in matches if (c.get("user") or {}).get("type") == "Bot"]
-            ours = (bots or matches)[0]
+            # Someone else may have pasted the marker: only the token's own comment is ours.
+            identity = token_identity(client)
+            if identity is None:
+                note = " (GitHub did not say who the token is, so no comment was edited)"
+            else:
+                ours = next((c for c in matches if identity.wrote(c)), None)
         if ours is not None:
             data, _ = client.request("PATCH", f"{base}/comments/{int(ours['id'])}", {"body": body})
             action, reason = UPDATED, f"updated comment {ours['id']} in place"
         else:
             data, _ = client.request("POST", f"{base}/{pr_number}/comments", {"body": body})
-            action, reason = CREATED, "created the report comment"
+            action, reason = CREATED, "created the report comment" + note
     except GitHubHttpError as error:
         soft = _soft(error, f"comment on {repository}#{pr_number}")
         if soft is None:
@@ -391,12 +455,20 @@ def open_or_update_issue(
     base = f"/repos/{repository}/issues"
     try:
         found = None
+        marked = []
         for issue in client.paginate(f"{base}?state=open&per_page=100"):
             if not isinstance(issue, dict) or "pull_request" in issue:
                 continue
             if str(issue.get("body") or "").startswith(hidden):
-                found = issue
-                break
+                marked.append(issue)
+        note = ""
+        if marked:
+            # Only an issue the token itself opened is ours to edit (anyone can paste a marker).
+            identity = token_identity(client)
+            if identity is None:
+                note = " (GitHub did not say who the token is, so no issue was edited)"
+            else:
+                found = next((i for i in marked if identity.wrote(i)), None)
         if found is not None:
             payload: dict[str, Any] = {"title": title, "body": text}
             data, _ = client.request("PATCH", f"{base}/{int(found['number'])}", payload)
@@ -406,7 +478,7 @@ def open_or_update_issue(
             if names:
                 payload["labels"] = list(names)
             data, _ = client.request("POST", base, payload)
-            action, reason = CREATED, "opened a new issue"
+            action, reason = CREATED, "opened a new issue" + note
     except GitHubHttpError as error:
         soft = _soft(error, f"open or edit issues of {repository}")
         if soft is None:

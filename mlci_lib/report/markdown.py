@@ -1,7 +1,8 @@
 """Markdown sections of the report, rendered from verdict JSON (not from live objects).
 
 Verdicts hold text from users' data (file names, column values, messages), so everything that
-comes from one is escaped: no stray table pipes, HTML tags, @-mentions or fake report markers.
+comes from one goes through :mod:`mlci_lib.report.escape` (``text`` and ``code``, re-exported
+here): no stray table pipes, HTML tags, @-mentions or fake report markers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlci_lib.report import mermaid
+from mlci_lib.report.escape import code, text
 
 _STAGE_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "➖"}
 _RULE_ICONS = {
@@ -23,7 +25,6 @@ _RULE_ICONS = {
     "skipped": "➖ skipped",
 }
 _GATE_STATUS = {"pass": "✅ passed", "warn": "⚠️ passed with warnings", "fail": "❌ failed"}
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 #: Rows shown per table before "… and N more"; the full data is in the verdict file.
 MAX_TABLE_ROWS = 50
 
@@ -36,24 +37,7 @@ class Section:
     markdown: str
 
 
-# -- escaping and numbers ------------------------------------------------------------------------
-
-
-def text(value: Any, limit: int = 300) -> str:
-    """Plain text safe in a Markdown table cell."""
-    raw = " ".join(str(value).split())
-    if len(raw) > limit:
-        raw = raw[: limit - 1] + "…"
-    escaped = _MD_SPECIAL.sub(r"\\\1", raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-    return escaped.replace("@", "@\u200b")
-
-
-def code(value: Any, limit: int = 120) -> str:
-    """A code span safe in a table cell (backticks and pipes cannot end it early)."""
-    raw = " ".join(str(value).split()).replace("`", "'")
-    if len(raw) > limit:
-        raw = raw[: limit - 1] + "…"
-    return "`" + raw.replace("|", "\\|") + "`"
+# -- numbers ------------------------------------------------------------------------
 
 
 def num(value: Any, *, signed: bool = False, percent: bool = False) -> str:

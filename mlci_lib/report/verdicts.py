@@ -338,7 +338,9 @@ def stage_verdicts(pipeline: Verdict, *, base: str | os.PathLike[str] = ".") -> 
     """The verdicts of a pipeline's stages that a report has a section for, in stage order.
 
     A stage's embedded verdict is used when present; else its ``verdict_file`` when that file
-    exists (relative paths from ``base``). A stage verdict of a schema the report does not
+    exists (relative paths from ``base``) and lies inside ``base``, the workspace: a verdict is
+    data, and a path in it must not make the report read (and show) a file from elsewhere.
+    A stage verdict of a schema the report does not
     render (a model push, an image smoke) is left out.
     """
     out: list[tuple[str, Verdict]] = []
@@ -350,14 +352,13 @@ def stage_verdicts(pipeline: Verdict, *, base: str | os.PathLike[str] = ".") -> 
                 out.append((name, Verdict(KINDS[embedded["schema"]], pipeline.source, embedded)))
             continue
         file = stage.get("verdict_file")
-        if file:
-            path = Path(base, file)
-            if path.is_file():
-                from mlci_lib.files import read_json
+        path = _inside(base, file) if file else None
+        if path is not None and path.is_file():
+            from mlci_lib.files import read_json
 
-                data = read_json(path, what="verdict file")
-                if isinstance(data, dict) and data.get("schema") in SUPPORTED and data["schema"] != PIPELINE:
-                    out.append((name, validate_verdict(data, source=str(path))))
+            data = read_json(path, what="verdict file")
+            if isinstance(data, dict) and data.get("schema") in SUPPORTED and data["schema"] != PIPELINE:
+                out.append((name, validate_verdict(data, source=str(path))))
     return out
 
 
@@ -394,3 +395,13 @@ def check_predictions(predictions: str | os.PathLike[str], verdicts: Sequence[Ve
             f"verdict was computed on ({expected})",
             hint="pass the candidate predictions the gate read, or gate these predictions first",
         )
+
+
+def _inside(base: str | os.PathLike[str], file: str) -> Path | None:
+    """``file`` (relative to ``base``) when it resolves, links followed, to a file inside ``base``."""
+    root = Path(base).resolve()
+    try:
+        real = Path(root, file).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a link loop, a NUL byte
+        return None
+    return real if real.is_relative_to(root) else None

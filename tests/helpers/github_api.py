@@ -5,10 +5,15 @@ pagination, rate-limit headers, the 65,536-character body limit):
 
 - ``GET/POST /repos/{owner}/{repo}/issues/{number}/comments``, ``PATCH .../issues/comments/{id}``
 - ``GET/POST /repos/{owner}/{repo}/issues``, ``GET/PATCH .../issues/{number}``
+- who the token is: ``POST /graphql`` with ``viewer { login databaseId }``, which answers for
+  every kind of token, and ``GET /user``, which answers 403 "Resource not accessible by
+  integration" for an installation token (``GITHUB_TOKEN``, a GitHub App's) as GitHub does
 
 and lets a test script failures (``fail_next``, ``rate_limit_next``, ``forbid_writes``, ``missing``)
 and read back what was posted (``comments``, ``issues``, ``requests``); ``add_comment``,
-``add_issue`` and ``close_issue`` play what other people do in between. Use the ``github_api``
+``add_issue`` and ``close_issue`` play what other people do in between. ``identity`` is the user
+the token acts as (``github-actions[bot]`` by default, an installation token: set
+``installation_token = False`` for a personal one); what it writes is authored by it. Use the ``github_api``
 fixture, or ``GitHubStandIn()`` as a context manager::
 
     def test_x(github_api):
@@ -64,6 +69,12 @@ class GitHubStandIn:
         self.forbid_writes = False
         #: Repositories ("owner/name") or issue numbers ("owner/name#7") that answer 404.
         self.missing: set[str] = set()
+        #: Who the token is; comments and issues it writes carry this user.
+        self.identity: dict[str, Any] = dict(BOT)
+        #: An installation token (GITHUB_TOKEN) cannot read GET /user; a personal token can.
+        self.installation_token = True
+        #: When set, POST /graphql answers this status (an Enterprise proxy without GraphQL, say).
+        self.graphql_status: int | None = None
         #: Largest page size honoured (GitHub's is 100); tests lower it to force pagination.
         self.max_per_page = 100
         self.requests: list[Recorded] = []
@@ -145,10 +156,19 @@ class GitHubStandIn:
             return self._new_comment(repository, number, body, user or {"login": "octocat", "type": "User"})
 
     def add_issue(
-        self, repository: str, title: str, body: str, *, pull_request: bool = False
+        self,
+        repository: str,
+        title: str,
+        body: str,
+        *,
+        pull_request: bool = False,
+        user: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Seed an issue (the token's own unless ``user`` says otherwise)."""
         with self._lock:
-            return self._new_issue(repository, {"title": title, "body": body}, pull_request=pull_request)
+            return self._new_issue(
+                repository, {"title": title, "body": body}, pull_request=pull_request, user=user
+            )
 
     def close_issue(self, repository: str, number: int) -> None:
         """Close an issue, as someone does once the alert is handled."""
@@ -180,7 +200,14 @@ class GitHubStandIn:
         self._comments.setdefault((repo, number), []).append(comment)
         return comment
 
-    def _new_issue(self, repo: str, data: dict[str, Any], *, pull_request: bool = False) -> dict[str, Any]:
+    def _new_issue(
+        self,
+        repo: str,
+        data: dict[str, Any],
+        *,
+        pull_request: bool = False,
+        user: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         number = next(self._numbers.setdefault(repo, itertools.count(1)))
         issue: dict[str, Any] = {
             "id": next(self._ids),
@@ -189,7 +216,7 @@ class GitHubStandIn:
             "body": data.get("body", ""),
             "labels": [{"name": name} for name in data.get("labels", [])],
             "state": "open",
-            "user": BOT,
+            "user": dict(user or self.identity),
             "html_url": f"https://github.com/{repo}/issues/{number}",
         }
         if pull_request:
@@ -253,6 +280,18 @@ class GitHubStandIn:
         self, method: str, path: str, query: dict[str, str], body: Any
     ) -> tuple[int, Any, dict[str, str]]:
         not_found: tuple[int, Any, dict[str, str]] = (404, {"message": "Not Found"}, {})
+        if path == "/user" and method == "GET":
+            if self.installation_token:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            return 200, dict(self.identity), {}
+        if path == "/graphql" and method == "POST":
+            if self.graphql_status is not None:
+                return self.graphql_status, {"message": "Not Found"}, {}
+            query = body.get("query") if isinstance(body, dict) else None
+            if not isinstance(query, str) or "viewer" not in query:
+                return 200, {"errors": [{"message": "this stand-in answers only the viewer query"}]}, {}
+            viewer = {"login": self.identity["login"], "databaseId": self.identity.get("id")}
+            return 200, {"data": {"viewer": viewer}}, {}
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues(?:/(comments/)?(\d+))?(/comments)?", path)
         if not match:
             return not_found
@@ -275,7 +314,7 @@ class GitHubStandIn:
             if method == "POST":
                 if not isinstance(body.get("body"), str) or not body["body"]:
                     return 422, {"message": "Validation Failed"}, {}
-                return 201, self._new_comment(repo, number, body["body"], BOT), {}
+                return 201, self._new_comment(repo, number, body["body"], dict(self.identity)), {}
         elif is_comment_id and number is not None and not sub:  # .../issues/comments/{id}
             for comments in self._comments.values():
                 for comment in comments:
