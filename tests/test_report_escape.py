@@ -176,3 +176,19 @@ def test_pipeline_summary_and_report_with_hostile_stage_messages(tmp_path: Path)
     report = tmp_path / "report.md"
     _run(["report", str(path), "--report-file", str(report), "--comment", "false"], tmp_path)
     assert_inert(report.read_text())
+
+
+def test_an_error_in_the_job_summary_shows_the_path_as_text(tmp_path: Path) -> None:
+    missing = tmp_path / "<img src=x onerror=alert(1)> @admin # heading from data.csv"
+    code_, summary = _run(["data", "check", str(missing), "--suite", str(missing)], tmp_path)
+    assert code_ == 2 and "[!CAUTION]" in summary
+    assert_inert(summary)
+
+
+def test_a_profile_summary_shows_the_path_as_code(tmp_path: Path) -> None:
+    data = tmp_path / "t.csv"
+    data.write_text("a,b\n1,x\n2,y\n")
+    output = tmp_path / "`</details>` @admin.yaml"
+    code_, summary = _run(["data", "profile", str(data), "-o", str(output)], tmp_path)
+    assert code_ == 0
+    assert_inert(summary)

@@ -166,7 +166,9 @@ def _fail(message: str, title: str, exit_code: int, runner: CiRunner, json_outpu
         runner.print(traceback.format_exc(), to_stderr=True)
     if runner.on_github:
         runner.annotate(Annotation("error", message, title=title), to_stderr=True)
-        runner.append_summary(f"> [!CAUTION]\n> **{title}**: {message}\n")
+        from mlci_lib.report.escape import text
+
+        runner.append_summary(f"> [!CAUTION]\n> **{text(title)}**: {text(message, 2000)}\n")
     else:
         runner.print(f"mlci: error: {message}", to_stderr=True)
     if json_output:

@@ -125,10 +125,13 @@ def handle_profile(args: argparse.Namespace, ctx: Context) -> Outcome:
         max_categories=args.max_categories,
         row_margin=args.row_margin,
     )
+    from mlci_lib.report.escape import code
+
     path = write_profile(profile, args.output)
     count = len(parse_suite(profile, source=str(path)).expectations)
     text = f"wrote {path}: {count} expectations over {len(profile['columns'])} columns"
     summary = (
-        f"### Data profile\n\nWrote `{path}`: {count} expectations over {len(profile['columns'])} columns.\n"
+        f"### Data profile\n\nWrote {code(path)}: {count} expectations over "
+        f"{len(profile['columns'])} columns.\n"
     )
     return Outcome(text=text, summary=summary, outputs={"suite-file": str(path), "expectations": str(count)})

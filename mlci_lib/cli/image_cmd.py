@@ -351,6 +351,9 @@ def _build_report(result: Any) -> tuple[str, str, dict[str, str]]:
 
 
 def _smoke_report(result: Any) -> tuple[str, str, dict[str, str], list[Annotation]]:
+    from mlci_lib.report.escape import code  # served values are data
+    from mlci_lib.report.escape import text as cell
+
     lat = result.latency
     rows = [
         f"| result | {'passed' if result.passed else '**failed**'} |",
@@ -366,7 +369,8 @@ def _smoke_report(result: Any) -> tuple[str, str, dict[str, str], list[Annotatio
     summary = "### Serving image smoke test\n\n| | |\n| --- | --- |\n" + "\n".join(rows) + "\n"
     if result.mismatches:
         summary += "\n| row | field | expected | served |\n| --- | --- | --- | --- |\n" + "".join(
-            f"| {m.row} | {m.field} | `{m.expected}` | `{m.served}` |\n" for m in result.mismatches[:10]
+            f"| {m.row} | {cell(m.field)} | {code(m.expected)} | {code(m.served)} |\n"
+            for m in result.mismatches[:10]
         )
     annotations = []
     if not result.passed:

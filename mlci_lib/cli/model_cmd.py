@@ -228,6 +228,7 @@ def handle_push(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.models import trusted_types_from
     from mlci_lib.registry.promote import promote_model, validate_alias
     from mlci_lib.registry.push import push_model, read_requirements_file
+    from mlci_lib.report.escape import code, text
     from mlci_lib.runner import Annotation
 
     _mask_secrets(args, ctx)
@@ -256,7 +257,7 @@ def handle_push(args: argparse.Namespace, ctx: Context) -> Outcome:
         # The annotation carries the reason (an ::error:: line on GitHub, a plain line elsewhere).
         return Outcome(
             passed=False,
-            summary=f"### mlci model push: ❌ refused\n\n{refused.one_line()}\n",
+            summary=f"### mlci model push: ❌ refused\n\n{text(refused.one_line(), 2000)}\n",
             outputs={"pushed": "false"},
             annotations=[Annotation("error", refused.one_line(), title="mlci model push refused")],
         )
@@ -292,7 +293,7 @@ def handle_push(args: argparse.Namespace, ctx: Context) -> Outcome:
             passed = False
             lines.append(f"  promotion refused: {refused.one_line()}")
             annotations.append(Annotation("error", refused.one_line(), title="mlci model promote refused"))
-            summary += f"\nPromotion to `{alias}` refused: {refused.one_line()}\n"
+            summary += f"\nPromotion to {code(alias)} refused: {text(refused.one_line(), 2000)}\n"
         else:
             outputs["alias"] = alias
             before = promotion.previous_version or "none"
