@@ -1,8 +1,9 @@
 """``mlci init``: write the starter workflows, ``mlci.yaml`` and a starter gate into a repository.
 
 Nothing is overwritten without ``force``: when any file to write already exists, nothing at all is
-written and the error names the first such file. The written ``mlci.yaml`` validates against the
-packaged schema.
+written and the error names the first such file. A ``.gitignore`` is the exception: mlci's lines
+(the results folder, the report, the model) are added to the repository's own. The written
+``mlci.yaml`` validates against the packaged schema.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ data:                             # fingerprinted into the verdict and the regis
 stages:
   data-check:
     data: data/train.csv
-    suite: data.suite.yaml        # start one with: mlci data profile data/train.csv
+    suite: data.suite.yaml        # start one with: mlci data profile data/train.csv -o data.suite.yaml
   train:
     command: [python, train.py]   # an argv list, run without a shell; or shell: "make train"
     outputs: [model]
@@ -91,6 +92,30 @@ metrics:
 # acceptable. An undefined metric (e.g. AUC with one class in the labels) fails whatever this says.
 on-inconclusive: fail
 """
+
+#: What the pipeline writes into the work tree: results, the embedded registry, the report.
+GITIGNORE_LINES = (
+    ".mlci/",
+    "mlci-report.md",
+    "mlci-plots/",
+    "model/",
+    "predictions.csv",
+)
+_GITIGNORE_HEAD = "# written by mlci runs (added by `mlci init`)"
+
+#: The first thing to run after `mlci init`, as mlci.yaml's data-check stage expects it.
+PROFILE_HINT = "mlci data profile data/train.csv -o data.suite.yaml"
+
+
+def gitignore_text(existing: str = "") -> str:
+    """``existing`` with mlci's lines added where missing (nothing a user wrote is removed)."""
+    present = {line.strip() for line in existing.splitlines()}
+    missing = [line for line in GITIGNORE_LINES if line not in present]
+    if not missing:
+        return existing
+    head = existing if not existing or existing.endswith("\n") else existing + "\n"
+    gap = "\n" if head else ""
+    return head + gap + "\n".join([_GITIGNORE_HEAD, *missing]) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +172,7 @@ def planned_files(
     files = {
         config_name: _CONFIG.format(model_name=model_name, registry=registry, image_repository=repository),
         "gate.yaml": _GATE,
+        ".gitignore": gitignore_text(),
     }
     if "github" in ci:
         for source, target in GITHUB_WORKFLOWS.items():
@@ -176,7 +202,10 @@ def init_project(
     files = planned_files(
         model_name=model_name, tracking_uri=tracking_uri, image_repository=image_repository, ci=ci
     )
-    existing = [name for name in files if (root / name).exists()]
+    # A repository's own .gitignore is extended, never replaced, and never blocks init.
+    if (root / ".gitignore").is_file():
+        files[".gitignore"] = gitignore_text((root / ".gitignore").read_text(encoding="utf-8"))
+    existing = [name for name in files if (root / name).exists() and name != ".gitignore"]
     if existing and not force:
         raise InputError(
             f"{root / existing[0]} already exists"

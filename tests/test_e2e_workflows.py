@@ -60,6 +60,7 @@ def template(name: str, *, mlflow: str, repository: str, api: str, base_image: s
     text = (TEMPLATES / f"{name}.yml").read_text()
     text = text.replace("${{ vars.MLFLOW_TRACKING_URI }}", mlflow)
     text = text.replace("${{ vars.MLFLOW_TRACKING_USERNAME }}", "''")
+    text = text.replace("${{ vars.MLFLOW_READONLY_USERNAME }}", "''")
     text = text.replace(
         "${{ vars.MLCI_IMAGE_REPOSITORY || format('ghcr.io/{0}', github.repository) }}", repository
     )

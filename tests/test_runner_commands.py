@@ -226,3 +226,63 @@ def test_report_of_a_pipeline_with_hostile_stage_messages_and_paths(tmp_path: Pa
     assert code in (0, 1), out + err
     assert_no_planted_command(out, err)
     assert report.is_file()
+
+
+# -- the same through a real workflow run ---------------------------------------------------------
+
+ACT_WORKFLOW = """
+on: push
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0
+        with:
+          python-version: '3.11'
+      - id: gate
+        uses: mlci-dev/mlci/actions/metric-gate@v1
+        continue-on-error: true
+        with:
+          candidate: eval/candidate.parquet
+          rules: eval/gate.yaml
+          slice-min-size: '5'
+          verdict-file: out/verdict.json
+      - id: after
+        run: echo "gate passed=$PASSED"
+        env:
+          PASSED: ${{ steps.gate.outputs.passed }}
+"""
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_a_workflow_run_takes_no_command_from_slice_values(act_binary: str, tmp_path: Path) -> None:
+    from tests.helpers.act import run_workflow
+
+    data = tmp_path / "data"
+    data.mkdir()
+    candidate, rules = _gate_files(data)
+    run = run_workflow(
+        act_binary,
+        tmp_path,
+        ACT_WORKFLOW,
+        files={"eval/candidate.parquet": candidate, "eval/gate.yaml": rules},
+    )
+    assert run.outcome("gate") == "failure", run.log[-4000:]
+    # A planted "::set-output name=passed::true" would have set the output; a planted error,
+    # warning or notice would be an annotation act reports as a command.
+    assert run.outputs("gate")["passed"] == "false", run.log[-4000:]
+    commands = [e for e in run.events if e.get("command") and "gate" in (e.get("stepID") or [])]
+    outputs = {e["name"]: e["arg"] for e in commands if e["command"] == "set-output"}
+    assert set(outputs) == {"version", "python", "passed", "verdict-file", "summary"}
+    assert outputs["passed"] == "false"
+    for event in [e for e in commands if e.get("stepID") == ["gate", "gate"]]:  # the mlci gate step
+        if event["command"] in ("error", "warning", "notice"):
+            # act splits a command at the last "::" (GitHub at the first), so it garbles the title of
+            # an annotation whose text holds "::"; the line itself is mlci's own.
+            assert str(event["raw"]).startswith(f"::{event['command']} title=mlci gate"), event
+        assert event["command"] not in ("add-mask", "set-env", "add-path", "save-state"), event
+    stops = [e["arg"] for e in commands if e["command"] == "stop-commands"]
+    assert stops and all(any(e["command"] == token for e in commands) for token in stops)
+    assert "planted" in run.log  # the values are shown, as text

@@ -145,9 +145,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.errors import UsageError
     from mlci_lib.files import write_json_atomic
     from mlci_lib.fingerprint import data_fingerprint
-    from mlci_lib.gate.render import describe
     from mlci_lib.gate.verdict import run_gate
-    from mlci_lib.runner import Annotation
 
     if not args.candidate and not args.candidate_latency:
         raise UsageError(
@@ -177,16 +175,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         data_fingerprint=data_fingerprint(args.data),
     )
     path = write_json_atomic(args.verdict_file, verdict.to_dict())
-    annotations = []
-    for r in verdict.rules:
-        if r.outcome in ("fail", "undefined") and r.required:
-            word = "failed" if r.outcome == "fail" else "undefined"
-            annotations.append(Annotation("error", describe(r), title=f"mlci gate: {r.rule} {word}"))
-        elif r.outcome == "inconclusive" and r.required:
-            level = {"fail": "error", "warn": "warning", "pass": "notice"}[verdict.on_inconclusive]
-            annotations.append(Annotation(level, describe(r), title=f"mlci gate: {r.rule} inconclusive"))
-        elif r.outcome in ("fail", "inconclusive", "undefined"):
-            annotations.append(Annotation("warning", describe(r), title=f"mlci gate: {r.rule} (advisory)"))
+    annotations = rule_annotations(verdict.rules, verdict.on_inconclusive)
     summary = verdict.markdown()
     return Outcome(
         result=verdict,
@@ -200,3 +189,21 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         },
         annotations=annotations,
     )
+
+
+def rule_annotations(rules: Any, on_inconclusive: str, *, title: str = "mlci gate") -> list[Any]:
+    """One annotation per rule that did not pass: an error for each failing required rule."""
+    from mlci_lib.gate.render import describe
+    from mlci_lib.runner import Annotation
+
+    annotations = []
+    for r in rules:
+        if r.outcome in ("fail", "undefined") and r.required:
+            word = "failed" if r.outcome == "fail" else "undefined"
+            annotations.append(Annotation("error", describe(r), title=f"{title}: {r.rule} {word}"))
+        elif r.outcome == "inconclusive" and r.required:
+            level = {"fail": "error", "warn": "warning", "pass": "notice"}.get(on_inconclusive, "error")
+            annotations.append(Annotation(level, describe(r), title=f"{title}: {r.rule} inconclusive"))
+        elif r.outcome in ("fail", "inconclusive", "undefined"):
+            annotations.append(Annotation("warning", describe(r), title=f"{title}: {r.rule} (advisory)"))
+    return annotations

@@ -8,9 +8,10 @@ from typing import Any
 from mlci_lib.cli.framework import Context, Outcome, add_command
 
 _DESCRIPTION = """\
-Write mlci.yaml, a starter gate.yaml and the starter CI files into a repository: GitHub workflows
-(pr, release, retrain, monitor) by default, a .gitlab-ci.yml and a Jenkinsfile on request.
-No file is overwritten without --force: if one exists, nothing is written.
+Write mlci.yaml, a starter gate.yaml, a .gitignore for what runs write, and the starter CI files
+into a repository: GitHub workflows (pr, release, retrain, monitor) by default, a .gitlab-ci.yml
+and a Jenkinsfile on request. No file is overwritten without --force: if one exists, nothing is
+written (an existing .gitignore only gets mlci's lines added).
 
 examples:
   mlci init --model-name churn
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.options import parse_list
-    from mlci_lib.scaffold import init_project
+    from mlci_lib.scaffold import PROFILE_HINT, init_project
 
     result = init_project(
         args.dir,
@@ -55,7 +56,10 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     lines = [f"mlci init wrote {len(result.written)} files in {result.directory}:"]
     for name in result.written:
         lines.append(f"  {name}{'  (overwritten)' if name in result.overwritten else ''}")
-    lines.append("next: add train.py, evaluate.py and data.suite.yaml (see mlci.yaml), then run 'mlci run'")
+    lines.append(
+        f"next: add train.py and evaluate.py, write the data suite with '{PROFILE_HINT}' "
+        "(see mlci.yaml), then run 'mlci run'"
+    )
     return Outcome(
         result=result,
         passed=True,

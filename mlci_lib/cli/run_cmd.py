@@ -69,9 +69,11 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     import dataclasses
     from pathlib import Path
 
+    from mlci_lib.cli.gate_cmd import rule_annotations
     from mlci_lib.errors import MlciError
     from mlci_lib.pipeline import load_config, run_pipeline
     from mlci_lib.pipeline.verdict import ERROR
+    from mlci_lib.report.champion import TITLE, missing_champion, no_champion_markdown, no_champion_message
     from mlci_lib.runner import Annotation
 
     # The pipeline verdict gets the error if the run stops (the pipeline itself marks it running
@@ -97,10 +99,23 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     )
     annotations = []
     failed = verdict.stage(verdict.failed_stage) if verdict.failed_stage else None
-    if failed is not None:
+    gate_rules = _gate_rules(failed.verdict if failed is not None and failed.name == "gate" else None)
+    if failed is not None and gate_rules:
+        # One ::error:: per failing rule, as `mlci gate` writes them, not only the first.
+        annotations += rule_annotations(
+            gate_rules, str((failed.verdict or {}).get("on_inconclusive") or "fail"), title="mlci run: gate"
+        )
+    elif failed is not None:
         annotations.append(
             Annotation("error", failed.message, title=f"mlci run: {failed.name} {failed.status}")
         )
+    summary = verdict.markdown()
+    no_champion = missing_champion(verdict.to_dict())
+    if no_champion is not None:
+        annotations.append(
+            Annotation("warning", no_champion_message(no_champion), title=f"mlci run: {TITLE}")
+        )
+        summary = no_champion_markdown(no_champion) + "\n\n" + summary
     outputs = {
         "passed": "true" if verdict.passed else "false",
         "verdict-file": str(config.verdict_file),
@@ -114,7 +129,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         result=verdict,
         passed=verdict.passed,
         text=verdict.text() + f"\nverdict: {config.verdict_file}",
-        summary=verdict.markdown(),
+        summary=summary,
         outputs=outputs,
         annotations=annotations,
     )
@@ -123,3 +138,26 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     if failed is not None and failed.status == ERROR:
         outcome.failed_exit_code = MlciError.exit_code
     return outcome
+
+
+def _gate_rules(verdict: Any) -> list[Any]:
+    """The rules of a gate verdict (as the pipeline embeds it), rebuilt for the annotations."""
+    import dataclasses
+
+    from mlci_lib.gate.verdict import RuleResult
+
+    if not isinstance(verdict, dict) or verdict.get("schema") != "mlci.gate-verdict":
+        return []
+    names = {f.name for f in dataclasses.fields(RuleResult)}
+    rules = []
+    for item in verdict.get("rules") or []:
+        if not isinstance(item, dict):
+            continue
+        fields = {k: v for k, v in item.items() if k in names}
+        if isinstance(fields.get("interval"), list):
+            fields["interval"] = tuple(fields["interval"])
+        try:
+            rules.append(RuleResult(**fields))
+        except TypeError:  # a rule without the fields describe() needs: fall back to the stage line
+            return []
+    return rules

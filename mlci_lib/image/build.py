@@ -290,6 +290,16 @@ def _run_build(
         for chunk in stream:
             if "error" in chunk:
                 detail = " ".join(str(chunk.get("error", "")).split())
+                if current is not None and current[1].upper().startswith("FROM "):
+                    # The FROM step failed: the base image cannot be pulled (a typo, a registry
+                    # that does not answer, no login). Say which option chooses it.
+                    raise ServiceError(
+                        f"image build failed: the base image {current[1][5:].strip()[:200]} cannot be "
+                        f"pulled: {detail[:300]}",
+                        hint="pass --base-image (the action's base-image input, or image-build's "
+                        "base-image in mlci.yaml) with an image this Docker engine can pull or already "
+                        "has, or log in to its registry first",
+                    )
                 raise ServiceError(
                     f"image build failed: {detail[:400]}",
                     hint="the lines before it show the failing step: " + " | ".join(tail[-5:])[-600:],

@@ -135,6 +135,11 @@ def render_report(
         )
     ]
     if pipeline is not None:
+        from mlci_lib.report.champion import missing_champion, no_champion_markdown
+
+        no_champion = missing_champion(pdata)
+        if no_champion is not None:
+            sections.append(md.Section("no-champion", no_champion_markdown(no_champion)))
         sections.append(md.Section("stages", md.stages_section(pdata.get("stages") or [])))
     counts: dict[str, int] = {}
     for _, verdict in parts:
