@@ -228,6 +228,29 @@ def test_when_github_does_not_say_who_the_token_is_nothing_is_edited(github_api:
     assert github_api.comments(REPO, 7)[0]["body"] == ours["body"]
 
 
+def test_the_stand_in_answers_who_the_token_is_as_github_does(github_api: GitHubStandIn) -> None:
+    from mlci_lib.report.github import GitHubHttpError, token_identity
+
+    github_api.token = TOKEN
+    client = GitHubClient(TOKEN, api_url=github_api.url, policy=FAST)
+    with pytest.raises(GitHubHttpError) as refused:
+        client.request("GET", "/user")  # an installation token may not read /user
+    assert refused.value.status == 403 and "not accessible by integration" in refused.value.api_message
+    identity = token_identity(client)
+    assert identity is not None and (identity.login, identity.id) == ("github-actions[bot]", 41898282)
+    assert (
+        GitHubClient("wrong", api_url=github_api.url, policy=FAST)
+        and token_identity(GitHubClient("wrong", api_url=github_api.url, policy=FAST)) is None
+    )
+
+
+@pytest.mark.parametrize("marker", ["<!-- a --><img src=x><!-- b -->", "<!-- @admin -->", "<!--\n# h -->"])
+def test_a_full_marker_must_be_one_plain_comment(github_api: GitHubStandIn, marker: str) -> None:
+    with pytest.raises(UsageError, match="one HTML comment"):
+        post(github_api, "body", marker=marker)
+    assert github_api.requests == []
+
+
 def test_an_issue_planted_with_the_marker_is_not_edited(github_api: GitHubStandIn) -> None:
     other = {"login": "mallory", "id": 77, "type": "User"}
     planted = github_api.add_issue(REPO, "planted", "<!-- mlci-issue:default -->\nplanted", user=other)

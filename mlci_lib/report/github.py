@@ -39,6 +39,7 @@ from mlci_lib.retry import (
 DEFAULT_API_URL = "https://api.github.com"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_FULL_MARKER = re.compile(r"<!-- [A-Za-z0-9_.:-]{1,80} -->")
 _USER_AGENT = "mlci-report"
 #: Pages of 100 comments read at most (10,000 comments) before giving up on finding ours.
 MAX_PAGES = 100
@@ -108,6 +109,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def marker_for(key: str, *, kind: str = "report") -> str:
     """The hidden marker of report ``key`` (a full ``<!-- ... -->`` marker is taken as is)."""
     if key.startswith("<!--") and key.endswith("-->"):
+        # Taken as is only when it is one plain comment: the marker opens the body unescaped.
+        if not _FULL_MARKER.fullmatch(key):
+            raise UsageError(
+                f"report marker {key!r} must be one HTML comment of letters, digits and '.:_-'",
+                hint="e.g. <!-- mlci-report:nightly -->, or pass a key such as nightly",
+            )
         return key
     if not _KEY.match(key):
         raise UsageError(
