@@ -203,3 +203,16 @@ def test_an_unreachable_base_image_names_the_option_that_chooses_it(
     assert code == 2, out + err
     (error,) = [c for c in processed_commands(out) if c.name == "error"]
     assert "127.0.0.1:9/no/such-image:1" in error.data and "--base-image" in error.data, error.data
+
+
+def test_the_pipeline_data_check_annotates_every_failed_expectation(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text("age,plan\n30,free\n-4,gold\n130,pro\n41,silver\n")
+    (tmp_path / "suite.yaml").write_text(
+        "columns:\n  age: {min: 0, max: 100}\n  plan: {allowed: [free, pro]}\n"
+    )
+    config = _project(tmp_path, {"data-check": {"data": "train.csv", "suite": "suite.yaml"}})
+    code, out, err = github_run({"GITHUB_ACTIONS": "true"}, ["run", "--config", str(config)])
+    assert code == 1, out + err
+    errors = [c for c in processed_commands(out) if c.name == "error"]
+    assert len(errors) == 2, out
+    assert any("column 'age'" in c.data for c in errors) and any("column 'plan'" in c.data for c in errors)

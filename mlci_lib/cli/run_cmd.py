@@ -105,6 +105,15 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         annotations += rule_annotations(
             gate_rules, str((failed.verdict or {}).get("on_inconclusive") or "fail"), title="mlci run: gate"
         )
+    elif failed is not None and (checks := _failed_expectations(failed.verdict)):
+        # A failed data check: one ::error:: per failed expectation, as `mlci data check` writes.
+        where = str((failed.verdict or {}).get("data") or "data")
+        problems = [str(p) for p in (failed.verdict or {}).get("problems") or []]
+        annotations += [Annotation("error", p, title="mlci run: data-check") for p in problems]
+        annotations += [
+            Annotation("error", f"{where}: {e.describe()}", title="mlci run: data-check failed")
+            for e in checks
+        ]
     elif failed is not None:
         annotations.append(
             Annotation("error", failed.message, title=f"mlci run: {failed.name} {failed.status}")
@@ -161,3 +170,25 @@ def _gate_rules(verdict: Any) -> list[Any]:
         except TypeError:  # a rule without the fields describe() needs: fall back to the stage line
             return []
     return rules
+
+
+def _failed_expectations(verdict: Any) -> list[Any]:
+    """The failed expectations of a data-check result (as the pipeline embeds it)."""
+    import dataclasses
+
+    from mlci_lib.data.check import ExpectationOutcome
+
+    if not isinstance(verdict, dict) or verdict.get("schema") != "mlci.data-check":
+        return []
+    names = {f.name for f in dataclasses.fields(ExpectationOutcome)}
+    failed = []
+    for item in verdict.get("expectations") or []:
+        if not isinstance(item, dict) or item.get("success") is not False:
+            continue
+        fields = {k: v for k, v in item.items() if k in names}
+        fields["sample_unexpected"] = tuple(fields.get("sample_unexpected") or ())
+        try:
+            failed.append(ExpectationOutcome(**fields))
+        except TypeError:  # not the fields describe() needs: fall back to the stage line
+            return []
+    return failed
