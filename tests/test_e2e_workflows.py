@@ -182,8 +182,9 @@ def test_release_pr_twice_and_a_worse_release(
             env={"EXAMPLE_WORSE_MODEL": "1"},
         )
         assert worse.outcome("mlci", "release") == "failure", worse.log[-6000:]
-        # The runner escapes ':' in annotation titles as %3A.
-        assert "::error title=mlci run%3A gate failed::" in worse.log, worse.log[-6000:]
+        # One ::error:: per failing rule (the runner escapes ':' in annotation titles as %3A).
+        for rule in ("accuracy min", "accuracy max-drop", "roc_auc min", "roc_auc max-drop"):
+            assert f"::error title=mlci run%3A gate%3A {rule} failed::" in worse.log, worse.log[-6000:]
         assert worse.outcome("report", "release") == "success"
         assert "failed at" in worse.summary and "gate" in worse.summary
         assert [str(v.version) for v in client.search_model_versions(f"name='{MODEL_NAME}'")] == ["1"]
