@@ -42,7 +42,13 @@ def _error(message: str) -> int:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(f"> [!CAUTION]\n> **mlci install**: {text}\n")
+                shown = (
+                    text.replace("&", "&amp;")
+                    .replace("<", "&lt;")
+                    .replace(">", "&gt;")
+                    .replace("@", "@\u200b")
+                )
+                handle.write(f"> [!CAUTION]\n> **mlci install**: {shown}\n")
     else:
         print(f"mlci install: error: {text}", file=sys.stderr)
     return 2

@@ -286,3 +286,20 @@ def test_a_workflow_run_takes_no_command_from_slice_values(act_binary: str, tmp_
     stops = [e["arg"] for e in commands if e["command"] == "stop-commands"]
     assert stops and all(any(e["command"] == token for e in commands) for token in stops)
     assert "planted" in run.log  # the values are shown, as text
+
+
+def test_the_installer_escapes_what_it_echoes_of_its_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlci_lib import install
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("MLCI_INSTALL_EXTRAS", "data x%0A::add-mask::<img>@admin")
+    assert install.main() == 2
+    err = capsys.readouterr().err
+    (command,) = processed_commands(err)
+    assert command.name == "error" and command.properties == {"title": "mlci install"}
+    assert "'x%0A::add-mask::<img>@admin'" in command.data  # shown as typed, on one line
+    assert "<img>" not in summary.read_text() and "@admin" not in summary.read_text()
