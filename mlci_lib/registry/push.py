@@ -249,6 +249,8 @@ def _mlflow_signature(loaded: LoadedModel) -> Any:
 
 def _check_estimator(loaded: LoadedModel) -> None:
     estimator = loaded.estimator
+    if loaded.framework == "onnx":
+        return  # loaded by mlci's ONNX module: a graph onnxruntime has already opened
     if not (hasattr(estimator, "predict") and hasattr(estimator, "get_params")):
         raise InputError(
             f"model {loaded.source} is not a scikit-learn estimator ({type(estimator).__name__})",
@@ -350,7 +352,9 @@ def push_model(
             hint="push the model and data the gate judged, or gate this model (mlci gate --model)",
         )
     requirements = validate_requirements(
-        default_pip_requirements(loaded.requirements) if pip_requirements is None else pip_requirements
+        default_pip_requirements((*loaded.requirements, *(("onnx",) if loaded.framework == "onnx" else ())))
+        if pip_requirements is None
+        else pip_requirements
     )
     if not requirements:
         raise InputError("no pip requirements left after parsing", hint="give at least scikit-learn")
@@ -493,11 +497,21 @@ def _log_model(
     try:
         if isinstance(loaded.estimator, NativeModel):
             info = _log_native(loaded.estimator, common)
+        elif loaded.framework == "onnx":
+            import mlflow.onnx
+            import onnx
+
+            # The graph as it was checked; mlci's metadata (columns, classes) travels inside it.
+            graph = onnx.load(str(loaded.estimator.file))
+            info = mlflow.onnx.log_model(graph, save_as_external_data=False, **common)
         else:
             import mlflow.sklearn
 
             info = mlflow.sklearn.log_model(
-                loaded.estimator, serialization_format="skops", skops_trusted_types=trusted, **common
+                loaded.estimator,
+                serialization_format="skops",
+                skops_trusted_types=_skops_types(loaded.estimator, trusted),
+                **common,
             )
     except MlciError:
         raise
@@ -506,6 +520,19 @@ def _log_model(
     finally:
         fluent._active_experiment_id = previous_experiment
     return str(info.model_uri)
+
+
+def _skops_types(estimator: Any, trusted: list[str]) -> list[str]:
+    """The types MLflow is told to trust when it writes ``estimator`` with skops.
+
+    MLflow checks the file it writes against one flat list. mlci loaded this estimator under its
+    own audit, which grants some types only beneath the estimator that needs them
+    (``functools.partial`` inside HistGradientBoosting): those are in the estimator already, so
+    they are listed for this file, and only for it.
+    """
+    import skops.io as sio
+
+    return sorted(set(trusted) | set(sio.get_untrusted_types(data=sio.dumps(estimator))))
 
 
 def _log_native(model: NativeModel, common: dict[str, Any]) -> Any:
@@ -552,6 +579,8 @@ def _attach_verdict(client: Any, run_id: str, info: VerdictInfo | None, uri: str
 
 
 def _required_files(loaded: LoadedModel) -> tuple[str, ...]:
+    if loaded.framework == "onnx":
+        return ("MLmodel", "model.onnx", "requirements.txt")
     if isinstance(loaded.estimator, NativeModel):
         return ("MLmodel", NATIVE_MODEL_FILES[loaded.estimator.framework], "requirements.txt")
     return REQUIRED_FILES
