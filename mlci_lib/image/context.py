@@ -200,10 +200,7 @@ def prepare_context(
     )
     bundle = folder / "bundle"
     bundle.mkdir()
-    if model.is_dir():
-        _copy_tree(model, bundle / "model", ignore=shutil.ignore_patterns(".*"))
-    else:
-        shutil.copyfile(model, bundle / "model")  # a single file: loaded by content, not by name
+    copy_model(model, bundle / "model")
     serving_info = dict(info)
     if warmup_rows:
         serving_info["warmup_rows"] = warmup_rows
@@ -233,6 +230,18 @@ def prepare_context(
     target.write_text(rendered, encoding="utf-8")
     target.chmod(0o644)
     return target, bool(_PLACEHOLDER.search(template) and "labels" in _PLACEHOLDER.findall(template))
+
+
+def copy_model(model: Path, target: Path) -> None:
+    """Copy the model into the context; nothing the model folder merely links to comes along."""
+    from mlci_lib.files import copy_folder, copy_regular_file
+
+    if model.is_dir():
+        copy_folder(model, target, what="model folder")
+    else:
+        # A single file: loaded by content, not by name. The file the user named may be a link
+        # (it loaded as a model, so its content is the model); a FIFO or device is refused.
+        copy_regular_file(os.path.realpath(model), target, what="model file")
 
 
 def label_instruction(labels: Mapping[str, str]) -> str:
