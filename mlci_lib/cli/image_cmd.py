@@ -78,7 +78,19 @@ def _build_args(parser: argparse.ArgumentParser, *, release: bool = False) -> No
         "--platform", default="manylinux_2_28_x86_64", metavar="TAG", help="wheel platform tag"
     )
     group.add_argument(
-        "--requirement", action="append", default=[], metavar="SPEC", help="an extra requirement, repeatable"
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="an extra requirement, repeatable (the model's framework is added and pinned already)",
+    )
+    group.add_argument(
+        "--system-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Debian package the image needs, repeatable (libgomp1 for LightGBM/XGBoost is added already); "
+        "installed only when the base image lacks it",
     )
     group.add_argument(
         "--dockerfile", metavar="FILE", help="your own Dockerfile template (same placeholders)"
@@ -105,7 +117,12 @@ def _build_args(parser: argparse.ArgumentParser, *, release: bool = False) -> No
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-pickle", action="store_true", help="accept pickle models (runs their code)")
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickle models (runs their code); for a build, the image then unpickles the model "
+        "wherever it runs, and its labels and /version say so",
+    )
     parser.add_argument(
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
     )
@@ -269,6 +286,7 @@ def _build_kwargs(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "python_version": args.python_version,
         "platform": args.platform,
         "extra_requirements": args.requirement,
+        "system_packages": args.system_package,
         "dockerfile": args.dockerfile,
         "model_name": args.model_name,
         "model_version": args.model_version,
