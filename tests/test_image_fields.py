@@ -276,3 +276,11 @@ def test_a_model_that_needs_a_trusted_type_serves_from_the_info_file(tmp_path: P
 def test_version_says_a_pickle_model_is_one(pickle_model: Path) -> None:
     service = ModelService(load_model(pickle_model, allow_pickle=True), {})
     assert service.info["model"]["pickle"] is True
+
+
+def test_trusted_types_from_third_party_packages_become_requirements() -> None:
+    from mlci_lib.image.context import distributions_of_types
+
+    types = ["lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster", "_operator.neg", "functools.wraps"]
+    assert distributions_of_types(types) == ["lightgbm"]
+    assert system_packages_for(serving_requirements([], distributions_of_types(types))) == ["libgomp1"]

@@ -23,6 +23,7 @@ from mlci_lib.image.context import (
     DEFAULT_PLATFORM,
     DEFAULT_PORT,
     DEFAULT_USER,
+    distributions_of_types,
     prepare_context,
     serving_requirements,
     system_packages_for,
@@ -186,7 +187,8 @@ def build_image(
 
         requirements = onnx_serving_requirements(extra_requirements)
     else:
-        requirements = serving_requirements(extra_requirements, loaded.requirements)
+        needed = [*loaded.requirements, *distributions_of_types(trusted)]
+        requirements = serving_requirements(extra_requirements, needed)
     packages = list(dict.fromkeys([*system_packages_for(requirements), *own_packages]))
     # An ONNX image serves the converted graph: nothing in it is unpickled.
     pickled = is_pickle(loaded) and runtime != "onnx"

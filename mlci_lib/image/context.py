@@ -108,6 +108,26 @@ def serving_requirements(extra: Iterable[str] = (), model_requirements: Iterable
     return [*pins.values(), *own.values()]
 
 
+def distributions_of_types(type_names: Iterable[str]) -> list[str]:
+    """The installed distributions that provide the modules of ``type_names``.
+
+    A trusted type from a third-party package (``lightgbm.sklearn.LGBMClassifier`` inside a
+    scikit-learn pipeline, a team's own ``acme_features.Encoder``) means the serving image cannot
+    load the model without that package; standard-library types (``functools.partial``) need none.
+    """
+    from mlci_lib.image.fields import requirement_name
+
+    provided = metadata.packages_distributions()
+    out: list[str] = []
+    for type_name in type_names:
+        top = type_name.split(".", 1)[0]
+        for distribution in provided.get(top, [])[:1]:
+            name = requirement_name(distribution)
+            if name not in out:
+                out.append(name)
+    return out
+
+
 def system_packages_for(requirements: Iterable[str]) -> list[str]:
     """The system packages the pinned requirements need at run time (see SYSTEM_PACKAGES_FOR)."""
     from mlci_lib.image.fields import requirement_name
