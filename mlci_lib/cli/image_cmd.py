@@ -23,6 +23,12 @@ rebuilds only the last layer), a non-root user, a health check, OCI and mlci lab
 wheelhouse mode (the default) the wheels are downloaded here and installed in the image with
 no network; pass --wheelhouse false to let pip inside the build use the package index.
 
+The image knows the model's framework: the packages it needs (xgboost, lightgbm, the package of
+each trusted type) are pinned to the versions installed here, the system libraries their wheels
+need (libgomp1) are installed when the base lacks them, and the trusted types are baked in for
+the image's mlci serve. A pickle model becomes an image only with --allow-pickle, and its labels
+and /version then say so.
+
 Tags default to the commit, model-<version> and, on the default branch, latest.
 
 examples:

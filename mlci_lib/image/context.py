@@ -171,6 +171,29 @@ def render_dockerfile(
     return _PLACEHOLDER.sub(fill, template)
 
 
+_MANYLINUX = re.compile(r"manylinux_2_([0-9]+)_([a-z0-9_]+)")
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def compatible_platforms(platform: str) -> list[str]:
+    """``platform`` and every older manylinux tag a system of that tag also runs (PEP 600).
+
+    ``pip download --platform`` takes a tag literally, so with only ``manylinux_2_28_x86_64`` a
+    dependency published for ``manylinux_2_18`` (nvidia-nccl-cu12, which xgboost needs) is "not
+    found" although the image would run it.
+    """
+    match = _MANYLINUX.fullmatch(platform)
+    if not match:
+        return [platform]
+    glibc_minor, arch = int(match.group(1)), match.group(2)
+    tags = []
+    for minor in range(glibc_minor, 4, -1):
+        tags.append(f"manylinux_2_{minor}_{arch}")
+        if minor in _LEGACY_MANYLINUX:
+            tags.append(f"{_LEGACY_MANYLINUX[minor]}_{arch}")
+    return tags
+
+
 def _pip_download(requirements: Sequence[str], dest: Path, python_version: str, platform: str) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     command = [
@@ -183,8 +206,7 @@ def _pip_download(requirements: Sequence[str], dest: Path, python_version: str, 
         "--only-binary=:all:",
         "--python-version",
         python_version,
-        "--platform",
-        platform,
+        *[part for tag in compatible_platforms(platform) for part in ("--platform", tag)],
         "--implementation",
         "cp",
         "--dest",
