@@ -342,3 +342,15 @@ def test_a_framework_model_that_fails_its_warm_up_points_at_its_framework(sk_mod
     with pytest.raises(ModelLoadError) as caught:
         service.warm_up(pd.DataFrame({"a": [1.0], "b": [2.0]}))
     assert "installed lightgbm" in str(caught.value) and "scikit-learn" not in str(caught.value)
+
+
+def test_mlci_yaml_takes_the_image_builds_own_keys(tmp_path: Path) -> None:
+    settings = {
+        "repository": "localhost:5000/m",
+        "requirements": ["onnx==1.17.0"],
+        "system-packages": ["libgomp1"],
+        "allow-pickle": True,
+    }
+    path = tmp_path / "mlci.yaml"
+    path.write_text(json.dumps({"version": 1, "model": {"name": "m"}, "stages": {"image-build": settings}}))
+    assert load_config(path, environ={}).stages["image-build"] == settings

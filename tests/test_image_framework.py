@@ -157,15 +157,48 @@ def _framework_pipeline(framework: str) -> tuple[object, list[str]]:
 
 
 @pytest.mark.parametrize("framework", ["lightgbm", "xgboost"])
-def test_a_framework_pipeline_builds_and_serves_with_no_extra_requirements(
-    framework: str, workdir: Path, python_base_image: str, image_registry: str, sample: Path
+def test_mlci_run_takes_a_framework_pipeline_through_build_smoke_and_push(
+    framework: str, tmp_path: Path, python_base_image: str, image_registry: str
 ) -> None:
+    """No custom Dockerfile, no requirement and no system package given: only the model, its
+    trusted types and the offline base image of this test machine."""
+    import json
+    import subprocess
+
+    import yaml
+
+    from mlci_lib.cli import main
+
     estimator, types = _framework_pipeline(framework)
     data = _data(300, seed=0)
     fitted = make_pipeline(StandardScaler(), estimator).fit(data, _labels(data))
-    model = save_model(fitted, workdir / f"{framework}-model", sample_input=data.head())
-    built = _build(model, python_base_image, image_registry, sample, framework, trusted_types=types)
-    assert any(r.startswith(f"{framework}==") for r in built.requirements), built.requirements
-    assert built.system_packages == ("libgomp1",)
-    smoke = smoke_test_image(built.image_id, model, sample, requests=5, trusted_types=types)
-    assert smoke.passed, smoke.message + "\n" + smoke.logs_tail
+    save_model(fitted, tmp_path / "model", sample_input=data.head())
+    _data(40, seed=1).to_csv(tmp_path / "sample.csv", index=False)
+    config = {
+        "version": 1,
+        "model": {"name": f"churn-{framework}", "path": "model", "trusted-types": types},
+        "stages": {
+            "image-build": {
+                "repository": f"{image_registry}/mlci-test/run-{framework}",
+                "base-image": python_base_image,
+                "python-version": "3.11",
+            },
+            "image-smoke": {"data": "sample.csv", "requests": 5},
+            "image-push": {},
+        },
+    }
+    (tmp_path / "mlci.yaml").write_text(yaml.safe_dump(config))
+    for command in (
+        ["init", "-q"],
+        ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
+    ):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    assert main(["run", "--config", str(tmp_path / "mlci.yaml")]) == 0
+    verdict = json.loads((tmp_path / ".mlci" / "pipeline-verdict.json").read_text())
+    assert verdict["passed"] is True
+    statuses = {s["name"]: s["status"] for s in verdict["stages"] if s["status"] != "skipped"}
+    assert statuses == {"image-build": "passed", "image-smoke": "passed", "image-push": "passed"}
+    build = json.loads((tmp_path / ".mlci" / "image-build.json").read_text())
+    assert any(r.startswith(f"{framework}==") for r in build["requirements"]), build["requirements"]
+    assert build["system_packages"] == ["libgomp1"]
+    assert build["labels"]["io.mlci.model.pickle"] == "false"
