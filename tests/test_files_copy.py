@@ -112,3 +112,18 @@ def test_plots_folder_that_links_out_is_refused(tmp_path: Path) -> None:
     os.symlink("/etc/passwd", tmp_path / "plots" / "roc.png")
     with pytest.raises(InputError, match="outside the folder"):
         check_output_folder(tmp_path / "plots", what="plots folder")
+
+
+def test_report_plots_refuse_a_plots_folder_holding_a_link_out(tmp_path: Path) -> None:
+    from mlci_lib.report.plots import write_plots
+
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_text(
+        "id,label,prediction,score\n" + "".join(f"r{i},{i % 2},{i % 2},0.7\n" for i in range(20))
+    )
+    plots = tmp_path / "mlci-plots"
+    plots.mkdir()
+    os.symlink("/etc/passwd", plots / "passwd")
+    with pytest.raises(InputError, match="outside the folder"):
+        write_plots(predictions, plots)
+    assert [p.name for p in plots.iterdir()] == ["passwd"]
