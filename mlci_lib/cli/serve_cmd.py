@@ -124,14 +124,15 @@ def loading_decisions(
     same rules the build checked it with. The file is part of the image (or the user's own), so
     it is as trusted as the options; a value of the wrong type is refused, not guessed.
     """
+    from mlci_lib.errors import InputError
     from mlci_lib.models import trusted_types_from
 
     recorded_types = info.get("trusted_types", [])
     recorded_pickle = info.get("allow_pickle", False)
     if not isinstance(recorded_types, list) or not all(isinstance(t, str) for t in recorded_types):
-        raise UsageError(f"serving info {source}: trusted_types must be a list of type names")
+        raise InputError(f"serving info {source}: trusted_types must be a list of type names")
     if not isinstance(recorded_pickle, bool):
-        raise UsageError(f"serving info {source}: allow_pickle must be true or false")
+        raise InputError(f"serving info {source}: allow_pickle must be true or false")
     trusted = tuple(dict.fromkeys([*trusted_types_from(recorded_types), *trusted_types_from(trust_type)]))
     return allow_pickle or recorded_pickle, trusted
 
