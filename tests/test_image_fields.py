@@ -341,7 +341,7 @@ def test_a_framework_model_that_fails_its_warm_up_points_at_its_framework(sk_mod
     service = ModelService(unfitted, {})
     with pytest.raises(ModelLoadError) as caught:
         service.warm_up(pd.DataFrame({"a": [1.0], "b": [2.0]}))
-    assert "installed lightgbm" in str(caught.value) and "scikit-learn" not in str(caught.value)
+    assert "installed LightGBM" in str(caught.value) and "scikit-learn" not in str(caught.value)
 
 
 def test_mlci_yaml_takes_the_image_builds_own_keys(tmp_path: Path) -> None:
