@@ -1,5 +1,6 @@
 """Serving images of models that need more than scikit-learn, on a real Docker engine: a trusted
-type, a pickle (only when the build allows it), a LightGBM model inside a scikit-learn pipeline.
+type, a pickle (only when the build allows it), LightGBM and XGBoost inside scikit-learn pipelines
+through mlci run's build, smoke and push.
 
 Each image is built once and every assertion about it reads the same build; all share the
 dependency layers of the offline base image where their requirements agree.
@@ -25,8 +26,6 @@ from mlci_lib.models import save_model
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 TRUSTED = ["_operator.neg"]
-LIGHTGBM_TYPES = ["lightgbm.basic.Booster", "lightgbm.sklearn.LGBMClassifier"]
-XGBOOST_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
 
 
 def _data(n: int, seed: int) -> pd.DataFrame:
@@ -146,22 +145,22 @@ def test_a_pickle_model_becomes_an_image_only_when_the_build_allows_it_and_says_
     assert smoke.version is not None and smoke.version["model"]["pickle"] is True
 
 
-def _framework_pipeline(framework: str) -> tuple[object, list[str]]:
+def _framework_estimator(framework: str) -> object:
     if framework == "lightgbm":
         import lightgbm
 
-        return lightgbm.LGBMClassifier(n_estimators=20, verbose=-1), LIGHTGBM_TYPES
+        return lightgbm.LGBMClassifier(n_estimators=20, verbose=-1)
     import xgboost
 
-    return xgboost.XGBClassifier(n_estimators=20, max_depth=3), XGBOOST_TYPES
+    return xgboost.XGBClassifier(n_estimators=20, max_depth=3)
 
 
 @pytest.mark.parametrize("framework", ["lightgbm", "xgboost"])
 def test_mlci_run_takes_a_framework_pipeline_through_build_smoke_and_push(
     framework: str, tmp_path: Path, python_base_image: str, image_registry: str
 ) -> None:
-    """No custom Dockerfile, no requirement and no system package given: only the model, its
-    trusted types and the offline base image of this test machine."""
+    """No custom Dockerfile, no requirement, system package or trusted type given: only the model
+    and the offline base image of this test machine."""
     import json
     import subprocess
 
@@ -169,14 +168,14 @@ def test_mlci_run_takes_a_framework_pipeline_through_build_smoke_and_push(
 
     from mlci_lib.cli import main
 
-    estimator, types = _framework_pipeline(framework)
+    estimator = _framework_estimator(framework)
     data = _data(300, seed=0)
     fitted = make_pipeline(StandardScaler(), estimator).fit(data, _labels(data))
     save_model(fitted, tmp_path / "model", sample_input=data.head())
     _data(40, seed=1).to_csv(tmp_path / "sample.csv", index=False)
     config = {
         "version": 1,
-        "model": {"name": f"churn-{framework}", "path": "model", "trusted-types": types},
+        "model": {"name": f"churn-{framework}", "path": "model"},
         "stages": {
             "image-build": {
                 "repository": f"{image_registry}/mlci-test/run-{framework}",
@@ -202,3 +201,4 @@ def test_mlci_run_takes_a_framework_pipeline_through_build_smoke_and_push(
     assert any(r.startswith(f"{framework}==") for r in build["requirements"]), build["requirements"]
     assert build["system_packages"] == ["libgomp1"]
     assert build["labels"]["io.mlci.model.pickle"] == "false"
+    assert build["framework"] == framework == build["labels"]["io.mlci.model.framework"]
