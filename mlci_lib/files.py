@@ -267,3 +267,136 @@ def result_files(command: str) -> Iterator[ResultFiles]:
         )
         raise
     files.finish()
+
+
+# -- user folders ----------------------------------------------------------------------------------
+
+
+def folder_files(
+    root: str | os.PathLike[str], *, what: str, skip_hidden: bool = True
+) -> list[tuple[str, Path]]:
+    """The regular files of a user's folder as ``(relative posix path, file to read)``, sorted.
+
+    This is the one listing every copy of a user folder goes through (the serving image's model,
+    uploads, plots), so that nothing outside the folder ends up in an image or a registry:
+
+    - a symlink whose target leaves the folder (``/etc/passwd``, ``../secrets``) is refused;
+    - a symlink to a *file inside* the folder is listed under its own name with the target as the
+      file to read: its content is already part of what the user gave, so copying it as a regular
+      file leaks nothing, and the copy does not depend on how a builder or artifact store treats
+      links (Docker's ``COPY`` and most stores do not keep them);
+    - a symlink to a folder is refused even inside: following it can loop, and it would list the
+      same files twice;
+    - FIFOs, sockets and devices are refused (reading one blocks or reads a device).
+
+    Links are never followed while walking. Hidden entries (``.git``, ``.DS_Store``) are skipped
+    when ``skip_hidden``, without looking at them.
+    """
+    import stat
+
+    base = Path(root)
+    real_root = os.path.realpath(base)
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        current = Path(dirpath)
+        if skip_hidden:
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            filenames = [f for f in filenames if not f.startswith(".")]
+        for name in list(dirnames):
+            entry = current / name
+            if entry.is_symlink():
+                raise InputError(
+                    f"{what} {base}: {entry.relative_to(base).as_posix()} is a link to a folder "
+                    f"({os.readlink(entry)}); links to folders are not followed",
+                    hint="replace the link with the files themselves",
+                )
+        dirnames.sort()
+        for name in sorted(filenames):
+            entry = current / name
+            relative = entry.relative_to(base).as_posix()
+            mode = entry.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                target = os.path.realpath(entry)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    raise InputError(
+                        f"{what} {base}: {relative} is a link to {os.readlink(entry)}, outside the folder",
+                        hint="copy the file into the folder instead of linking to it",
+                    )
+                if not os.path.exists(target):
+                    raise InputError(f"{what} {base}: {relative} is a broken link ({os.readlink(entry)})")
+                mode = os.stat(target, follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    raise InputError(
+                        f"{what} {base}: {relative} is a link to a folder; links to folders are not followed",
+                        hint="replace the link with the files themselves",
+                    )
+                source = Path(target)
+            else:
+                source = entry
+            if not stat.S_ISREG(mode):
+                kind = (
+                    "a FIFO"
+                    if stat.S_ISFIFO(mode)
+                    else "a socket"
+                    if stat.S_ISSOCK(mode)
+                    else "a device"
+                    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "not a regular file"
+                )
+                raise InputError(
+                    f"{what} {base}: {relative} is {kind}", hint="only regular files can be copied: remove it"
+                )
+            found.append((relative, source))
+    return found
+
+
+def copy_folder(
+    source: str | os.PathLike[str], target: str | os.PathLike[str], *, what: str, skip_hidden: bool = True
+) -> list[str]:
+    """Copy a user's folder file by file under the rules of :func:`folder_files`; return what it copied.
+
+    Everything is checked before the first byte is written, and each file is opened without
+    following a link (``O_NOFOLLOW``), so a link swapped in after the check is refused too.
+    """
+    files = folder_files(source, what=what, skip_hidden=skip_hidden)
+    destination = Path(target)
+    destination.mkdir(parents=True, exist_ok=False)
+    for relative, file in files:
+        out = destination / relative
+        out.parent.mkdir(parents=True, exist_ok=True)
+        copy_regular_file(file, out, what=what)
+    return [relative for relative, _ in files]
+
+
+def copy_regular_file(source: str | os.PathLike[str], target: str | os.PathLike[str], *, what: str) -> None:
+    """Copy one regular file, refusing a FIFO, socket or device (and a link, at the last step)."""
+    import shutil
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(source, flags)
+    except OSError as exc:
+        raise InputError(f"{what}: {source} cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise InputError(
+                f"{what}: {source} is not a regular file", hint="only regular files can be copied"
+            )
+        with open(target, "wb") as out:
+            shutil.copyfileobj(handle, out)
+
+
+def check_output_folder(folder: str | os.PathLike[str], *, what: str) -> None:
+    """Refuse an output folder that is uploaded afterwards (plots) when it would carry host files:
+    the folder itself a link, or holding links that leave it, or special files."""
+    path = Path(folder)
+    if path.is_symlink():
+        raise InputError(
+            f"{what} {path} is a link ({os.readlink(path)}); mlci writes files only into a real folder",
+            hint="name a folder inside the workspace",
+        )
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"{what} {path} exists and is not a folder", hint="name a new or empty folder")
+        folder_files(path, what=what, skip_hidden=False)

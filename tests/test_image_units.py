@@ -82,6 +82,7 @@ def test_the_template_renders_every_placeholder_and_refuses_unknown_ones() -> No
         "user": "10001:10001",
         "entrypoint": '["serve"]',
         "labels": label_instruction({"a": "b"}),
+        "system_packages": "libgomp1",
     }
     rendered = render_dockerfile(text, values)
     assert "{{" not in rendered

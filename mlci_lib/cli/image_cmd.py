@@ -23,6 +23,12 @@ rebuilds only the last layer), a non-root user, a health check, OCI and mlci lab
 wheelhouse mode (the default) the wheels are downloaded here and installed in the image with
 no network; pass --wheelhouse false to let pip inside the build use the package index.
 
+The image knows the model's framework: the packages it needs (xgboost, lightgbm, the package of
+each trusted type) are pinned to the versions installed here, the system libraries their wheels
+need (libgomp1) are installed when the base lacks them, and the trusted types are baked in for
+the image's mlci serve. A pickle model becomes an image only with --allow-pickle, and its labels
+and /version then say so.
+
 Tags default to the commit, model-<version> and, on the default branch, latest.
 
 examples:
@@ -78,7 +84,19 @@ def _build_args(parser: argparse.ArgumentParser, *, release: bool = False) -> No
         "--platform", default="manylinux_2_28_x86_64", metavar="TAG", help="wheel platform tag"
     )
     group.add_argument(
-        "--requirement", action="append", default=[], metavar="SPEC", help="an extra requirement, repeatable"
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="an extra requirement, repeatable (the model's framework is added and pinned already)",
+    )
+    group.add_argument(
+        "--system-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Debian package the image needs, repeatable (libgomp1 for LightGBM/XGBoost is added already); "
+        "installed only when the base image lacks it",
     )
     group.add_argument(
         "--dockerfile", metavar="FILE", help="your own Dockerfile template (same placeholders)"
@@ -105,7 +123,12 @@ def _build_args(parser: argparse.ArgumentParser, *, release: bool = False) -> No
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-pickle", action="store_true", help="accept pickle models (runs their code)")
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickle models (runs their code); for a build, the image then unpickles the model "
+        "wherever it runs, and its labels and /version say so",
+    )
     parser.add_argument(
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
     )
@@ -269,6 +292,7 @@ def _build_kwargs(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "python_version": args.python_version,
         "platform": args.platform,
         "extra_requirements": args.requirement,
+        "system_packages": args.system_package,
         "dockerfile": args.dockerfile,
         "model_name": args.model_name,
         "model_version": args.model_version,

@@ -10,7 +10,8 @@ from mlci_lib.cli.framework import Context, Outcome, add_command
 
 _DESCRIPTION = """\
 Serve a model over HTTP until SIGTERM or Ctrl-C. The model loads under mlci's safety rules
-(no pickle unless --allow-pickle) and answers a warm-up request before /health reports ready.
+(no pickle unless --allow-pickle; an --info file written by mlci image build adds the trusted
+types and the pickle decision the build made) and answers a warm-up request before /health reports ready.
 
 endpoints:
   POST /predict   {"rows": [{...}]}, {"columns": {...}} or {"dataframe_split": {...}}
@@ -113,10 +114,32 @@ def parse_port(value: str, option: str = "--port") -> int:
     return int(parse_number(value, option=option, kind=int, low=1, high=65535))
 
 
+def loading_decisions(
+    info: dict[str, Any], allow_pickle: bool, trust_type: list[str], *, source: str | None
+) -> tuple[bool, tuple[str, ...]]:
+    """The loading rules: the options, plus what the serving info file records.
+
+    ``mlci image build`` writes the image's info file with the trusted types the model needed and
+    whether the build allowed a pickle, so the image's ``mlci serve`` loads the model under the
+    same rules the build checked it with. The file is part of the image (or the user's own), so
+    it is as trusted as the options; a value of the wrong type is refused, not guessed.
+    """
+    from mlci_lib.errors import InputError
+    from mlci_lib.models import trusted_types_from
+
+    recorded_types = info.get("trusted_types", [])
+    recorded_pickle = info.get("allow_pickle", False)
+    if not isinstance(recorded_types, list) or not all(isinstance(t, str) for t in recorded_types):
+        raise InputError(f"serving info {source}: trusted_types must be a list of type names")
+    if not isinstance(recorded_pickle, bool):
+        raise InputError(f"serving info {source}: allow_pickle must be true or false")
+    trusted = tuple(dict.fromkeys([*trusted_types_from(recorded_types), *trusted_types_from(trust_type)]))
+    return allow_pickle or recorded_pickle, trusted
+
+
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.errors import UsageError
     from mlci_lib.files import read_mapping
-    from mlci_lib.models import trusted_types_from
     from mlci_lib.serving.server import RUNTIMES, serve_model
 
     if args.runtime not in RUNTIMES:
@@ -134,13 +157,14 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         info["name"] = args.model_name
     if args.model_version:
         info["version"] = args.model_version
+    allow_pickle, trusted = loading_decisions(info, args.allow_pickle, args.trust_type, source=args.info)
     result = serve_model(
         args.model,
         host,
         port,
         log=lambda text: ctx.runner.print(text, to_stderr=True),
-        allow_pickle=args.allow_pickle,
-        trusted_types=trusted_types_from(args.trust_type),
+        allow_pickle=allow_pickle,
+        trusted_types=trusted,
         info=info,
         warmup_data=args.warmup_data,
         max_body_bytes=_number(args.max_body_bytes, "--max-body-bytes", int),

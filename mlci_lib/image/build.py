@@ -14,20 +14,25 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlci_lib.errors import InputError, ServiceError
+from mlci_lib.errors import InputError, ServiceError, UnsafeModelError
 from mlci_lib.gitcontext import GitContext, git_context
 from mlci_lib.image.context import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_PLATFORM,
     DEFAULT_PORT,
     DEFAULT_USER,
+    distributions_of_types,
     prepare_context,
     serving_requirements,
+    system_packages_for,
 )
 from mlci_lib.image.engine import api_error, check_tag, docker_client, sanitize_tag, split_repository
 from mlci_lib.results import Result
+
+if TYPE_CHECKING:
+    from mlci_lib.models.loaded import LoadedModel
 
 LABEL_PREFIX = "io.mlci."
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -60,6 +65,13 @@ class ImageBuildResult(Result):
     runtime: str = "native"
     #: The ONNX conversion check (mlci.onnx-conversion) when runtime is "onnx".
     conversion: dict[str, Any] | None = None
+    #: The library that predicts in the image ("sklearn", "xgboost", ...; "pickle" when the model
+    #: was unpickled, which the image then does at every start).
+    framework: str = "sklearn"
+    pickle: bool = False
+    requirements: tuple[str, ...] = ()
+    system_packages: tuple[str, ...] = ()
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def reference(self) -> str:
@@ -130,34 +142,56 @@ def build_image(
     port: int = DEFAULT_PORT,
     allow_pickle: bool = False,
     trusted_types: Iterable[str] = (),
+    system_packages: Iterable[str] = (),
     extra_labels: Mapping[str, str] | None = None,
     context_dir: str | os.PathLike[str] | None = None,
     log: Any = None,
     runtime: str = "native",
 ) -> ImageBuildResult:
     """Build the serving image of ``model`` and tag it; the model is loaded first, so a model
-    that does not load under the safety rules never becomes an image."""
+    that does not load under the safety rules never becomes an image.
+
+    ``allow_pickle`` is the image build's own decision, not the model's: a pickle model becomes
+    an image (which unpickles it, running its code, wherever it is deployed) only when the caller
+    of the build says so, and the image's labels and ``/version`` then say it is one. The trusted
+    types given here and those the model needed are baked into the image for its ``mlci serve``.
+    Requirements and system packages the model's framework needs are derived and pinned.
+    """
     import time
 
     from mlci_lib.fingerprint import fingerprint_path
-    from mlci_lib.models import load_model
+    from mlci_lib.image.fields import (
+        check_base_image,
+        check_platform,
+        check_port,
+        check_python_version,
+        check_system_packages,
+        check_user,
+    )
 
     started = time.monotonic()
     registry, path = split_repository(repository)
     repo = f"{registry}/{path}" if registry else path
-    if not re.fullmatch(r"[0-9]+(:[0-9]+)?", user) or user.split(":")[0] == "0":
-        raise InputError(
-            f"option --user must be a non-root numeric uid[:gid], got {user!r}", hint="e.g. 10001:10001"
-        )
+    check_user(user)
+    check_port(port)
+    check_base_image(base_image)
+    check_python_version(python_version)
+    check_platform(platform)
+    own_packages = check_system_packages(system_packages)
     if runtime not in ("native", "onnx"):
         raise InputError(f"unknown runtime {runtime!r}", hint="use native or onnx (image-build: runtime)")
+    loaded = load_for_image(Path(model), allow_pickle=allow_pickle, trusted_types=trusted_types)
+    trusted = tuple(dict.fromkeys([*trusted_types, *loaded.trusted_types]))
     if runtime == "onnx":
         from mlci_lib.image.context import onnx_serving_requirements
 
         requirements = onnx_serving_requirements(extra_requirements)
     else:
-        requirements = serving_requirements(extra_requirements)
-    loaded = load_model(Path(model), allow_pickle=allow_pickle, trusted_types=trusted_types)
+        needed = [*loaded.requirements, *distributions_of_types(trusted)]
+        requirements = serving_requirements(extra_requirements, needed)
+    packages = list(dict.fromkeys([*system_packages_for(requirements), *own_packages]))
+    # An ONNX image serves the converted graph: nothing in it is unpickled.
+    pickled = is_pickle(loaded) and runtime != "onnx"
     git = git or git_context()
     meta = loaded.metadata or {}
     name = model_name or meta.get("name") or Path(model).resolve().name
@@ -180,6 +214,9 @@ def build_image(
         f"{LABEL_PREFIX}model.digest": loaded.digest,
         f"{LABEL_PREFIX}verdict.digest": verdict_digest or "",
         f"{LABEL_PREFIX}git.ref": git.ref or "",
+        f"{LABEL_PREFIX}model.framework": loaded.framework,
+        f"{LABEL_PREFIX}model.pickle": "true" if pickled else "false",
+        f"{LABEL_PREFIX}model.trusted-types": ",".join(trusted),
     }
     labels.update(extra_labels or {})
     info = {
@@ -188,6 +225,10 @@ def build_image(
         "uri": model_uri,
         "git_commit": git.commit,
         "verdict_digest": verdict_digest,
+        # What the image's `mlci serve` applies when it loads the model (serve_cmd reads these).
+        "trusted_types": list(trusted),
+        "allow_pickle": pickled,
+        "framework": loaded.framework,
     }
     warmup = _sample_rows(sample_data, loaded)
     with tempfile.TemporaryDirectory(prefix="mlci-image-") as scratch:
@@ -222,6 +263,7 @@ def build_image(
             user=user,
             port=port,
             labels=labels,
+            system_packages=packages,
         )
         image_id, steps = _run_build(folder, f"{repo}:{final_tags[0]}", {} if labelled else labels, log)
     client = docker_client()
@@ -245,6 +287,11 @@ def build_image(
         steps=tuple(steps),
         runtime=runtime,
         conversion=conversion.to_dict() if conversion is not None else None,
+        framework=loaded.framework,
+        pickle=pickled,
+        requirements=tuple(requirements),
+        system_packages=tuple(packages),
+        trusted_types=trusted,
     )
 
 
@@ -261,6 +308,34 @@ def _convert_for_image(
     else:
         rows = synthetic_rows(loaded)
     return convert_model(loaded, rows, folder / "model.onnx", name=name)
+
+
+#: Formats that were unpickled to load (pickle/joblib files, MLflow's pickle flavours).
+PICKLE_FORMATS = ("pickle", "mlflow-pickle")
+
+
+def is_pickle(loaded: LoadedModel) -> bool:
+    """Whether loading ``loaded`` ran a pickle (so serving it unpickles it at every start)."""
+    return loaded.format in PICKLE_FORMATS or loaded.framework == "pickle"
+
+
+def load_for_image(model: Path, *, allow_pickle: bool, trusted_types: Iterable[str]) -> LoadedModel:
+    """Load the model the image will serve; a pickle is refused unless the image build allows it,
+    with a message that says where to allow it (the model's own allow-pickle does not carry over)."""
+    from mlci_lib.models import load_model
+
+    try:
+        return load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
+    except UnsafeModelError as exc:
+        if allow_pickle or "pickle" not in exc.message.lower():
+            raise
+        raise UnsafeModelError(
+            f"{exc.message}: a serving image of it would unpickle it, running its code, wherever the "
+            "image is deployed",
+            hint="save the model with skops; or, if you trust it in production, say so for the image "
+            "build itself: mlci image build --allow-pickle, action input allow-pickle: 'true', or "
+            "'image-build: {allow-pickle: true}' in mlci.yaml (the model's allow-pickle does not carry over)",
+        ) from None
 
 
 def _run_build(

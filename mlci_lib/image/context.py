@@ -7,8 +7,10 @@ Layout (each folder is one ``COPY`` in the template, ordered from least to most 
     deps/wheels/              the wheelhouse (wheelhouse mode only)
     app/mlci_lib/             the serving runtime (this package, without caches)
     bundle/model/             the model folder or file
-    bundle/info.json          what /version reports (name, version, uri, git commit, verdict digest)
-                              and the warm-up rows when sample data was given
+    bundle/info.json          what /version reports (name, version, uri, git commit, verdict digest),
+                              the warm-up rows when sample data was given, and the loading
+                              decisions the build made (trusted types, allow_pickle), which the
+                              image's ``mlci serve`` applies
 
 Every file gets mode 0644 and every folder 0755: the image runs as a non-root user, and the
 builder's cache keys include file modes, so the same content must give the same modes.
@@ -49,38 +51,93 @@ DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
 DEFAULT_USER = "10001:10001"
 DEFAULT_PORT = 8080
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
-_REQUIREMENT = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~]=?\s*[A-Za-z0-9.*+!-]+\s*,?\s*)*$"
-)
 
 
 def template_path() -> Path:
     return Path(__file__).resolve().parent.parent / "templates" / "docker" / "Dockerfile"
 
 
-def serving_requirements(extra: Iterable[str] = ()) -> list[str]:
-    """Pinned requirements of the serving runtime: what is installed here, so predictions match."""
-    pins = []
+#: System packages (Debian) the wheels of a distribution need at run time and do not bundle:
+#: LightGBM and XGBoost link the GNU OpenMP runtime, which ``python:3.x-slim`` lacks.
+SYSTEM_PACKAGES_FOR: dict[str, tuple[str, ...]] = {
+    "lightgbm": ("libgomp1",),
+    "xgboost": ("libgomp1",),
+}
+
+
+def serving_requirements(extra: Iterable[str] = (), model_requirements: Iterable[str] = ()) -> list[str]:
+    """Pinned requirements of the serving runtime: what is installed here, so predictions match.
+
+    ``model_requirements`` are the distributions the model itself needs (``LoadedModel.requirements``,
+    e.g. ``xgboost``), pinned to the version installed here; ``extra`` are the user's own
+    specifiers, kept as written, and one that names a distribution already pinned replaces that pin
+    (what the user writes wins over what mlci derives).
+    """
+    from mlci_lib.image.fields import check_requirement, requirement_name
+
+    pins: dict[str, str] = {}
     for name in SERVING_DISTRIBUTIONS:
         try:
-            pins.append(f"{name}=={metadata.version(name)}")
+            pins[name] = f"{name}=={metadata.version(name)}"
         except metadata.PackageNotFoundError:
             if name in ("numpy", "pandas", "scikit-learn", "skops"):
                 raise ConfigError(
                     f"{name} is not installed, so the serving image cannot pin it",
                     hint="pip install mlci (which depends on it)",
                 ) from None
-    for item in extra:
-        text = item.strip()
-        if not text:
+    for needed in model_requirements:
+        name = requirement_name(check_requirement(needed, option="model requirements"))
+        if name in pins:
             continue
-        if not _REQUIREMENT.match(text):
-            raise InputError(
-                f"requirement {item!r} is not a plain requirement specifier",
-                hint="write it like 'xgboost==2.1.0' (no URLs, options or markers)",
-            )
-        pins.append(text)
-    return pins
+        try:
+            pins[name] = f"{name}=={metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            raise ConfigError(
+                f"the model needs {name}, which is not installed where the image is built, "
+                "so the serving image cannot pin its version",
+                hint=f"pip install {name} (the version that trained the model) before building the image",
+            ) from None
+    own: dict[str, str] = {}
+    for item in extra:
+        if not item.strip():
+            continue
+        text = check_requirement(item)
+        name = requirement_name(text)
+        pins.pop(name, None)
+        own[name] = text
+    return [*pins.values(), *own.values()]
+
+
+def distributions_of_types(type_names: Iterable[str]) -> list[str]:
+    """The installed distributions that provide the modules of ``type_names``.
+
+    A trusted type from a third-party package (``lightgbm.sklearn.LGBMClassifier`` inside a
+    scikit-learn pipeline, a team's own ``acme_features.Encoder``) means the serving image cannot
+    load the model without that package; standard-library types (``functools.partial``) need none.
+    """
+    from mlci_lib.image.fields import requirement_name
+
+    provided = metadata.packages_distributions()
+    out: list[str] = []
+    for type_name in type_names:
+        top = type_name.split(".", 1)[0]
+        for distribution in provided.get(top, [])[:1]:
+            name = requirement_name(distribution)
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def system_packages_for(requirements: Iterable[str]) -> list[str]:
+    """The system packages the pinned requirements need at run time (see SYSTEM_PACKAGES_FOR)."""
+    from mlci_lib.image.fields import requirement_name
+
+    out: list[str] = []
+    for spec in requirements:
+        for package in SYSTEM_PACKAGES_FOR.get(requirement_name(spec), ()):
+            if package not in out:
+                out.append(package)
+    return out
 
 
 def onnx_serving_requirements(extra: Iterable[str] = ()) -> list[str]:
@@ -114,6 +171,29 @@ def render_dockerfile(
     return _PLACEHOLDER.sub(fill, template)
 
 
+_MANYLINUX = re.compile(r"manylinux_2_([0-9]+)_([a-z0-9_]+)")
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def compatible_platforms(platform: str) -> list[str]:
+    """``platform`` and every older manylinux tag a system of that tag also runs (PEP 600).
+
+    ``pip download --platform`` takes a tag literally, so with only ``manylinux_2_28_x86_64`` a
+    dependency published for ``manylinux_2_18`` (nvidia-nccl-cu12, which xgboost needs) is "not
+    found" although the image would run it.
+    """
+    match = _MANYLINUX.fullmatch(platform)
+    if not match:
+        return [platform]
+    glibc_minor, arch = int(match.group(1)), match.group(2)
+    tags = []
+    for minor in range(glibc_minor, 4, -1):
+        tags.append(f"manylinux_2_{minor}_{arch}")
+        if minor in _LEGACY_MANYLINUX:
+            tags.append(f"{_LEGACY_MANYLINUX[minor]}_{arch}")
+    return tags
+
+
 def _pip_download(requirements: Sequence[str], dest: Path, python_version: str, platform: str) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     command = [
@@ -126,8 +206,7 @@ def _pip_download(requirements: Sequence[str], dest: Path, python_version: str, 
         "--only-binary=:all:",
         "--python-version",
         python_version,
-        "--platform",
-        platform,
+        *[part for tag in compatible_platforms(platform) for part in ("--platform", tag)],
         "--implementation",
         "cp",
         "--dest",
@@ -175,6 +254,7 @@ def prepare_context(
     user: str = DEFAULT_USER,
     port: int = DEFAULT_PORT,
     labels: Mapping[str, str] | None = None,
+    system_packages: Sequence[str] = (),
 ) -> tuple[Path, bool]:
     """Write the complete build context into ``folder``.
 
@@ -182,16 +262,30 @@ def prepare_context(
     the ``labels`` placeholder gets them from the builder instead).
     """
     import mlci_lib
+    from mlci_lib.image.fields import (
+        check_platform,
+        check_python_version,
+        check_requirement,
+        dockerfile_values,
+    )
 
+    check_python_version(python_version)
+    check_platform(platform)
+    requirements = [check_requirement(spec, option="requirements") for spec in requirements]
+    values = dockerfile_values(
+        base_image=base_image,
+        pip_options="--no-index --find-links /tmp/mlci-deps/wheels" if wheelhouse else "",
+        port=port,
+        user=user,
+        labels=label_instruction(labels or {}),
+        system_packages=system_packages,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     deps = folder / "deps"
     deps.mkdir()
     (deps / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
     if wheelhouse:
         _pip_download(requirements, deps / "wheels", python_version, platform)
-        pip_options = "--no-index --find-links /tmp/mlci-deps/wheels"
-    else:
-        pip_options = ""
     package = Path(mlci_lib.__file__).resolve().parent
     _copy_tree(
         package,
@@ -200,10 +294,7 @@ def prepare_context(
     )
     bundle = folder / "bundle"
     bundle.mkdir()
-    if model.is_dir():
-        _copy_tree(model, bundle / "model", ignore=shutil.ignore_patterns(".*"))
-    else:
-        shutil.copyfile(model, bundle / "model")  # a single file: loaded by content, not by name
+    copy_model(model, bundle / "model")
     serving_info = dict(info)
     if warmup_rows:
         serving_info["warmup_rows"] = warmup_rows
@@ -218,28 +309,32 @@ def prepare_context(
         raise InputError(
             f"Dockerfile template {source} cannot be read: {exc}", hint="check --dockerfile"
         ) from None
-    rendered = render_dockerfile(
-        template,
-        {
-            "base_image": base_image,
-            "pip_options": pip_options,
-            "port": str(port),
-            "user": user,
-            "labels": label_instruction(labels or {}),
-        },
-        source=str(source),
-    )
+    rendered = render_dockerfile(template, values, source=str(source))
     target = folder / "Dockerfile"
     target.write_text(rendered, encoding="utf-8")
     target.chmod(0o644)
     return target, bool(_PLACEHOLDER.search(template) and "labels" in _PLACEHOLDER.findall(template))
 
 
+def copy_model(model: Path, target: Path) -> None:
+    """Copy the model into the context; nothing the model folder merely links to comes along."""
+    from mlci_lib.files import copy_folder, copy_regular_file
+
+    if model.is_dir():
+        copy_folder(model, target, what="model folder")
+    else:
+        # A single file: loaded by content, not by name. The file the user named may be a link
+        # (it loaded as a model, so its content is the model); a FIFO or device is refused.
+        copy_regular_file(os.path.realpath(model), target, what="model file")
+
+
 def label_instruction(labels: Mapping[str, str]) -> str:
     """``"key"="value" ...`` for one LABEL instruction (one step, not one per label)."""
 
+    from mlci_lib.image.fields import label_text
+
     def quote(text: str) -> str:
-        flat = " ".join(str(text).split())
+        flat = label_text(text)
         return '"' + flat.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
     items = [f"{quote(k)}={quote(v)}" for k, v in sorted(labels.items())]

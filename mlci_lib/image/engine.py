@@ -14,7 +14,7 @@ _NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(
     rf"^(?:(?P<registry>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?(?P<path>{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*)$"
 )
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def docker_client() -> Any:
@@ -37,7 +37,7 @@ def docker_client() -> Any:
 def split_repository(repository: str, *, option: str = "--repository") -> tuple[str | None, str]:
     """``(registry host or None, path)`` of an image repository; InputError when it is not one."""
     text = repository.strip()
-    match = _REPOSITORY.match(text)
+    match = _REPOSITORY.fullmatch(text)
     if not match:
         raise InputError(
             f"option {option}: {repository!r} is not an image repository name",
@@ -51,7 +51,8 @@ def split_repository(repository: str, *, option: str = "--repository") -> tuple[
 
 
 def check_tag(tag: str, *, option: str = "--tag") -> str:
-    if not _TAG.match(tag):
+    # fullmatch: "$" in a pattern also matches before a final newline, so "v1\n" would pass.
+    if not _TAG.fullmatch(tag):
         raise InputError(
             f"option {option}: {tag!r} is not a valid image tag",
             hint="use letters, digits, '_', '.' and '-' (at most 128), not starting with '.' or '-'",

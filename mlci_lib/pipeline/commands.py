@@ -3,7 +3,9 @@
 ``command: [python, train.py]`` runs that argv with no shell, so no value in it is ever read by a
 shell; ``python`` and ``python3`` as the first word mean the interpreter mlci itself runs in, which
 has the project's packages. ``shell: "..."`` runs a string through ``/bin/sh -c``; that happens only
-when the user writes one. Output is streamed line by line to a callback, and the last lines are
+when the user writes one, and a ``${VAR}`` in it reaches the shell as the environment variable
+``VAR``, never spliced into the string (``pipeline.config.shell_script``), so a value holding
+``;``, ``|`` or ``$(...)`` stays data. Output is streamed line by line to a callback, and the last lines are
 kept for the stage's message when the command fails.
 """
 

@@ -83,8 +83,50 @@ class PipelineConfig:
         return [name for name in STAGES if self.stage(name) is not None]
 
 
+def is_shell_script(where: str) -> bool:
+    """Whether the key path ``where`` is a stage's ``shell:`` string (``stages.<name>.shell``)."""
+    parts = where.split(".")
+    return len(parts) == 3 and parts[0] == "stages" and parts[2] == "shell"
+
+
+def shell_script(script: str, environ: Mapping[str, str], where: str) -> tuple[str, dict[str, str]]:
+    """A ``shell:`` string ready for ``/bin/sh -c`` and the variables to run it with.
+
+    A ``${VAR}`` value is data, not code: splicing it into the script would let a value like
+    ``x; curl ... | sh`` run. So the value is passed to the shell as the environment variable
+    ``VAR`` and the script keeps ``${VAR}``, which the shell expands as a parameter (its result is
+    never parsed again for ``;``, ``|``, ``$(...)``); quote it (``"${VAR}"``) as in any shell script
+    to keep it one word. A ``${VAR:-default}`` whose variable is unset or empty becomes its
+    default text: that text is written in the pipeline file, as code is. An unset variable without
+    a default is an error, as everywhere else in the file.
+    """
+    env: dict[str, str] = {}
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found:
+            env[name] = found
+            return "${" + name + "}"
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{where}: environment variable {name} is not set",
+            hint=f"set {name}, or write ${{{name}:-default}} to give a default",
+        )
+
+    return _VAR.sub(substitute, script), env
+
+
 def expand_variables(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value`` (no shell involved)."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value`` (no shell involved).
+
+    A stage's ``shell:`` string is left as written (its variables are checked): the stage passes
+    their values to the shell as environment variables, see :func:`shell_script`.
+    """
+    if isinstance(value, str) and is_shell_script(where):
+        shell_script(value, environ, where)
+        return value
     if isinstance(value, dict):
         return {
             k: expand_variables(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()
@@ -142,6 +184,35 @@ def _schema_error(path: Path, data: Any) -> ConfigError | None:
     return ConfigError(f"pipeline file {path}: {where}: {message}", hint=hint)
 
 
+def _check_image_build(file: Path, settings: Mapping[str, Any] | None) -> None:
+    """Check the image-build values that reach the Dockerfile, once ``${VAR}`` is expanded: a bad
+    one stops the run here, before training, and not when the image is built."""
+    from mlci_lib.errors import InputError
+    from mlci_lib.image import fields
+
+    if not settings:
+        return
+    checks: list[tuple[str, Any]] = [
+        ("base-image", fields.check_base_image),
+        ("python-version", fields.check_python_version),
+    ]
+    for key, check in checks:
+        if key in settings:
+            try:
+                check(str(settings[key]), option=f"stages.image-build.{key}")
+            except InputError as exc:
+                raise ConfigError(f"pipeline file {file}: {exc.message}", hint=exc.hint) from None
+    for key, check_one in (
+        ("requirements", fields.check_requirement),
+        ("system-packages", lambda v, option: fields.check_system_packages([v], option=option)),
+    ):
+        for index, value in enumerate(settings.get(key) or ()):
+            try:
+                check_one(str(value), option=f"stages.image-build.{key}[{index}]")
+            except InputError as exc:
+                raise ConfigError(f"pipeline file {file}: {exc.message}", hint=exc.hint) from None
+
+
 def load_config(
     path: str | os.PathLike[str] = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None
 ) -> PipelineConfig:
@@ -180,6 +251,7 @@ def load_config(
     columns["proba-prefix"] = "proba_"
     columns.update(data.get("columns") or {})
     stages = data["stages"]
+    _check_image_build(file, stages.get("image-build"))
     needs_model = [s for s in ("baseline", "model-push", "promote", "image-build") if s in stages]
     if needs_model and not model.get("name"):
         raise ConfigError(

@@ -137,9 +137,15 @@ def data_check(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 
 def _run_user_command(state: RunState, name: str, settings: Mapping[str, Any]) -> StageOutcome | None:
     from mlci_lib.pipeline.commands import command_argv, run_command
+    from mlci_lib.pipeline.config import shell_script
 
     cfg = state.config
-    argv = command_argv(settings.get("command"), settings.get("shell"), where=f"stages.{name}")
+    script: str | None = None
+    script_env: dict[str, str] = {}
+    if settings.get("shell") and not settings.get("command"):
+        # ${VAR} values reach the shell as environment variables, never spliced into the script.
+        script, script_env = shell_script(str(settings["shell"]), state.environ, f"stages.{name}.shell")
+    argv = command_argv(settings.get("command"), script, where=f"stages.{name}")
     shown = settings.get("shell") or shlex.join(settings["command"])
     if len(shown) > 120:
         shown = shown[:117] + "..."
@@ -148,7 +154,7 @@ def _run_user_command(state: RunState, name: str, settings: Mapping[str, Any]) -
     result = run_command(
         argv,
         cwd=cfg.root,
-        env=dict(settings.get("env") or {}),
+        env={**dict(settings.get("env") or {}), **script_env},
         base_env=state.environ,
         timeout_s=timeout,
         on_line=state.command_output,
@@ -391,8 +397,12 @@ def image_build(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         model_uri=model.get("uri"),
         verdict_file=_gate_verdict_file(state),
         git=state.git,
-        allow_pickle=cfg.allow_pickle,
+        # The image's own decision: model.allow-pickle lets the pipeline evaluate a pickle, it
+        # does not let the pickle into a serving image.
+        allow_pickle=bool(settings.get("allow-pickle", False)),
         trusted_types=cfg.trusted_types,
+        extra_requirements=[str(r) for r in settings.get("requirements") or ()],
+        system_packages=[str(p) for p in settings.get("system-packages") or ()],
         log=state.command_output,
         **options,
     )

@@ -70,6 +70,7 @@ def write_plots(
     task: str | None = None,
 ) -> list[Path]:
     """Write the plots that fit the task into ``folder``; return their paths."""
+    from mlci_lib.files import check_output_folder
     from mlci_lib.gate.predictions import Columns, encode_tables, read_predictions
 
     columns = Columns(
@@ -79,6 +80,7 @@ def write_plots(
     (rows,), classes = encode_tables([table], task=task or None, pos_label=pos_label or None)
     _figure(1, 1)  # fail early, with the install hint, when matplotlib is missing
     out = Path(folder)
+    check_output_folder(out, what="plots folder")
     if rows.task == "regression":
         return [_predicted_vs_actual(rows, out), _residuals(rows, out)]
     written = [_confusion(rows, classes, out)]

@@ -285,6 +285,10 @@ def _version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
             "format": model.format,
             "task": meta.get("task") or ("classification" if model.is_classifier else "regression"),
             "runtime": "onnx" if model.framework == "onnx" else "native",
+            "framework": getattr(model, "framework", "sklearn"),
+            # A pickle model runs its code when loaded: say so wherever it is served.
+            "pickle": model.format in ("pickle", "mlflow-pickle")
+            or getattr(model, "framework", "") == "pickle",
         },
         "git_commit": info.get("git_commit"),
         "verdict_digest": info.get("verdict_digest"),
@@ -548,7 +552,14 @@ class ModelServer:
         except MlciError as exc:
             self.state.error = exc
         except Exception as exc:  # anything else from a model is still a model that cannot serve
-            self.state.error = ModelLoadError(f"model {self.model_path}: {type(exc).__name__}: {exc}")
+            framework = str(self.info.get("framework") or "")  # recorded by mlci image build
+            self.state.error = ModelLoadError(
+                f"model {self.model_path}: {type(exc).__name__}: {exc}",
+                hint=f"this {framework} model needs {_FRAMEWORK_NAMES.get(framework, framework)} "
+                "installed where it is served, at the version that trained it"
+                if framework and framework != "sklearn"
+                else None,
+            )
         finally:
             self._loaded.set()
 

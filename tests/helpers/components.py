@@ -24,7 +24,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Offline Python base image, built once per machine with debootstrap (see README, Development).
-BASE_IMAGE = "mlci-test-base:bookworm-1"
+#: It has libgomp1, as LightGBM and XGBoost need at run time, so their images build with no network.
+BASE_IMAGE = "mlci-test-base:bookworm-2"
 
 
 def require(condition: bool, component: str, how: str) -> None:
@@ -161,7 +162,7 @@ def python_base_image(docker_engine: str, tmp_path_factory: pytest.TempPathFacto
         [
             debootstrap,
             "--variant=minbase",
-            "--include=python3,python3-venv,python3-pip",
+            "--include=python3,python3-venv,python3-pip,libgomp1",
             "bookworm",
             str(rootfs),
         ],
