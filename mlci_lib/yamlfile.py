@@ -13,8 +13,6 @@ PyYAML's safe loader builds no Python objects, but it still accepts two things m
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import ConfigError
@@ -134,10 +132,3 @@ def load_yaml_text(text: str, *, source: str, what: str) -> Any:
         raise ConfigError(f"{what} {source} is not valid YAML{where}: {problem}") from None
     finally:
         loader.dispose()
-
-
-def load_yaml_file(path: str | os.PathLike[str], what: str) -> Any:
-    """Read and parse the YAML file ``path`` (``what`` names it in errors, e.g. "gate file")."""
-    from mlci_lib.files import read_text
-
-    return load_yaml_text(read_text(path, what=what), source=str(Path(path)), what=what)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mlci_lib.gate import run_gate
+from mlci_lib.gate.render import verdict_markdown, verdict_text
 from mlci_lib.gate.verdict import POWER, detectable_multiplier
 
 N = 300
@@ -62,8 +63,8 @@ def test_equally_good_retrain_on_a_small_set_is_inconclusive_with_mde_and_rows_n
     data = v.to_dict()
     assert data["rules"][0]["mde"] == rule.mde and data["rules"][0]["rows_needed"] == rule.rows_needed
     json.dumps(data, allow_nan=False)
-    assert f"{rule.rows_needed:,}" in v.markdown() and "detectable" in v.markdown()
-    assert "detectable ±" in v.text() and "z_{1-α/2}" in v.text()
+    assert f"{rule.rows_needed:,}" in verdict_markdown(v) and "detectable" in verdict_markdown(v)
+    assert "detectable ±" in verdict_text(v) and "z_{1-α/2}" in verdict_text(v)
 
 
 def test_with_the_rows_needed_the_same_effect_is_decided() -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mlci_lib.gate import run_gate
+from mlci_lib.gate.render import verdict_markdown, verdict_text
 from mlci_lib.gate.verdict import GateVerdict
 from mlci_lib.report.verdicts import load_verdict
 
@@ -132,8 +133,8 @@ def test_undefined_in_json_text_markdown_and_report(tmp_path: Path) -> None:
     data = v.to_dict()
     text = json.dumps(data, allow_nan=False)  # JSON has no NaN: undefined values are null
     assert data["candidate"]["metrics"]["roc_auc"] is None and data["counts"]["undefined"] == 1
-    assert "UNDEFINED" in v.text() and "one class" in v.text()
-    markdown = v.markdown()
+    assert "UNDEFINED" in verdict_text(v) and "one class" in verdict_text(v)
+    markdown = verdict_markdown(v)
     assert "❌ undefined" in markdown and "one class" in markdown
     path = tmp_path / "verdict.json"
     path.write_text(text)

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from mlci_lib.errors import ConfigError
-from mlci_lib.files import read_mapping
-from mlci_lib.yamlfile import load_yaml_file
+from mlci_lib.files import read_mapping, read_yaml
 
 BOMB = """\
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
@@ -47,7 +46,7 @@ def test_duplicate_key_is_refused_with_file_key_and_line(
     path = _write(tmp_path, text)
     assert isinstance(yaml.safe_load(text), dict)  # PyYAML alone: last one wins, silently
     with pytest.raises(ConfigError) as caught:
-        load_yaml_file(path, "gate file")
+        read_yaml(path, what="gate file")
     message = str(caught.value)
     assert str(path) in message and repr(key) in message and lines in message
     assert "\n" not in message
@@ -64,7 +63,7 @@ def test_alias_bomb_is_refused_within_a_second(tmp_path: Path) -> None:
 def test_recursive_alias_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "a: &a\n  - 1\n  - *a\n")
     with pytest.raises(ConfigError, match="refers to the node that contains it"):
-        load_yaml_file(path, "suite")
+        read_yaml(path, what="suite")
 
 
 def test_ordinary_yaml_with_aliases_and_merge_keys_reads_as_pyyaml(tmp_path: Path) -> None:
@@ -74,25 +73,25 @@ def test_ordinary_yaml_with_aliases_and_merge_keys_reads_as_pyyaml(tmp_path: Pat
         "list: [1, 2.5, text, null, true]\n"
     )
     path = _write(tmp_path, text)
-    assert load_yaml_file(path, "gate file") == yaml.safe_load(text)
+    assert read_yaml(path, what="gate file") == yaml.safe_load(text)
 
 
 def test_many_shared_aliases_below_the_bound_are_accepted(tmp_path: Path) -> None:
     # 3 levels of 9: 729 expanded leaves, an honest (if odd) use of aliases.
     text = "\n".join(BOMB.splitlines()[:3]) + "\n"
-    assert len(load_yaml_file(_write(tmp_path, text), "suite")["c"]) == 9
+    assert len(read_yaml(_write(tmp_path, text), what="suite")["c"]) == 9
 
 
 def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "metrics:\n  accuracy: {min: 0.8\n")
     with pytest.raises(ConfigError, match=r"is not valid YAML at line \d"):
-        load_yaml_file(path, "gate file")
+        read_yaml(path, what="gate file")
 
 
 def test_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "gate.yaml"
     path.write_bytes(b"\xef\xbb\xbfmetrics:\n  accuracy: {min: 0.8}\n")
-    assert load_yaml_file(path, "gate file") == {"metrics": {"accuracy": {"min": 0.8}}}
+    assert read_yaml(path, what="gate file") == {"metrics": {"accuracy": {"min": 0.8}}}
 
 
 def test_mlflow_model_folder_with_an_alias_bomb_in_mlmodel_is_refused(tmp_path: Path) -> None:

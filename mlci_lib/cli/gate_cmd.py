@@ -176,11 +176,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     )
     path = write_json_atomic(args.verdict_file, verdict.to_dict())
     annotations = rule_annotations(verdict.rules, verdict.on_inconclusive)
-    summary = verdict.markdown()
+    from mlci_lib.gate.render import verdict_markdown, verdict_text
+
+    summary = verdict_markdown(verdict)
     return Outcome(
         result=verdict,
         passed=verdict.passed,
-        text=verdict.text() + f"\nverdict: {path}",
+        text=verdict_text(verdict) + f"\nverdict: {path}",
         summary=summary,
         outputs={
             "passed": "true" if verdict.passed else "false",

@@ -8,7 +8,8 @@ bootstrap (intervals), rules (gate file), latency, verdict (the decision), rende
 
 from __future__ import annotations
 
-from mlci_lib.gate.metrics import METRICS, compute_metrics
+from mlci_lib.gate.metrics import METRICS
+from mlci_lib.gate.predictions import compute_metrics
 from mlci_lib.gate.rules import GateRules, load_gate_rules
 from mlci_lib.gate.verdict import GateVerdict, RuleResult, run_gate
 

@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError, UsageError
-from mlci_lib.gate.metrics import BINARY, MULTICLASS, REGRESSION, TASKS, EncodedRows
+from mlci_lib.gate.metrics import (
+    BINARY,
+    MULTICLASS,
+    REGRESSION,
+    TASKS,
+    EncodedRows,
+    canonical_name,
+    default_metrics,
+    metric_for_task,
+    needs_scores,
+    point_metric,
+)
 from mlci_lib.values import shown
 
 if TYPE_CHECKING:
@@ -667,3 +678,30 @@ def encode_arrays(
         [table], task=task, pos_label=None if pos_label is None else _class_text(pos_label)
     )
     return rows[0]
+
+
+def compute_metrics(
+    y_true: Sequence[Any] | "np.ndarray",
+    y_pred: Sequence[Any] | "np.ndarray",
+    *,
+    scores: Any = None,
+    metrics: Sequence[str] | None = None,
+    task: str | None = None,
+    pos_label: Any = None,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, float]:
+    """Compute metrics from labels, predictions and optional scores, as scikit-learn does.
+
+    ``scores`` is the positive-class probability (binary) or an ``(n, K)`` matrix of class
+    probabilities in the order of ``classes`` (default: sorted classes). ``metrics`` defaults to
+    every metric that applies. Raises :class:`InputError` on inputs that cannot be scored.
+    """
+    rows = encode_arrays(y_true, y_pred, scores=scores, task=task, pos_label=pos_label, classes=classes)
+    names = [canonical_name(n) for n in metrics] if metrics is not None else default_metrics(rows)
+    out: dict[str, float] = {}
+    for name in names:
+        metric_for_task(name, rows.task, where="compute_metrics")
+        if needs_scores(name) and rows.scores is None:
+            raise InputError(f"metric {name!r} needs scores", hint="pass scores= (class probabilities)")
+        out[name] = point_metric(name, rows)
+    return out

@@ -137,16 +137,6 @@ class GateVerdict(Result):
     def inconclusive(self) -> list[RuleResult]:
         return [r for r in self.rules if r.required and r.outcome == INCONCLUSIVE]
 
-    def markdown(self) -> str:
-        from mlci_lib.gate.render import verdict_markdown
-
-        return verdict_markdown(self)
-
-    def text(self) -> str:
-        from mlci_lib.gate.render import verdict_text
-
-        return verdict_text(self)
-
 
 # -- inputs ----------------------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ through skops and its allow-list), :mod:`~mlci_lib.models.saving` and
 from __future__ import annotations
 
 from mlci_lib.models.digest import model_digest
+from mlci_lib.models.layout import MLCI_MODEL_FILE, SKOPS_FILE
 from mlci_lib.models.loaded import LoadedModel
-from mlci_lib.models.loading import MLCI_MODEL_FILE, SKOPS_FILE, load_model, trusted_types_from
+from mlci_lib.models.loading import load_model, trusted_types_from
 from mlci_lib.models.saving import MODEL_SCHEMA_VERSION, save_model
 from mlci_lib.models.signature import ColumnSpec, ModelSignature
 from mlci_lib.models.skops_io import DEFAULT_TRUSTED_TYPES

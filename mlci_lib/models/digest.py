@@ -67,7 +67,7 @@ def model_digest(path: str | os.PathLike[str]) -> str:
         if not root.is_file():
             return fingerprint_path(root)  # raises the InputError that names the path
         return "sha256:" + _file_digest(root)
-    from mlci_lib.models.loading import MLCI_MODEL_FILE
+    from mlci_lib.models.layout import MLCI_MODEL_FILE
 
     if (root / MLCI_MODEL_FILE).is_file():
         digest = _mlci_folder_digest(root, root / MLCI_MODEL_FILE)

@@ -24,8 +24,7 @@ from typing import Any
 
 from mlci_lib.errors import ModelLoadError, UnsafeModelError
 from mlci_lib.models.digest import model_digest
-from mlci_lib.models.loaded import LoadedModel
-from mlci_lib.models.loading import (
+from mlci_lib.models.formats import (
     load_native,
     load_pickle,
     load_skops_model,
@@ -34,6 +33,7 @@ from mlci_lib.models.loading import (
     skops_loaded,
     sniff_model_file,
 )
+from mlci_lib.models.loaded import LoadedModel
 from mlci_lib.models.signature import ColumnSpec, ModelSignature
 
 #: Keys of MLmodel's ``metadata`` where mlci records what a native file does not know.

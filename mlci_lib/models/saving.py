@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError
 from mlci_lib.models.digest import mlci_folder_digest
+from mlci_lib.models.formats import load_native
 from mlci_lib.models.frameworks import framework_of, framework_version, frameworks_in
-from mlci_lib.models.loading import MLCI_MODEL_FILE, SKOPS_FILE, load_native
+from mlci_lib.models.layout import MLCI_MODEL_FILE, SKOPS_FILE
 from mlci_lib.models.signature import ModelSignature
 
 if TYPE_CHECKING:

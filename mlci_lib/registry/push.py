@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 from mlci_lib.errors import CheckFailed, InputError, MlciError, ServiceError
 from mlci_lib.gitcontext import GitContext, git_context
 from mlci_lib.models import LoadedModel, load_model
-from mlci_lib.models.loading import allowed_types
+from mlci_lib.models.formats import allowed_types
 from mlci_lib.models.native_adapter import NativeModel
 from mlci_lib.registry.tracking import (
     default_artifact_location,
