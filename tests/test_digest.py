@@ -20,7 +20,7 @@ import pytest
 from mlci_lib.fingerprint import fingerprint_path
 from mlci_lib.models import load_model, model_digest
 from mlci_lib.registry import push_model
-from tests.test_registry import git, write_verdict
+from tests.test_registry import git
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ["catboost", "xgboost", "lightgbm"]
@@ -158,6 +158,25 @@ def test_a_damaged_archive_is_digested_by_its_bytes(tmp_path: Path) -> None:
     assert model_digest(broken) == fingerprint_path(broken)
 
 
+def _gate_verdict(path: Path, model: Path) -> Path:
+    """A real gate verdict of ``model`` (the push accepts only a verdict about the model it pushes)."""
+    import pandas as pd
+
+    from mlci_lib.gate import run_gate
+    from tests.helpers.seeded_training import training_data
+
+    frame, label = training_data(0)
+    predicted, proba = load_model(model).predict(frame)
+    assert proba is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    predictions = path.with_name("predictions.csv")
+    pd.DataFrame({"label": label, "prediction": predicted, "score": proba[:, 1]}).to_csv(
+        predictions, index=False
+    )
+    path.write_text(run_gate(predictions, rule=["accuracy min=0"], resamples=0, model=model).to_json())
+    return path
+
+
 @pytest.mark.mlflow
 @pytest.mark.slow
 def test_two_trainings_pushed_register_one_version(
@@ -165,7 +184,7 @@ def test_two_trainings_pushed_register_one_version(
 ) -> None:
     from mlflow import MlflowClient
 
-    verdict = write_verdict(tmp_path / "verdict.json")
+    verdict = _gate_verdict(tmp_path / "verdict.json", runs["first"] / "pipeline")
     commit = git("5eed" * 10)
     first = push_model(
         runs["first"] / "pipeline", "seeded", verdict=verdict, tracking_uri=mlflow_server, git=commit
@@ -177,8 +196,13 @@ def test_two_trainings_pushed_register_one_version(
     assert again.version == first.version and again.push_key == first.push_key
     versions = MlflowClient(tracking_uri=mlflow_server).search_model_versions("name = 'seeded'")
     assert [v.version for v in versions] == [first.version]
+    other_verdict = _gate_verdict(tmp_path / "other" / "verdict.json", runs["other-seed"] / "pipeline")
     other = push_model(
-        runs["other-seed"] / "pipeline", "seeded", verdict=verdict, tracking_uri=mlflow_server, git=commit
+        runs["other-seed"] / "pipeline",
+        "seeded",
+        verdict=other_verdict,
+        tracking_uri=mlflow_server,
+        git=commit,
     )
     assert other.created and other.version != first.version
 
