@@ -1,0 +1,213 @@
+"""`mlci deploy analyze` against a real Prometheus scraping a stable and a canary `mlci serve`.
+
+Two in-process serving runtimes on loopback, a bounded load generator sending to both, Debian's
+Prometheus scraping their /metrics every second; the command reads Prometheus' HTTP API and
+decides. A worse canary (a model whose predictions shifted, and a share of its requests refused
+with 400) is rolled back, an equally good one promoted, one with too little traffic inconclusive.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from mlci_lib.cli import main
+from mlci_lib.deploy import serving_metrics
+from mlci_lib.models import save_model
+from mlci_lib.serving.server import ModelServer
+from tests.helpers.components import PrometheusServer, wait_until
+from tests.helpers.load import send_load
+
+pytestmark = pytest.mark.slow
+
+
+def _features(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "tenure": rng.integers(0, 72, n),
+            "charges": rng.normal(70, 20, n).round(2),
+            "calls": rng.poisson(2, n),
+        }
+    )
+
+
+def _save(folder: Path, labels: np.ndarray, data: pd.DataFrame, version: str) -> Path:
+    model = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(data, labels)
+    return save_model(model, folder, sample_input=data.head(), name=f"churn-v{version}")
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    frame = _features(400, seed=1)
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")
+    ]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    data = _features(600, seed=0)
+    good = np.where(data.tenure < 12, "churn", "stay")
+    # The worse version learnt from shifted labels: it predicts churn for twice the customers.
+    shifted = np.where(data.tenure < 30, "churn", "stay")
+    root = tmp_path_factory.mktemp("canary-models")
+    return {
+        "good": _save(root / "good", good, data, "1"),
+        "worse": _save(root / "worse", shifted, data, "2"),
+    }
+
+
+@pytest.fixture()
+def pair(
+    request: pytest.FixtureRequest, models: dict[str, Path]
+) -> Iterator[tuple[ModelServer, ModelServer]]:
+    stable_model, canary_model = request.param
+    with ModelServer(models[stable_model]) as stable, ModelServer(models[canary_model]) as canary:
+        stable.wait_ready(60)
+        canary.wait_ready(60)
+        yield stable, canary
+
+
+def _query(prometheus: PrometheusServer, expression: str) -> list[dict[str, object]]:
+    query = urllib.parse.urlencode({"query": expression})
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{query}", timeout=5) as response:
+        return list(json.load(response)["data"]["result"])
+
+
+def _watch(
+    prometheus: PrometheusServer, name: str, stable: ModelServer, canary: ModelServer, rows: list
+) -> None:
+    """Scrape both under jobs of this test's, and prime each with one request Prometheus has seen.
+
+    ``increase()`` counts from a series' first sample: a request answered before Prometheus first
+    saw the series would be lost, so each server's counter exists before the measured load.
+    """
+    prometheus.scrape(
+        {
+            f"{name}-stable": [stable.url.removeprefix("http://")],
+            f"{name}-canary": [canary.url.removeprefix("http://")],
+        }
+    )
+    for server in (stable, canary):
+        send_load(server.url, lambda i: {"rows": rows[:1]}, requests=1, threads=1)
+    for side in ("stable", "canary"):
+        wait_until(
+            lambda side=side: bool(
+                _query(prometheus, f'{serving_metrics.REQUESTS}{{job="{name}-{side}",code="200"}}')
+            ),
+            30,
+            f"Prometheus scraping {name}-{side}",
+        )
+
+
+def _load_both(stable: ModelServer, canary: ModelServer, stable_body, canary_body, **kwargs: object) -> tuple:
+    """Load both at once, as a traffic split does: both see the same machine at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(send_load, s.url, body, **kwargs)
+            for s, body in ((stable, stable_body), (canary, canary_body))
+        ]
+        return tuple(f.result() for f in futures)
+
+
+def _settle() -> None:
+    time.sleep(2.5)  # two more scrapes: the last requests are in Prometheus
+
+
+def _analyze(prometheus: PrometheusServer, name: str, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    verdict = tmp_path / "canary-verdict.json"
+    code = main([
+        "deploy", "analyze", "--prometheus", prometheus.url,
+        "--stable", f'job="{name}-stable"', "--canary", f'{{job="{name}-canary"}}',
+        "--window", "2m", "--verdict-file", str(verdict), *extra,
+    ])  # fmt: skip
+    return code, json.loads(verdict.read_text())
+
+
+def _by_rule(verdict: dict) -> dict[str, dict]:
+    return {rule["rule"]: rule for rule in verdict["rules"]}
+
+
+@pytest.mark.parametrize("pair", [("good", "worse")], indirect=True)
+def test_a_worse_canary_is_rolled_back(
+    prometheus_server: PrometheusServer, pair: tuple[ModelServer, ModelServer], rows: list, tmp_path: Path
+) -> None:
+    stable, canary = pair
+    _watch(prometheus_server, "worse", stable, canary, rows)
+    bad = {"rows": [{"tenure": "n/a", "charges": 1.0, "calls": 1}]}  # refused with 400
+    got_stable = send_load(
+        stable.url, lambda i: {"rows": rows[i % 400 : i % 400 + 2]}, requests=400, pause=0.005
+    )
+    got_canary = send_load(
+        canary.url,
+        lambda i: bad if i % 10 == 0 else {"rows": rows[i % 400 : i % 400 + 2]},
+        requests=400,
+        pause=0.005,
+    )
+    assert got_stable == {200: 400} and got_canary == {200: 360, 400: 40}
+    _settle()
+    code, verdict = _analyze(prometheus_server, "worse", tmp_path)
+    assert code == 1
+    assert verdict["schema"] == "mlci.canary-verdict" and verdict["decision"] == "rollback"
+    rules = _by_rule(verdict)
+    client = rules["client-errors max-increase"]
+    assert client["outcome"] == "fail" and client["interval"][0] > 0.01, client
+    assert rules["errors max-increase"]["outcome"] != "fail"  # no 5xx on either side
+    # The shifted model predicts churn far more often: its share's interval is above the 0.05 band.
+    churn = rules["predictions class churn max-share-change"]
+    assert churn["outcome"] == "fail" and churn["interval"][0] > 0.05, churn
+    assert verdict["stable"]["requests"] >= 350 and verdict["canary"]["client_errors"] >= 30
+
+
+@pytest.mark.parametrize("pair", [("good", "good")], indirect=True)
+def test_an_equally_good_canary_is_promoted(
+    prometheus_server: PrometheusServer, pair: tuple[ModelServer, ModelServer], rows: list, tmp_path: Path
+) -> None:
+    stable, canary = pair
+    _watch(prometheus_server, "equal", stable, canary, rows)
+    for server in (stable, canary):
+        assert send_load(
+            server.url, lambda i: {"rows": rows[i % 400 : i % 400 + 2]}, requests=600, pause=0.005
+        ) == {200: 600}
+    _settle()
+    code, verdict = _analyze(prometheus_server, "equal", tmp_path)
+    assert code == 0, json.dumps(verdict["rules"], indent=1)
+    assert verdict["decision"] == "promote" and verdict["status"] == "pass"
+    # Counted exactly, without increase()'s extrapolation: the primed first request is not in it.
+    assert verdict["stable"]["requests"] == verdict["canary"]["requests"] == 600
+    assert {rule["outcome"] for rule in verdict["rules"]} == {"pass"}
+    assert any(rule["kind"] == "canary-latency" for rule in verdict["rules"])
+
+
+@pytest.mark.parametrize("pair", [("good", "good")], indirect=True)
+def test_too_little_canary_traffic_is_inconclusive(
+    prometheus_server: PrometheusServer, pair: tuple[ModelServer, ModelServer], rows: list, tmp_path: Path
+) -> None:
+    stable, canary = pair
+    _watch(prometheus_server, "little", stable, canary, rows)
+    send_load(stable.url, lambda i: {"rows": rows[i % 400 : i % 400 + 2]}, requests=500, pause=0.005)
+    send_load(canary.url, lambda i: {"rows": rows[i : i + 2]}, requests=12, threads=1, pause=0.1)
+    _settle()
+    code, verdict = _analyze(prometheus_server, "little", tmp_path)
+    assert code == 1 and verdict["decision"] == "rollback"  # on-inconclusive: fail, the default
+    errors = _by_rule(verdict)["errors max-increase"]
+    assert errors["outcome"] == "inconclusive", errors
+    assert errors["rows_needed"] > verdict["canary"]["requests"]
+    assert "too little traffic" in errors["message"]
+    assert not [r for r in verdict["rules"] if r["outcome"] in ("fail", "undefined")]
+    # The same counts under on-inconclusive: pass promote, and say so.
+    code, verdict = _analyze(prometheus_server, "little", tmp_path, "--on-inconclusive", "pass")
+    assert code == 0 and verdict["decision"] == "promote"
+    assert any("inconclusive" in note for note in verdict["notes"])

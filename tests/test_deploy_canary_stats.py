@@ -1,0 +1,59 @@
+"""The canary analysis' interval machinery, against published figures and PromQL's own rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlci_lib.deploy.canary_stats import histogram_quantile, proportion_difference, resample_buckets, wilson
+from mlci_lib.deploy.prometheus import Series
+
+
+def test_newcombe_interval_matches_his_published_example() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:873, table II, method 10: 56/70 - 48/80.
+    difference, (low, high) = proportion_difference(56, 70, 48, 80, 0.95)
+    assert difference == pytest.approx(0.2)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+
+
+def test_wilson_interval_is_wide_at_zero_events() -> None:
+    low, high = wilson(0, 20, 0.95)
+    assert low == 0.0 and high == pytest.approx(0.1611, abs=1e-4)
+    # So 0 errors in 20 canary requests cannot show an increase below 1 point: inconclusive.
+    _, (_, upper) = proportion_difference(0, 20, 0, 5000, 0.95)
+    assert upper > 0.1
+
+
+BOUNDS = [0.001, 0.0025, 0.005, 0.01, math.inf]
+
+
+@pytest.mark.parametrize(
+    ("q", "counts", "expected"),
+    [
+        # rank 5 of 10 falls in the second bucket (2 below it, 4 inside): 0.001 + 0.0015 * 3/4.
+        (0.5, [2, 4, 3, 1, 0], 0.001 + 0.0015 * 0.75),
+        # the first bucket interpolates from 0.
+        (0.1, [10, 0, 0, 0, 0], 0.0001),
+        # a rank in the +Inf bucket gives the highest finite bound, as Prometheus does.
+        (0.99, [1, 0, 0, 0, 9], 0.01),
+        (0.5, [0, 0, 0, 0, 0], math.nan),
+    ],
+)
+def test_histogram_quantile_interpolates_as_promql(q: float, counts: list[int], expected: float) -> None:
+    got = float(histogram_quantile(q, BOUNDS, np.asarray([counts]))[0])
+    assert (math.isnan(got) and math.isnan(expected)) or got == pytest.approx(expected)
+
+
+def test_bucket_resamples_keep_the_total_and_centre_on_the_counts() -> None:
+    draws = resample_buckets([100, 300, 500, 100, 0], 2000, np.random.default_rng(0))
+    assert draws.shape == (2000, 5) and set(draws.sum(axis=1)) == {1000.0}
+    assert draws.mean(axis=0) == pytest.approx([100, 300, 500, 100, 0], rel=0.02, abs=0.5)
+
+
+def test_counter_increase_is_exact_and_survives_a_reset() -> None:
+    assert Series({}, (5.0, 7.0, 7.0, 12.0)).counter_increase() == 7.0
+    # The process restarted after 12: the 3 counted since are new requests.
+    assert Series({}, (5.0, 12.0, 3.0)).counter_increase() == 10.0
+    assert Series({}, (4.0,)).counter_increase() == 0.0
