@@ -211,3 +211,98 @@ def test_too_little_canary_traffic_is_inconclusive(
     code, verdict = _analyze(prometheus_server, "little", tmp_path, "--on-inconclusive", "pass")
     assert code == 0 and verdict["decision"] == "promote"
     assert any("inconclusive" in note for note in verdict["notes"])
+
+
+def test_every_metric_name_the_analysis_queries_is_served(
+    models: dict[str, Path], rows: list, tmp_path: Path
+) -> None:
+    """The names in deploy/serving_metrics.py are those a real runtime's /metrics exposes."""
+    from sklearn.linear_model import LinearRegression
+
+    data = _features(200, seed=3)
+    regressor = save_model(
+        LinearRegression().fit(data, data.charges * 2),
+        tmp_path / "reg",
+        sample_input=data.head(),
+        name="bill",
+    )
+    exposed: set[str] = set()
+    for model in (models["good"], regressor):
+        with ModelServer(model) as server:
+            server.wait_ready(60)
+            send_load(server.url, lambda i: {"rows": rows[:3]}, requests=2, threads=1)
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                exposed.add(line.split("{")[0].split(" ")[0])
+                if f'{serving_metrics.ENDPOINT_LABEL}="/predict"' in line:
+                    assert f'{serving_metrics.CODE_LABEL}="200"' in line
+    assert set(serving_metrics.QUERIED) <= exposed, set(serving_metrics.QUERIED) - exposed
+    bucket_lines = [line for line in text.splitlines() if line.startswith(serving_metrics.DURATION_BUCKET)]
+    assert bucket_lines and all(f'{serving_metrics.BUCKET_LABEL}="' in line for line in bucket_lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["--stable", "stable", "--canary", 'job="c"'],
+            "option --stable: 'stable' is not a series selector",
+            id="bare-word",
+        ),
+        pytest.param(
+            ["--stable", 'job="s"', "--canary", 'job="c"', "--window", "ten"], "option --window", id="window"
+        ),
+        pytest.param(["--stable", 'job="s"', "--canary", 'job="s"'], "select the same series", id="same"),
+    ],
+)
+def test_bad_options_are_one_line_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["deploy", "analyze", "--prometheus", "http://127.0.0.1:9", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_unreachable_prometheus_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers.components import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    code = main(["deploy", "analyze", "--prometheus", url, "--stable", 'job="s"', "--canary", 'job="c"'])
+    err = capsys.readouterr().err
+    assert code == 2 and f"Prometheus at {url} does not answer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_series_for_a_selector_is_one_line_exit_2(
+    prometheus_server: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([
+        "deploy", "analyze", "--prometheus", prometheus_server.url,
+        "--stable", 'job="nobody-stable"', "--canary", 'job="nobody-canary"',
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (
+        "option --stable: Prometheus at" in err
+        and 'no mlci_requests_total series for {job="nobody-stable"}' in err
+    )
+
+
+def test_a_refused_query_and_a_bad_rules_file_are_one_line_exit_2(
+    prometheus_server: PrometheusServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([
+        "deploy", "analyze", "--prometheus", prometheus_server.url,
+        "--stable", 'job=~"("', "--canary", 'job="c"',
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "refused the query" in err and len(err.strip().splitlines()) == 1, err
+    rules = tmp_path / "canary.yml"
+    rules.write_text("errors: {max_increase: 0.01}\n")
+    code = main([
+        "deploy", "analyze", "--prometheus", prometheus_server.url, "--rules", str(rules),
+        "--stable", 'job="s"', "--canary", 'job="c"',
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "max_increase" in err and "max-increase" in err, err
