@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
         "--output", metavar="DIR", help="the folder to write base/ into (default: deploy.output)"
     )
     parser.add_argument("--result-file", metavar="FILE", help="also write the render result (JSON) here")
+    _register_verify(group)
     _register_analyze(group)
 
 
@@ -143,6 +144,53 @@ def handle_analyze(args: argparse.Namespace, ctx: Context) -> Outcome:
         args.prometheus, stable=args.stable, canary=args.canary, window=args.window, rules=rules
     )
     outputs = {"passed": "true" if verdict.passed else "false", "decision": verdict.decision}
+    text = verdict.text()
+    if args.verdict_file:
+        path = write_json_atomic(args.verdict_file, verdict.to_dict())
+        outputs["verdict-file"] = str(path)
+        text += f"\nverdict: {path}"
+    return Outcome(result=verdict, passed=verdict.passed, text=text, outputs=outputs)
+
+
+_VERIFY = """\
+Verify a running deployment (a Service, an ingress, a port-forward) serves what was released and
+tested: it is live and ready; /version reports the released model digest (and verdict digest,
+given --release); the sample rows the smoke test recorded give the predictions it recorded,
+within its tolerance; and with --gate, latency over --requests requests holds the gate's
+latency rules. The image digest is recorded from the release; the runtime cannot see it.
+Exit 0: verified; 1: a check failed; 2: bad input or the URL does not answer.
+
+examples:
+  mlci deploy verify http://churn.ml.svc --smoke .mlci/smoke.json --release .mlci/image-release.json
+  mlci deploy verify http://127.0.0.1:8080 --smoke .mlci/image-release.json --gate gate.yml
+"""
+
+
+def _register_verify(group: Any) -> None:
+    parser = add_command(group, "verify", handle_verify, "verify a deployment serves the release", _VERIFY)
+    parser.add_argument("url", metavar="URL", help="the deployment's address, e.g. http://churn.ml.svc")
+    parser.add_argument(
+        "--smoke", metavar="FILE", required=True, help="the smoke result (or the release result holding it)"
+    )
+    parser.add_argument(
+        "--release", metavar="FILE", help="the release result: model, verdict and image digests"
+    )
+    parser.add_argument(
+        "--gate", metavar="FILE", help="a gate file whose latency rules the deployment must hold"
+    )
+    parser.add_argument("--requests", metavar="N", type=int, default=50, help="timed requests (default 50)")
+    parser.add_argument("--verdict-file", metavar="FILE", help="write the deploy verdict (JSON) here")
+
+
+def handle_verify(args: argparse.Namespace, ctx: Context) -> Outcome:
+    from mlci_lib.deploy.verify import load_expected, verify_deployment
+    from mlci_lib.files import write_json_atomic
+    from mlci_lib.gate.rules import load_gate_rules
+
+    expected = load_expected(args.smoke, args.release)
+    rules = load_gate_rules(args.gate) if args.gate else None
+    verdict = verify_deployment(args.url, expected, gate_rules=rules, requests=args.requests)
+    outputs = {"passed": "true" if verdict.passed else "false"}
     text = verdict.text()
     if args.verdict_file:
         path = write_json_atomic(args.verdict_file, verdict.to_dict())
