@@ -45,6 +45,16 @@ def register(subparsers: Any) -> None:
         "--output", metavar="DIR", help="the folder to write base/ into (default: deploy.output)"
     )
     parser.add_argument("--result-file", metavar="FILE", help="also write the render result (JSON) here")
+    parser.add_argument(
+        "--rollout",
+        action="store_true",
+        help="an Argo Rollout with canary steps instead of the Deployment (deploy.rollout, or its defaults)",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="with --rollout: the cluster's Prometheus, for the canary analysis",
+    )
     _register_verify(group)
     _register_analyze(group)
 
@@ -73,6 +83,13 @@ def handle_render(args: argparse.Namespace, ctx: Context) -> Outcome:
             verdict_digest=args.verdict_digest,
             user=args.user,
         )
+    if args.rollout and deploy.rollout is None:
+        import dataclasses
+
+        from mlci_lib.deploy.rollouts import parse_rollout
+
+        settings = {"analysis": bool(args.prometheus), "prometheus": args.prometheus}
+        deploy = dataclasses.replace(deploy, rollout=parse_rollout(settings, "option --rollout"))
     output = Path(args.output) if args.output else config.resolve(deploy.output)
     result = render_deployment(release, deploy, output)
     if args.result_file:
