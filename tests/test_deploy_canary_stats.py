@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,3 +58,61 @@ def test_counter_increase_is_exact_and_survives_a_reset() -> None:
     # The process restarted after 12: the 3 counted since are new requests.
     assert Series({}, (5.0, 12.0, 3.0)).counter_increase() == 10.0
     assert Series({}, (4.0,)).counter_increase() == 0.0
+
+
+# -- rules on counts ---------------------------------------------------------------------------
+
+
+def _traffic(
+    requests: int, errors: int = 0, buckets: tuple = (), classes: dict | None = None, **more: object
+) -> Any:
+    from mlci_lib.deploy.analyze import Traffic
+
+    fields: dict[str, Any] = {"selector": 'job="x"', "requests": requests, "server_errors": errors,
+                              "client_errors": 0, "buckets": buckets, "classes": classes or {},
+                              "value_sum": None, "value_count": 0}  # fmt: skip
+    fields.update(more)
+    return Traffic(**fields)
+
+
+def _outcomes(results: list) -> dict[str, str]:
+    return {r.rule: r.outcome for r in results}
+
+
+BUCKETS = ((0.001, 100), (0.0025, 500), (0.005, 300), (math.inf, 100))
+
+
+def test_no_canary_traffic_is_undefined_and_never_a_pass() -> None:
+    from mlci_lib.deploy.analyze import CanaryRules, compare_traffic
+
+    results = compare_traffic(CanaryRules(), _traffic(1000, buckets=BUCKETS), _traffic(0))
+    outcomes = _outcomes(results)
+    assert outcomes["errors max-increase"] == "undefined"
+    assert outcomes["latency p95_ms max-relative-increase"] == "undefined"
+    assert "no prediction request reached the canary" in results[0].message
+
+
+def test_latency_max_needs_no_stable_histogram_and_mean_is_a_point_estimate() -> None:
+    from mlci_lib.deploy.analyze import CanaryRules, compare_traffic
+    from mlci_lib.gate.rules import LatencyRule
+
+    rules = CanaryRules(latency=(LatencyRule("p95_ms", {"max": 100.0}), LatencyRule("max_ms", {"max": 1.0})))
+    stable = _traffic(1000, value_sum=2000.0, value_count=1000)
+    canary = _traffic(1000, buckets=BUCKETS, value_sum=2300.0, value_count=1000)
+    by_rule = {r.rule: r for r in compare_traffic(rules, stable, canary)}
+    assert (
+        by_rule["latency p95_ms max"].outcome == "pass" and by_rule["latency p95_ms max"].interval is not None
+    )
+    assert by_rule["latency max_ms max"].outcome == "skipped"  # not a quantile a histogram gives
+    mean = by_rule["predictions mean max-mean-relative-change"]
+    assert mean.outcome == "fail" and mean.value == pytest.approx(0.15) and mean.method == "point"
+
+
+def test_a_clear_error_increase_fails_and_a_small_sample_is_inconclusive_with_guidance() -> None:
+    from mlci_lib.deploy.analyze import CanaryRules, compare_traffic
+
+    rules = CanaryRules(client_errors=None, latency=(), share_change=None)
+    clear = compare_traffic(rules, _traffic(5000, errors=10), _traffic(2000, errors=100))[0]
+    assert clear.outcome == "fail" and clear.interval[0] > 0.01
+    small = compare_traffic(rules, _traffic(5000, errors=10), _traffic(30, errors=0))[0]
+    assert small.outcome == "inconclusive" and small.rows_needed and small.rows_needed > 30

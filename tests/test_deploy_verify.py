@@ -183,3 +183,69 @@ def test_an_unreachable_url_is_one_line_exit_2(smoke_file: Path, capsys: pytest.
     assert (
         code == 2 and f"the deployment at {url} does not answer" in err and len(err.strip().splitlines()) == 1
     )
+
+
+# -- the whole chain on a real engine --------------------------------------------------------
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_released_image_run_as_rendered_is_verified(
+    python_base_image: str, image_registry: str, models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Release (build, smoke, push), render, run the rendered container on Docker, verify it."""
+    from mlci_lib.deploy import parse_deploy_config, release_from_result
+    from mlci_lib.deploy.manifests import manifests
+    from mlci_lib.deploy.podrun import run_container_spec
+    from mlci_lib.image.release import release_image
+
+    sample = tmp_path / "sample.csv"
+    _frame(30, 2).to_csv(sample, index=False)
+    verdict = tmp_path / "gate-verdict.json"
+    verdict.write_text(json.dumps({"schema": "mlci.gate-verdict", "schema_version": 1, "passed": True}))
+    released = release_image(
+        models["released"],
+        push=True,
+        sample_data=sample,
+        build_options={
+            "repository": f"{image_registry}/mlci-test/verify",
+            "base_image": python_base_image,
+            "python_version": "3.11",
+            "verdict_file": verdict,
+        },
+    )
+    assert released.passed, released.failed_stage
+    assert released.smoke is not None and released.smoke.sample is not None
+    assert len(released.smoke.sample.rows) == 30
+    release_file = tmp_path / "release.json"
+    release_file.write_text(released.to_json())
+    release = release_from_result(released.to_dict(), source=str(release_file))
+    pod = manifests(parse_deploy_config({"namespace": "ml"}, default_name="churn"), release)
+    spec = pod["deployment.yaml"]["spec"]["template"]["spec"]
+    port = free_port()
+    outcome: dict[str, object] = {}
+
+    def verify() -> None:
+        out = tmp_path / "deploy-verdict.json"
+        outcome["code"] = main([
+            "deploy", "verify", f"http://127.0.0.1:{port}", "--smoke", str(release_file),
+            "--release", str(release_file), "--verdict-file", str(out),
+        ])  # fmt: skip
+        outcome["verdict"] = json.loads(out.read_text())
+
+    ran = run_container_spec(
+        spec["containers"][0], port=port, pod_security=spec["securityContext"], while_running=verify
+    )
+    assert ran.passed, ran.message
+    assert outcome["code"] == 0, outcome
+    result = outcome["verdict"]
+    assert isinstance(result, dict)
+    assert _checks(result) == {
+        "health": "pass",
+        "model digest": "pass",
+        "verdict digest": "pass",
+        "predictions": "pass",
+    }
+    assert (
+        result["image_digest"] == release.image_digest and result["verdict_digest"] == release.verdict_digest
+    )

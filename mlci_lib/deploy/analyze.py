@@ -460,12 +460,13 @@ def _latency_rules(rules: CanaryRules, canary: Traffic, stable: Traffic, rng_see
                 continue
             n_c = sum(c for _, c in canary.buckets)
             n_s = sum(c for _, c in stable.buckets)
-            if not same_bounds or n_c == 0 or (check != "max" and n_s == 0):
-                why = (
-                    "the two sides' histograms have different buckets"
-                    if not same_bounds
-                    else f"no timed request reached the {'canary' if n_c == 0 else 'stable'} in the window"
-                )
+            compared = check != "max"
+            why = ""
+            if n_c == 0 or (compared and n_s == 0):
+                why = f"no timed request reached the {'canary' if n_c == 0 else 'stable'} in the window"
+            elif compared and not same_bounds:
+                why = "the two sides' histograms have different buckets"
+            if why:
                 out.append(
                     dataclasses.replace(
                         _undefined(name, "canary-latency", rule.stat, check, threshold, why),
@@ -477,10 +478,12 @@ def _latency_rules(rules: CanaryRules, canary: Traffic, stable: Traffic, rng_see
             counts_c = np.asarray([[c for _, c in canary.buckets]], dtype=np.float64)
             counts_s = np.asarray([[c for _, c in stable.buckets]], dtype=np.float64)
             point_c = float(histogram_quantile(q, bounds, counts_c)[0]) * 1000
-            point_s = float(histogram_quantile(q, bounds, counts_s)[0]) * 1000
+            stable_bounds = [b for b, _ in stable.buckets]
+            point_s = float(histogram_quantile(q, stable_bounds, counts_s)[0]) * 1000 if n_s else math.nan
             if rules.resamples and draws_c is None:
                 draws_c = resample_buckets(counts_c[0], rules.resamples, rng_c)
-                draws_s = resample_buckets(counts_s[0], rules.resamples, rng_s)
+                if same_bounds:
+                    draws_s = resample_buckets(counts_s[0], rules.resamples, rng_s)
 
             def statistic(c: Any, s: Any, check: str = check) -> Any:
                 if check == "max":
@@ -494,10 +497,10 @@ def _latency_rules(rules: CanaryRules, canary: Traffic, stable: Traffic, rng_see
             label = {"max": "value", "max-increase": "change"}.get(check, "relative-change")
             bounds_ci = None
             se = math.nan
-            if draws_c is not None and draws_s is not None:
+            if draws_c is not None and (draws_s is not None or not compared):
                 resampled = statistic(
                     histogram_quantile(q, bounds, draws_c) * 1000,
-                    histogram_quantile(q, bounds, draws_s) * 1000,
+                    None if draws_s is None else histogram_quantile(q, bounds, draws_s) * 1000,
                 )
                 found = interval(value, np.asarray(resampled, dtype=np.float64), value, rules.confidence)
                 if found is not None:
@@ -625,28 +628,8 @@ def _prediction_rules(rules: CanaryRules, canary: Traffic, stable: Traffic) -> l
     return out
 
 
-def analyze_canary(
-    prometheus: str,
-    *,
-    stable: str,
-    canary: str,
-    window: str = "10m",
-    rules: CanaryRules | None = None,
-    at: float | None = None,
-    timeout: float = 10.0,
-) -> CanaryVerdict:
-    """Compare the canary's traffic with the stable's over ``window``; see the module's docstring."""
-    rules = rules or CanaryRules()
-    window = check_window(window)
-    stable_selector = check_selector(stable, "--stable")
-    canary_selector = check_selector(canary, "--canary")
-    if stable_selector == canary_selector:
-        raise UsageError(
-            "options --stable and --canary select the same series", hint="give each its own labels"
-        )
-    client = PrometheusClient(prometheus, at=time.time() if at is None else at, timeout=timeout)
-    stable_traffic = read_traffic(client, stable_selector, window, option="--stable")
-    canary_traffic = read_traffic(client, canary_selector, window, option="--canary")
+def compare_traffic(rules: CanaryRules, stable_traffic: Traffic, canary_traffic: Traffic) -> list[RuleResult]:
+    """Every canary rule's outcome on the two sides' counts."""
     results: list[RuleResult] = []
     if rules.server_errors is not None:
         results.append(
@@ -672,6 +655,32 @@ def analyze_canary(
         )
     results.extend(_latency_rules(rules, canary_traffic, stable_traffic, rules.seed))
     results.extend(_prediction_rules(rules, canary_traffic, stable_traffic))
+    return results
+
+
+def analyze_canary(
+    prometheus: str,
+    *,
+    stable: str,
+    canary: str,
+    window: str = "10m",
+    rules: CanaryRules | None = None,
+    at: float | None = None,
+    timeout: float = 10.0,
+) -> CanaryVerdict:
+    """Compare the canary's traffic with the stable's over ``window``; see the module's docstring."""
+    rules = rules or CanaryRules()
+    window = check_window(window)
+    stable_selector = check_selector(stable, "--stable")
+    canary_selector = check_selector(canary, "--canary")
+    if stable_selector == canary_selector:
+        raise UsageError(
+            "options --stable and --canary select the same series", hint="give each its own labels"
+        )
+    client = PrometheusClient(prometheus, at=time.time() if at is None else at, timeout=timeout)
+    stable_traffic = read_traffic(client, stable_selector, window, option="--stable")
+    canary_traffic = read_traffic(client, canary_selector, window, option="--canary")
+    results = compare_traffic(rules, stable_traffic, canary_traffic)
     if not results:
         raise ConfigError(f"{rules.source}: every canary rule is switched off", hint="keep at least errors")
     failing = [r for r in results if r.required and r.outcome in (FAIL, UNDEFINED)]
