@@ -147,11 +147,10 @@ def test_a_worse_canary_is_rolled_back(
     stable, canary = pair
     _watch(prometheus_server, "worse", stable, canary, rows)
     bad = {"rows": [{"tenure": "n/a", "charges": 1.0, "calls": 1}]}  # refused with 400
-    got_stable = send_load(
-        stable.url, lambda i: {"rows": rows[i % 400 : i % 400 + 2]}, requests=400, pause=0.005
-    )
-    got_canary = send_load(
-        canary.url,
+    got_stable, got_canary = _load_both(
+        stable,
+        canary,
+        lambda i: {"rows": rows[i % 400 : i % 400 + 2]},
         lambda i: bad if i % 10 == 0 else {"rows": rows[i % 400 : i % 400 + 2]},
         requests=400,
         pause=0.005,
@@ -168,7 +167,8 @@ def test_a_worse_canary_is_rolled_back(
     # The shifted model predicts churn far more often: its share's interval is above the 0.05 band.
     churn = rules["predictions class churn max-share-change"]
     assert churn["outcome"] == "fail" and churn["interval"][0] > 0.05, churn
-    assert verdict["stable"]["requests"] >= 350 and verdict["canary"]["client_errors"] >= 30
+    # The 400s' series began with the first refusal, inside the window: counted from zero, all 40.
+    assert verdict["canary"]["client_errors"] == 40 and verdict["canary"]["requests"] == 401
 
 
 @pytest.mark.parametrize("pair", [("good", "good")], indirect=True)
@@ -185,8 +185,8 @@ def test_an_equally_good_canary_is_promoted(
     code, verdict = _analyze(prometheus_server, "equal", tmp_path)
     assert code == 0, json.dumps(verdict["rules"], indent=1)
     assert verdict["decision"] == "promote" and verdict["status"] == "pass"
-    # Counted exactly, without increase()'s extrapolation: the primed first request is not in it.
-    assert verdict["stable"]["requests"] == verdict["canary"]["requests"] == 600
+    # Counted exactly, without increase()'s extrapolation: the load and the one priming request.
+    assert verdict["stable"]["requests"] == verdict["canary"]["requests"] == 601
     assert {rule["outcome"] for rule in verdict["rules"]} == {"pass"}
     assert any(rule["kind"] == "canary-latency" for rule in verdict["rules"])
 

@@ -116,3 +116,11 @@ def test_a_clear_error_increase_fails_and_a_small_sample_is_inconclusive_with_gu
     assert clear.outcome == "fail" and clear.interval[0] > 0.01
     small = compare_traffic(rules, _traffic(5000, errors=10), _traffic(30, errors=0))[0]
     assert small.outcome == "inconclusive" and small.rows_needed and small.rows_needed > 30
+
+
+def test_a_series_born_inside_the_window_counts_from_zero() -> None:
+    series = Series({}, (3.0, 5.0, 9.0), (100.0, 101.0, 102.0))
+    assert series.step() == 1.0
+    assert series.counter_increase() == 6.0
+    # A new pod's counter, or a status code answered for the first time, started at zero.
+    assert series.counter_increase(born_inside=True) == 9.0

@@ -1,7 +1,8 @@
 """``mlci deploy analyze``: judge a canary against the stable version from Prometheus' counts.
 
 Over a window (the raw samples of ``metric[10m]`` at one evaluation time, summed without
-``increase()``'s extrapolation, which skews shares between series of different ages), for the
+``increase()``'s extrapolation, which skews shares between series of different ages, and counting
+a series that began inside the window from zero, as the process that started it did), for the
 stable and the canary selectors: prediction requests and their 5xx and 4xx answers, the
 request-duration histogram's bucket counts, and the predictions (class counts, or the sum and
 count of predicted values).
@@ -217,6 +218,14 @@ def check_selector(text: str, option: str) -> str:
     return inner
 
 
+def window_seconds(window: str) -> float:
+    """A checked window (``10m``) in seconds."""
+    match = re.match(r"^([0-9]+)(ms|s|m|h|d)$", window)
+    assert match is not None
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return int(match.group(1)) * unit
+
+
 def check_window(text: str) -> str:
     window = (text or "").strip()
     if not _WINDOW.match(window):
@@ -238,12 +247,22 @@ def read_traffic(client: PrometheusClient, selector: str, window: str, *, option
         )
     predict = f'{selector},{names.ENDPOINT_LABEL}=~"{names.PREDICT_ENDPOINTS}"'
 
+    start = client.at - window_seconds(window)
+
     def grown(metric: str, matchers: str, label: str | None) -> dict[str, float]:
         # The raw samples of each series over the window, summed by ``label`` (see Series).
+        found = client.query_range(f"{metric}{{{matchers}}}[{window}]")
+        steps = sorted(step for step in (s.step() for s in found) if step)
+        usual = steps[len(steps) // 2] if steps else None
         out: dict[str, float] = {}
-        for series in client.query_range(f"{metric}{{{matchers}}}[{window}]"):
+        for series in found:
+            step = series.step() or usual
+            # A series whose first sample comes more than two scrapes after the window opened
+            # began inside it: its first value was counted from zero by a process that had
+            # just started (or had just answered that status for the first time).
+            born = bool(series.times) and step is not None and series.times[0] > start + 2 * step
             key = str(series.labels.get(label, "")) if label else ""
-            out[key] = out.get(key, 0.0) + series.counter_increase()
+            out[key] = out.get(key, 0.0) + series.counter_increase(born_inside=born)
         return out
 
     requests = server = client_errors = 0
@@ -694,7 +713,7 @@ def analyze_canary(
         notes.append(f"{len(unsure)} inconclusive rule(s) pass under on-inconclusive: pass")
     notes.append(
         "counts are how much each counter grew between the samples in the window; a series that "
-        "first appears inside the window loses the requests before its first scrape"
+        "began inside the window (a new pod, a first error) counts from zero"
     )
     return CanaryVerdict(
         passed=passed,

@@ -29,23 +29,32 @@ class Sample:
 
 @dataclasses.dataclass(frozen=True)
 class Series:
-    """One element of a range vector: its labels and its scraped values, oldest first."""
+    """One element of a range vector: its labels, and its scraped values and their times, oldest first."""
 
     labels: Mapping[str, str]
     values: tuple[float, ...]
+    times: tuple[float, ...] = ()
 
-    def counter_increase(self) -> float:
+    def counter_increase(self, *, born_inside: bool = False) -> float:
         """How much a counter grew across these samples, exactly: no extrapolation.
 
         PromQL's ``increase()`` extrapolates to the window's edges, by a factor that differs
         between series that began at different times (a class first predicted mid-window), which
         skews shares computed from several series. A fall in the value is a counter reset (the
-        process restarted): the value after it is all new.
+        process restarted): the value after it is all new. A series ``born_inside`` the window (a
+        new pod, or the first answer with some status code) counted its first value from zero.
         """
-        total = 0.0
+        total = self.values[0] if born_inside and self.values else 0.0
         for before, after in zip(self.values[:-1], self.values[1:], strict=True):
             total += after - before if after >= before else after
         return total
+
+    def step(self) -> float | None:
+        """The median time between two samples (the scrape interval), None with one sample."""
+        if len(self.times) < 2:
+            return None
+        gaps = sorted(b - a for a, b in zip(self.times[:-1], self.times[1:], strict=True))
+        return gaps[len(gaps) // 2]
 
 
 class PrometheusClient:
@@ -75,15 +84,17 @@ class PrometheusClient:
     def query_range(self, expression: str) -> list[Series]:
         """The range vector of ``expression`` (a selector with ``[window]``) at the evaluation time."""
         result = self._query(expression, "matrix")
-        return [
-            Series(
-                labels=dict(item.get("metric") or {}),
-                values=tuple(
-                    v for v in (float(pair[1]) for pair in item.get("values") or []) if math.isfinite(v)
-                ),
+        out = []
+        for item in result:
+            pairs = [(float(t), float(v)) for t, v in item.get("values") or [] if math.isfinite(float(v))]
+            out.append(
+                Series(
+                    labels=dict(item.get("metric") or {}),
+                    values=tuple(v for _, v in pairs),
+                    times=tuple(t for t, _ in pairs),
+                )
             )
-            for item in result
-        ]
+        return out
 
     def _query(self, expression: str, kind: str) -> list[Any]:
         params = urllib.parse.urlencode({"query": expression, "time": f"{self.at:.3f}"})
