@@ -124,3 +124,30 @@ def test_a_series_born_inside_the_window_counts_from_zero() -> None:
     assert series.counter_increase() == 6.0
     # A new pod's counter, or a status code answered for the first time, started at zero.
     assert series.counter_increase(born_inside=True) == 9.0
+
+
+def test_rules_come_from_the_defaults_then_a_gate_file_then_a_rules_file_then_the_option(
+    tmp_path: Any,
+) -> None:
+    from mlci_lib.deploy.analyze import CanaryRules, load_canary_rules
+    from mlci_lib.errors import ConfigError
+
+    gate = tmp_path / "gate.yml"
+    gate.write_text(
+        "metrics: {accuracy: {min: 0.8}}\nlatency: {p99_ms: {max-increase: 5}}\n"
+        "bootstrap: {resamples: 500, seed: 7}\non-inconclusive: warn\n"
+    )
+    rules = tmp_path / "canary.yml"
+    rules.write_text(
+        "errors: {max-increase: 0.002}\nclient-errors: false\npredictions: {max-share-change: 0.1}\n"
+    )
+    assert load_canary_rules() == CanaryRules()
+    from_gate = load_canary_rules(gate=str(gate))
+    assert [(r.stat, dict(r.checks)) for r in from_gate.latency] == [("p99_ms", {"max-increase": 5.0})]
+    assert (from_gate.resamples, from_gate.seed, from_gate.on_inconclusive) == (500, 7, "warn")
+    both = load_canary_rules(gate=str(gate), rules=str(rules), on_inconclusive="pass")
+    assert (both.server_errors, both.client_errors, both.share_change) == (0.002, None, 0.1)
+    assert both.mean_relative_change == CanaryRules().mean_relative_change and both.on_inconclusive == "pass"
+    rules.write_text("predictions: {max-share-change: -1}\n")
+    with pytest.raises(ConfigError, match=r"predictions\.max-share-change must be a non-negative number"):
+        load_canary_rules(rules=str(rules))

@@ -87,14 +87,17 @@ def _threshold(spec: Any, key: str, where: str) -> float | None:
     check_keys(spec, (key,), where=where)
     if key not in spec:
         raise ConfigError(f"{where} has no {key}", hint=f"e.g. {{{key}: 0.01}}")
-    value = spec[key]
+    return _amount(spec[key], f"{where}.{key}")
+
+
+def _amount(value: Any, where: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value < 0
     ):
-        raise ConfigError(f"{where}.{key} must be a non-negative number, got {value!r}")
+        raise ConfigError(f"{where} must be a non-negative number, got {value!r}")
     return float(value)
 
 
@@ -123,20 +126,12 @@ def parse_canary_rules(data: Mapping[str, Any], base: CanaryRules, *, source: st
             if not isinstance(spec, Mapping):
                 raise ConfigError(f"{source}: predictions must be a mapping, e.g. {{max-share-change: 0.05}}")
             check_keys(spec, _PREDICTION_CHECKS, where=f"{source}: predictions")
-            share = (
-                _threshold({"v": spec["max-share-change"]}, "v", f"{source}: predictions.max-share-change")
-                if "max-share-change" in spec
-                else rules.share_change
-            )
-            mean = (
-                _threshold(
-                    {"v": spec["max-mean-relative-change"]},
-                    "v",
-                    f"{source}: predictions.max-mean-relative-change",
-                )
-                if "max-mean-relative-change" in spec
-                else rules.mean_relative_change
-            )
+            where = f"{source}: predictions"
+            share, mean = rules.share_change, rules.mean_relative_change
+            if "max-share-change" in spec:
+                share = _amount(spec["max-share-change"], f"{where}.max-share-change")
+            if "max-mean-relative-change" in spec:
+                mean = _amount(spec["max-mean-relative-change"], f"{where}.max-mean-relative-change")
             rules = dataclasses.replace(rules, share_change=share, mean_relative_change=mean)
     boot = data.get("bootstrap") or {}
     if not isinstance(boot, Mapping):
