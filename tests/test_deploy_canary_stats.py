@@ -151,3 +151,19 @@ def test_rules_come_from_the_defaults_then_a_gate_file_then_a_rules_file_then_th
     rules.write_text("predictions: {max-share-change: -1}\n")
     with pytest.raises(ConfigError, match=r"predictions\.max-share-change must be a non-negative number"):
         load_canary_rules(rules=str(rules))
+
+
+def test_the_canary_summary_names_the_decision_and_each_rule() -> None:
+    from mlci_lib.deploy.analyze import CanaryRules, CanaryVerdict, compare_traffic
+
+    stable, canary = _traffic(5000, errors=10), _traffic(2000, errors=100)
+    rules = compare_traffic(CanaryRules(latency=(), share_change=None), stable, canary)
+    verdict = CanaryVerdict(
+        passed=False, status="fail", decision="rollback", on_inconclusive="fail", confidence=0.95,
+        resamples=1000, seed=0, prometheus="http://prometheus:9090", window="10m", evaluated_at=0.0,
+        stable=stable, canary=canary, rules=tuple(rules), counts={},
+    )  # fmt: skip
+    markdown = verdict.markdown()
+    assert markdown.startswith("### mlci deploy analyze: ❌ roll back")
+    assert "❌ errors max-increase" in markdown and "✅ client-errors max-increase" in markdown
+    assert verdict.to_dict()["schema"] == "mlci.canary-verdict"

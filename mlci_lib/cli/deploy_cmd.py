@@ -166,7 +166,9 @@ def handle_analyze(args: argparse.Namespace, ctx: Context) -> Outcome:
         path = write_json_atomic(args.verdict_file, verdict.to_dict())
         outputs["verdict-file"] = str(path)
         text += f"\nverdict: {path}"
-    return Outcome(result=verdict, passed=verdict.passed, text=text, outputs=outputs)
+    return Outcome(
+        result=verdict, passed=verdict.passed, text=text, summary=verdict.markdown(), outputs=outputs
+    )
 
 
 _VERIFY = """\
@@ -213,4 +215,6 @@ def handle_verify(args: argparse.Namespace, ctx: Context) -> Outcome:
         path = write_json_atomic(args.verdict_file, verdict.to_dict())
         outputs["verdict-file"] = str(path)
         text += f"\nverdict: {path}"
-    return Outcome(result=verdict, passed=verdict.passed, text=text, outputs=outputs)
+    return Outcome(
+        result=verdict, passed=verdict.passed, text=text, summary=verdict.markdown(), outputs=outputs
+    )
