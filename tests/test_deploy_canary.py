@@ -306,3 +306,41 @@ def test_a_refused_query_and_a_bad_rules_file_are_one_line_exit_2(
     ])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "max_increase" in err and "max-increase" in err, err
+
+
+@pytest.fixture()
+def regressors(tmp_path: Path) -> Iterator[tuple[ModelServer, ModelServer]]:
+    from sklearn.linear_model import LinearRegression
+
+    data = _features(300, seed=4)
+    target = data.charges * 2 + data.calls
+    stable = save_model(
+        LinearRegression().fit(data, target), tmp_path / "s", sample_input=data.head(), name="bill"
+    )
+    # The canary's predictions shifted up by a fifth.
+    shifted = LinearRegression().fit(data, target * 1.2)
+    canary = save_model(shifted, tmp_path / "c", sample_input=data.head(), name="bill")
+    with ModelServer(stable) as s, ModelServer(canary) as c:
+        s.wait_ready(60)
+        c.wait_ready(60)
+        yield s, c
+
+
+def test_a_regressor_whose_predictions_shifted_is_rolled_back(
+    prometheus_server: PrometheusServer,
+    regressors: tuple[ModelServer, ModelServer],
+    rows: list,
+    tmp_path: Path,
+) -> None:
+    stable, canary = regressors
+    _watch(prometheus_server, "shifted", stable, canary, rows)
+    body = lambda i: {"rows": rows[i % 400 : i % 400 + 2]}  # noqa: E731
+    assert _load_both(stable, canary, body, body, requests=200, pause=0.005) == ({200: 200}, {200: 200})
+    _settle()
+    code, verdict = _analyze(prometheus_server, "shifted", tmp_path)
+    assert code == 1
+    mean = _by_rule(verdict)["predictions mean max-mean-relative-change"]
+    assert mean["outcome"] == "fail" and mean["value"] == pytest.approx(0.2, abs=0.01), mean
+    assert (
+        verdict["canary"]["value_count"] == verdict["stable"]["value_count"] == 401
+    )  # 2 rows a request, 1 primed

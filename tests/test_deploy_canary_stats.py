@@ -167,3 +167,9 @@ def test_the_canary_summary_names_the_decision_and_each_rule() -> None:
     assert markdown.startswith("### mlci deploy analyze: ❌ roll back")
     assert "❌ errors max-increase" in markdown and "✅ client-errors max-increase" in markdown
     assert verdict.to_dict()["schema"] == "mlci.canary-verdict"
+
+
+def test_a_sum_of_predicted_values_may_fall_without_a_reset() -> None:
+    # Negative predictions lower the sum: last minus first, not a counter's increase.
+    series = Series({}, (10.0, 4.0, -2.0), (0.0, 1.0, 2.0))
+    assert series.change() == -12.0 and series.change(born_inside=True) == -2.0

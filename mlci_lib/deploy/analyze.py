@@ -244,7 +244,7 @@ def read_traffic(client: PrometheusClient, selector: str, window: str, *, option
 
     start = client.at - window_seconds(window)
 
-    def grown(metric: str, matchers: str, label: str | None) -> dict[str, float]:
+    def grown(metric: str, matchers: str, label: str | None, *, counter: bool = True) -> dict[str, float]:
         # The raw samples of each series over the window, summed by ``label`` (see Series).
         found = client.query_range(f"{metric}{{{matchers}}}[{window}]")
         steps = sorted(step for step in (s.step() for s in found) if step)
@@ -257,7 +257,8 @@ def read_traffic(client: PrometheusClient, selector: str, window: str, *, option
             # just started (or had just answered that status for the first time).
             born = bool(series.times) and step is not None and series.times[0] > start + 2 * step
             key = str(series.labels.get(label, "")) if label else ""
-            out[key] = out.get(key, 0.0) + series.counter_increase(born_inside=born)
+            grew = series.counter_increase(born_inside=born) if counter else series.change(born_inside=born)
+            out[key] = out.get(key, 0.0) + grew
         return out
 
     requests = server = client_errors = 0
@@ -279,7 +280,7 @@ def read_traffic(client: PrometheusClient, selector: str, window: str, *, option
         buckets.append((bound, total - previous))
         previous = total
     classes = {k: _count(v) for k, v in grown(names.PREDICTIONS, selector, names.CLASS_LABEL).items()}
-    value_sum = grown(names.VALUE_SUM, selector, None)
+    value_sum = grown(names.VALUE_SUM, selector, None, counter=False)
     value_count = grown(names.VALUE_COUNT, selector, None)
     return Traffic(
         selector=selector,

@@ -49,6 +49,13 @@ class Series:
             total += after - before if after >= before else after
         return total
 
+    def change(self, *, born_inside: bool = False) -> float:
+        """Last value minus first, for a sum that may fall (a sum of negative predictions is not
+        a counter: a fall is no reset)."""
+        if not self.values:
+            return 0.0
+        return self.values[-1] - (0.0 if born_inside else self.values[0])
+
     def step(self) -> float | None:
         """The median time between two samples (the scrape interval), None with one sample."""
         if len(self.times) < 2:
