@@ -11,6 +11,7 @@ from tests.helpers.components import (  # noqa: F401
     docker_engine,
     image_registry,
     mlflow_server,
+    prometheus_server,
     python_base_image,
 )
 

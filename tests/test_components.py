@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.parse
 import urllib.request
 
 import pytest
+
+from tests.helpers.components import PrometheusServer
 
 
 @pytest.mark.docker
@@ -49,3 +52,14 @@ def test_mlflow_server_answers(mlflow_server: str) -> None:
     url = f"{mlflow_server}/api/2.0/mlflow/experiments/search?max_results=1"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert "experiments" in json.load(response)
+
+
+def test_prometheus_reloads_a_test_scrape_config(prometheus_server: PrometheusServer) -> None:
+    # Prometheus scrapes itself under a job of this test's: the reload took the new config.
+    target = prometheus_server.url.removeprefix("http://")
+    prometheus_server.scrape({"components-self": [target]})
+    prometheus_server.wait_up("components-self", 1)
+    query = urllib.parse.urlencode({"query": 'up{job="components-self"}'})
+    with urllib.request.urlopen(f"{prometheus_server.url}/api/v1/query?{query}", timeout=5) as response:
+        result = json.load(response)["data"]["result"]
+    assert [sample["value"][1] for sample in result] == ["1"]

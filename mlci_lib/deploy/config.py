@@ -19,6 +19,8 @@
       labels: {team: risk}
       annotations: {}
       image-pull-secrets: [registry-credentials]
+      rollout: {steps: [10, 50], pause: 5m, analysis: true, prometheus: http://prometheus:9090}
+                                    # an Argo Rollouts canary instead of the Deployment (rollouts.py)
 
 Every value is checked here, before anything is rendered, with an error that names the key.
 """
@@ -30,6 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from mlci_lib.deploy.rollouts import RolloutConfig, parse_rollout
 from mlci_lib.errors import ConfigError
 
 Target = Literal["kubernetes", "kserve"]
@@ -64,6 +67,7 @@ _KEYS = {
     "labels",
     "annotations",
     "image-pull-secrets",
+    "rollout",
 }
 
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
@@ -95,6 +99,7 @@ class DeployConfig:
     labels: dict[str, str]
     annotations: dict[str, str]
     image_pull_secrets: tuple[str, ...]
+    rollout: RolloutConfig | None = None
 
 
 def _did_you_mean(key: str) -> str:
@@ -217,6 +222,12 @@ def parse_deploy_config(raw: Any, *, default_name: str | None, where: str = "dep
     output = raw.get("output", "deploy")
     if not isinstance(output, str) or not output.strip():
         raise ConfigError(f"{where}.output must be a folder name")
+    rollout = parse_rollout(raw.get("rollout"), f"{where}.rollout")
+    if rollout is not None and target != "kubernetes":
+        raise ConfigError(
+            f"{where}.rollout renders an Argo Rollout, which needs target: kubernetes",
+            hint="KServe splits traffic itself (canaryTrafficPercent); drop rollout for target: kserve",
+        )
     secrets = raw.get("image-pull-secrets") or []
     if not isinstance(secrets, list):
         raise ConfigError(f"{where}.image-pull-secrets must be a list of secret names")
@@ -235,4 +246,5 @@ def parse_deploy_config(raw: Any, *, default_name: str | None, where: str = "dep
         labels=_string_map(raw.get("labels"), f"{where}.labels", labels=True),
         annotations=_string_map(raw.get("annotations"), f"{where}.annotations", labels=False),
         image_pull_secrets=tuple(_name(s, f"{where}.image-pull-secrets") for s in secrets),
+        rollout=rollout,
     )

@@ -238,7 +238,11 @@ def autoscaler(config: DeployConfig, release: Release) -> dict[str, Any] | None:
         "kind": "HorizontalPodAutoscaler",
         "metadata": _metadata(config, release),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": config.name},
+            "scaleTargetRef": (
+                {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": config.name}
+                if config.rollout
+                else {"apiVersion": "apps/v1", "kind": "Deployment", "name": config.name}
+            ),
             "minReplicas": scaling.min_replicas,
             "maxReplicas": scaling.max_replicas,
             "metrics": [
@@ -293,6 +297,8 @@ def service_monitor(config: DeployConfig, release: Release) -> dict[str, Any] | 
             "endpoints": [
                 {"port": "http", "path": METRICS_PATH, "interval": config.service_monitor_interval}
             ],
+            # A canary's series carry its track (stable or canary), for mlci deploy analyze.
+            **({"podTargetLabels": ["mlci.io/track"]} if config.rollout else {}),
         },
     }
 
@@ -319,6 +325,19 @@ def manifests(config: DeployConfig, release: Release) -> dict[str, dict[str, Any
         found: dict[str, dict[str, Any] | None] = {
             "inferenceservice.yaml": inference_service(config, release),
             "networkpolicy.yaml": network_policy(config, release),
+        }
+    elif config.rollout is not None:
+        from mlci_lib.deploy.rollouts import analysis_template, rollout
+
+        workload = deployment(config, release)
+        found = {
+            "rollout.yaml": rollout(workload, config),
+            "analysistemplate.yaml": analysis_template(workload, config) if config.rollout.analysis else None,
+            "service.yaml": service(config, release),
+            "horizontalpodautoscaler.yaml": autoscaler(config, release),
+            "poddisruptionbudget.yaml": disruption_budget(config, release),
+            "networkpolicy.yaml": network_policy(config, release),
+            "servicemonitor.yaml": service_monitor(config, release),
         }
     else:
         found = {

@@ -14,6 +14,7 @@ import dataclasses
 import http.client
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mlci_lib.errors import InputError
@@ -75,12 +76,18 @@ def _get(port: int, path: str) -> int | None:
 
 
 def run_container_spec(
-    container: dict[str, Any], *, port: int, pod_security: dict[str, Any] | None = None
+    container: dict[str, Any],
+    *,
+    port: int,
+    pod_security: dict[str, Any] | None = None,
+    while_running: Callable[[], None] | None = None,
 ) -> PodRunResult:
     """Run ``container`` (a Kubernetes container spec) until its probes answer; ``port`` on loopback.
 
     The engine has no network of its own here, so the container shares the host's and listens on
     ``port`` (set through the container's own ``MLCI_SERVE_PORT``/``MLCI_SERVE_HOST`` variables).
+    ``while_running`` is called once the probes answered, before the container is removed (for
+    checks of a running deployment, such as ``mlci deploy verify``).
     """
     from mlci_lib.image.engine import api_error, docker_client
 
@@ -162,6 +169,8 @@ def run_container_spec(
             if not bad
             else f"probe {bad[0].probe} ({bad[0].path}) answered {bad[0].status}"
         )
+        if not bad and while_running is not None:
+            while_running()
         return PodRunResult(not bad, container["image"], user, True, ready_after, tuple(probes), message)
     finally:
         running.remove(force=True)

@@ -42,6 +42,12 @@ def validate_manifest(body: dict[str, Any], version: str, *, where: str) -> bool
     import kubernetes_validate.utils as kv
 
     if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
+        from mlci_lib.deploy.rollouts import embedded_objects
+
+        # A custom resource's built-in parts (a Rollout's pod template, an analysis Job) are
+        # validated as the built-in objects they are.
+        for part in embedded_objects(body):
+            validate_manifest(part, version, where=f"{where} ({part['kind']} inside {body.get('kind')})")
         return False
     try:
         kv.validate(body, version, strict=True)

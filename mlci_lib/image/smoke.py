@@ -49,6 +49,34 @@ class Mismatch:
     served: Any
 
 
+#: Sample rows the smoke result keeps, with their predictions, for ``mlci deploy verify``.
+RECORDED_ROWS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class SmokeSample:
+    """Rows the image was proven on and what it served for them (equal, within ``tolerance``,
+    to the model in-process): a deployment of the same image must serve the same."""
+
+    rows: tuple[dict[str, Any], ...]
+    predictions: tuple[Any, ...]
+    probabilities: tuple[Any, ...] | None
+    tolerance: float
+
+
+def smoke_sample(
+    rows: list[dict[str, Any]], predictions: Any, probabilities: Any, tolerance: float
+) -> SmokeSample:
+    """The first :data:`RECORDED_ROWS` rows and their in-process predictions, as JSON values."""
+    n = min(len(rows), RECORDED_ROWS)
+    return SmokeSample(
+        rows=tuple(rows[:n]),
+        predictions=tuple(to_jsonable(predictions[:n])),
+        probabilities=None if probabilities is None else tuple(to_jsonable(probabilities[:n])),
+        tolerance=tolerance,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class SmokeResult(Result):
     SCHEMA = "mlci.image-smoke"
@@ -68,6 +96,8 @@ class SmokeResult(Result):
     version: dict[str, Any] | None
     message: str
     logs_tail: str
+    #: Recorded when the predictions matched: what a deployment of the image must serve.
+    sample: SmokeSample | None = None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -313,6 +343,7 @@ def smoke_test_image(
             latency=latency,
             latency_file=latency_file,
             version=version,
+            sample=smoke_sample(rows, expected_pred, expected_proba, tolerance) if passed else None,
         )
     except (OSError, http.client.HTTPException, ValueError) as exc:
         logs = _logs(container) if container is not None else ""

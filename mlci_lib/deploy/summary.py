@@ -1,0 +1,45 @@
+"""The deploy and canary verdicts for people: Markdown for the job summary, rule lines as the gate's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlci_lib.gate.render import describe
+from mlci_lib.report.escape import code, text
+
+if TYPE_CHECKING:
+    from mlci_lib.deploy.analyze import CanaryVerdict
+    from mlci_lib.deploy.verify import DeployVerdict
+
+_ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "undefined": "❌", "skipped": "➖"}
+
+
+def canary_markdown(v: CanaryVerdict) -> str:
+    word = {"pass": "✅ promote", "warn": "⚠️ promote, with warnings", "fail": "❌ roll back"}[v.status]
+    lines = [
+        f"### mlci deploy analyze: {word}",
+        "",
+        f"canary {code(v.canary.selector)} ({v.canary.requests:,} requests) against stable "
+        f"{code(v.stable.selector)} ({v.stable.requests:,} requests) over {code(v.window)} from "
+        f"{code(v.prometheus)}; {v.confidence * 100:g}% intervals; "
+        f"inconclusive rules: **{v.on_inconclusive}**.",
+        "",
+    ]
+    lines.extend(f"- {_ICONS[r.outcome]} {text(describe(r), 600)}" for r in v.rules)
+    lines.extend(f"- note: {text(note)}" for note in v.notes)
+    return "\n".join(lines) + "\n"
+
+
+def deploy_markdown(v: DeployVerdict) -> str:
+    word = "✅ verified" if v.passed else "❌ not verified"
+    lines = [
+        f"### mlci deploy verify: {word}",
+        "",
+        f"{code(v.url)} serving {code(v.model_name)} {code(v.model_digest or '')}"
+        + (f" from image {code(v.image_digest)}" if v.image_digest else "")
+        + f", checked {v.checked_at}.",
+        "",
+    ]
+    lines.extend(f"- {_ICONS.get(c.outcome, '➖')} {text(c.name)}: {text(c.message, 600)}" for c in v.checks)
+    lines.extend(f"- {_ICONS[r.outcome]} {text(describe(r), 600)}" for r in v.latency_rules)
+    return "\n".join(lines) + "\n"
