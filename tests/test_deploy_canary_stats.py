@@ -163,7 +163,9 @@ def test_the_canary_summary_names_the_decision_and_each_rule() -> None:
         resamples=1000, seed=0, prometheus="http://prometheus:9090", window="10m", evaluated_at=0.0,
         stable=stable, canary=canary, rules=tuple(rules), counts={},
     )  # fmt: skip
-    markdown = verdict.markdown()
+    from mlci_lib.deploy.summary import canary_markdown
+
+    markdown = canary_markdown(verdict)
     assert markdown.startswith("### mlci deploy analyze: ❌ roll back")
     assert "❌ errors max-increase" in markdown and "✅ client-errors max-increase" in markdown
     assert verdict.to_dict()["schema"] == "mlci.canary-verdict"

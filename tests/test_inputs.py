@@ -67,6 +67,7 @@ OUT_OF_RANGE = [
     ("serve", "--max-connections", "0"),
     ("serve", "--max-concurrent-work", "-2"),
     ("serve", "--max-columns", "0.5"),
+    ("deploy verify", "--requests", "0"),
 ]
 
 #: The arguments each command needs besides the option under test (files need not exist: the
@@ -82,6 +83,7 @@ _REST = {
     "image build": ["model", "--repository", "localhost:5000/m"],
     "image smoke": ["img", "--model", "model", "--sample-data", "d.csv"],
     "serve": ["model"],
+    "deploy verify": ["http://127.0.0.1:9", "--smoke", "s.json"],
 }
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command, add_group
+from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file, number
 from mlci_lib.errors import UsageError
 
 _RENDER = """\
@@ -44,7 +44,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--output", metavar="DIR", help="the folder to write base/ into (default: deploy.output)"
     )
-    parser.add_argument("--result-file", metavar="FILE", help="also write the render result (JSON) here")
+    add_result_file(
+        parser,
+        "--result-file",
+        what="render result",
+        metavar="FILE",
+        help="also write the render result (JSON) here",
+    )
     parser.add_argument(
         "--rollout",
         action="store_true",
@@ -149,7 +155,13 @@ def _register_analyze(group: Any) -> None:
         choices=("fail", "warn", "pass"),
         help="what an inconclusive rule does (default fail)",
     )
-    parser.add_argument("--verdict-file", metavar="FILE", help="write the canary verdict (JSON) here")
+    add_result_file(
+        parser,
+        "--verdict-file",
+        what="verdict file",
+        metavar="FILE",
+        help="write the canary verdict (JSON) here",
+    )
 
 
 def handle_analyze(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -166,8 +178,10 @@ def handle_analyze(args: argparse.Namespace, ctx: Context) -> Outcome:
         path = write_json_atomic(args.verdict_file, verdict.to_dict())
         outputs["verdict-file"] = str(path)
         text += f"\nverdict: {path}"
+    from mlci_lib.deploy.summary import canary_markdown
+
     return Outcome(
-        result=verdict, passed=verdict.passed, text=text, summary=verdict.markdown(), outputs=outputs
+        result=verdict, passed=verdict.passed, text=text, summary=canary_markdown(verdict), outputs=outputs
     )
 
 
@@ -197,8 +211,20 @@ def _register_verify(group: Any) -> None:
     parser.add_argument(
         "--gate", metavar="FILE", help="a gate file whose latency rules the deployment must hold"
     )
-    parser.add_argument("--requests", metavar="N", type=int, default=50, help="timed requests (default 50)")
-    parser.add_argument("--verdict-file", metavar="FILE", help="write the deploy verdict (JSON) here")
+    parser.add_argument(
+        "--requests",
+        metavar="N",
+        type=number(int, low=1, high=100_000),
+        default=50,
+        help="timed requests (default 50)",
+    )
+    add_result_file(
+        parser,
+        "--verdict-file",
+        what="verdict file",
+        metavar="FILE",
+        help="write the deploy verdict (JSON) here",
+    )
 
 
 def handle_verify(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -215,6 +241,8 @@ def handle_verify(args: argparse.Namespace, ctx: Context) -> Outcome:
         path = write_json_atomic(args.verdict_file, verdict.to_dict())
         outputs["verdict-file"] = str(path)
         text += f"\nverdict: {path}"
+    from mlci_lib.deploy.summary import deploy_markdown
+
     return Outcome(
-        result=verdict, passed=verdict.passed, text=text, summary=verdict.markdown(), outputs=outputs
+        result=verdict, passed=verdict.passed, text=text, summary=deploy_markdown(verdict), outputs=outputs
     )

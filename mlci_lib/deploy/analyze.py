@@ -321,11 +321,6 @@ class CanaryVerdict(Result):
     notes: tuple[str, ...] = ()
     source: str = "(defaults)"
 
-    def markdown(self) -> str:
-        from mlci_lib.deploy.summary import canary_markdown
-
-        return canary_markdown(self)
-
     def text(self) -> str:
         lines = [
             f"canary {self.decision.upper()} ({self.status}): {self.canary.requests:,} canary and "

@@ -58,11 +58,6 @@ class DeployVerdict(Result):
     latency: Mapping[str, float] | None
     checked_at: str
 
-    def markdown(self) -> str:
-        from mlci_lib.deploy.summary import deploy_markdown
-
-        return deploy_markdown(self)
-
     def text(self) -> str:
         word = "VERIFIED" if self.passed else "NOT VERIFIED"
         lines = [f"deployment at {self.url} {word}: {self.model_name} {self.model_digest or ''}".rstrip()]
