@@ -151,6 +151,7 @@ def hgb_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {
         "folder": saved,
         "frame": frame,
+        "label": label,
         "parquet": parquet,
         "csv": csv,
         "expected": model.predict_proba(frame),
@@ -388,6 +389,18 @@ def test_nullable_string_and_boolean_columns_keep_their_dtypes() -> None:
     assert out["t"].iloc[0] == "y" and out["t"].iloc[1] is not pd.NA and pd.isna(out["t"].iloc[1])
 
 
+def _gate_verdict(path: Path, model: Path, frame: pd.DataFrame, label: Any) -> Path:
+    """A real gate verdict of ``model`` (a push accepts only a verdict about the model it pushes)."""
+    from mlci_lib.gate import run_gate
+
+    predicted, _ = load_model(model).predict(frame)
+    predictions = path.with_name("predictions.csv")
+    pd.DataFrame({"label": label, "prediction": predicted}).to_csv(predictions, index=False)
+    verdict = run_gate(predictions, rule=["accuracy min=0"], resamples=0, model=model, pos_label="keep")
+    path.write_text(verdict.to_json())
+    return path
+
+
 @pytest.mark.mlflow
 @pytest.mark.slow
 def test_a_model_from_the_registry_keeps_its_fitted_dtypes(
@@ -396,12 +409,14 @@ def test_a_model_from_the_registry_keeps_its_fitted_dtypes(
     import mlflow.artifacts
 
     from mlci_lib.registry import push_model
-    from tests.test_registry import git, write_verdict
+    from tests.test_registry import git
 
     result = push_model(
         hgb_model["folder"],
         "categorical-dtypes",
-        verdict=write_verdict(tmp_path / "verdict.json"),
+        verdict=_gate_verdict(
+            tmp_path / "verdict.json", hgb_model["folder"], hgb_model["frame"], hgb_model["label"]
+        ),
         tracking_uri=mlflow_server,
         trusted_types=HGB_CATEGORICAL_TYPES,
         git=git("ca7e" * 10),
