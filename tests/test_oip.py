@@ -140,8 +140,14 @@ def post_json(server: ModelServer, path: str, payload: Any) -> tuple[int, Any]:
     return status, json.loads(body)
 
 
+def records(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as JSON records, every float exact (``DataFrame.to_json`` rounds to 10 digits)."""
+    exact = json.dumps(rows.to_dict(orient="records"), default=lambda v: v.item())
+    return json.loads(exact)  # type: ignore[no-any-return]
+
+
 def predict(server: ModelServer, rows: pd.DataFrame) -> dict[str, Any]:
-    status, answer = post_json(server, "/predict", {"rows": json.loads(rows.to_json(orient="records"))})
+    status, answer = post_json(server, "/predict", {"rows": records(rows)})
     assert status == 200, answer
     return answer  # type: ignore[no-any-return]
 
@@ -352,8 +358,7 @@ def test_values_are_checked_by_the_same_signature_coercion_as_predict(
     rows = data.iloc[:2]
     fraction = tritonhttp.InferInput("tenure", [2], "FP64").set_data_from_numpy(np.array([3.0, 1.5]))
     status, message = _infer_error(mixed, "churn", [fraction, *column_inputs(rows)[1:]])
-    records = json.loads(rows.assign(tenure=[3.0, 1.5]).to_json(orient="records"))
-    expected = post_json(mixed, "/predict", {"rows": records})
+    expected = post_json(mixed, "/predict", {"rows": records(rows.assign(tenure=[3.0, 1.5]))})
     assert (int(status), message) == (expected[0], expected[1]["error"])
     assert "must hold whole numbers, row 2 is 1.5" in message
 
@@ -497,7 +502,7 @@ def test_the_openapi_document_is_valid_and_describes_real_bodies(
     answer = json.loads(raw[: int(headers["inference-header-content-length"])])
     check(_schema(document, "InferenceResponse")).validate(answer)
     assert all("data" not in output for output in answer["outputs"])
-    payload = {"rows": json.loads(rows.to_json(orient="records"))}
+    payload = {"rows": records(rows)}
     check(_schema(document, "PredictRequest")).validate(payload)
     check(_schema(document, "PredictResponse")).validate(post_json(mixed, "/predict", payload)[1])
     for path, name in [
@@ -547,3 +552,30 @@ def test_every_documented_route_is_answered_and_every_answered_route_is_document
     for path in ("/", "/v2/models", "/v2/models/churn/explain", "/v2/models/churn/versions/7/x", "/openapi"):
         assert route_template(path) is None
         assert request(mixed, "GET", path)[0] == 404, path
+
+
+def test_models_without_a_signature_take_their_fitted_columns_or_one_matrix(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    named = save_model(LinearRegression().fit(frame, frame.a - frame.b), tmp_path / "named", name="named")
+    bare = save_model(LinearRegression().fit(frame.to_numpy(), frame.a), tmp_path / "bare", name="bare")
+    rows = frame.iloc[:5]
+    with ModelServer(named) as first, ModelServer(bare) as second:
+        first.wait_ready(60)
+        second.wait_ready(60)
+        meta = client(first).get_model_metadata("named")
+        assert [(t["name"], t["datatype"]) for t in meta["inputs"]] == [("a", "FP64"), ("b", "FP64")]
+        got = client(first).infer("named", column_inputs(rows)).as_numpy("predict")
+        assert got.tolist() == predict(first, rows)["predictions"]
+        meta = client(second).get_model_metadata("bare")
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 2]}]
+        tensor = tritonhttp.InferInput("input", [5, 2], "FP64").set_data_from_numpy(rows.to_numpy())
+        got = client(second).infer("bare", [tensor]).as_numpy("predict")
+        np.testing.assert_allclose(
+            got, LinearRegression().fit(frame.to_numpy(), frame.a).predict(rows.to_numpy())
+        )
+        wrong = tritonhttp.InferInput("input", [5, 1], "FP64").set_data_from_numpy(rows.to_numpy()[:, :1])
+        assert _infer_error(second, "bare", [wrong]) == (
+            "400",
+            "input 'input' has 1 columns, the model takes 2 (0, 1)",
+        )
