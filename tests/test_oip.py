@@ -579,3 +579,33 @@ def test_models_without_a_signature_take_their_fitted_columns_or_one_matrix(tmp_
             "400",
             "input 'input' has 1 columns, the model takes 2 (0, 1)",
         )
+
+
+@pytest.mark.parametrize(
+    "kind", ["xgb-binary", "xgb-multiclass-strings", "lgbm-regressor", "catboost-classifier"]
+)
+def test_boosting_frameworks_answer_infer_like_predict(tmp_path: Path, kind: str) -> None:
+    pytest.importorskip("xgboost")
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("catboost")
+    from tests.test_framework_models import _fit, features
+
+    frame = features()
+    model, keywords, _ = _fit(kind, frame)
+    folder = save_model(model, tmp_path / "model", sample_input=frame.head(), name="boost", **keywords)
+    rows = frame.iloc[:25]
+    with ModelServer(folder) as server:
+        server.wait_ready(60)
+        expected = predict(server, rows)
+        meta = client(server).get_model_metadata("boost")
+        tensor = tritonhttp.InferInput("input", list(rows.shape), "FP64").set_data_from_numpy(rows.to_numpy())
+        result = client(server).infer("boost", [tensor])
+    labels = result.as_numpy("predict")
+    assert (
+        meta["platform"] == {"xgb": "xgboost", "lgbm": "lightgbm", "catboost": "catboost"}[kind.split("-")[0]]
+    )
+    datatype = meta["outputs"][0]["datatype"]
+    assert datatype == {"xgb-binary": "INT64", "lgbm-regressor": "FP64"}.get(kind, "BYTES")
+    assert (_text(labels) if datatype == "BYTES" else labels.tolist()) == expected["predictions"]
+    if "probabilities" in expected:
+        np.testing.assert_array_equal(result.as_numpy("predict_proba"), expected["probabilities"])
