@@ -228,6 +228,8 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                     "format": {"type": "string"},
                     "task": {"type": "string"},
                     "runtime": {"type": "string", "enum": ["native", "onnx"]},
+                    "framework": {"type": "string"},
+                    "pickle": {"type": "boolean", "description": "The model file runs code when loaded"},
                 },
             },
             "git_commit": {"type": ["string", "null"]},
