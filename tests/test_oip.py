@@ -609,3 +609,25 @@ def test_boosting_frameworks_answer_infer_like_predict(tmp_path: Path, kind: str
     assert (_text(labels) if datatype == "BYTES" else labels.tolist()) == expected["predictions"]
     if "probabilities" in expected:
         np.testing.assert_array_equal(result.as_numpy("predict_proba"), expected["probabilities"])
+
+
+def test_a_category_column_takes_text_and_unseen_values_answer_as_in_predict(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=120),
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], 120)),
+        }
+    )
+    labels = np.where((frame["colour"] == "red") | (frame["size"] > 1), "yes", "no")
+    model = HistGradientBoostingClassifier(max_iter=10, categorical_features="from_dtype").fit(frame, labels)
+    folder = save_model(model, tmp_path / "model", sample_input=frame, name="cat")
+    rows = pd.DataFrame({"size": [0.1, 2.0, -1.0], "colour": ["red", "blue", "purple"]})
+    with ModelServer(folder) as server:
+        server.wait_ready(60)
+        meta = client(server).get_model_metadata("cat")
+        assert meta["inputs"][1] == {"name": "colour", "datatype": "BYTES", "shape": [-1]}
+        expected = predict(server, rows)
+        result = client(server).infer("cat", column_inputs(rows))
+    assert _text(result.as_numpy("predict")) == expected["predictions"]
+    np.testing.assert_array_equal(result.as_numpy("predict_proba"), expected["probabilities"])
