@@ -29,14 +29,25 @@ import math
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from mlci_lib.serving.http_server import Request, Response
 from mlci_lib.serving.payload import PayloadError, parse_json
 
-if TYPE_CHECKING:
-    from mlci_lib.serving.server import ModelService
+
+class Service(Protocol):
+    """What the protocol needs of :class:`~mlci_lib.serving.server.ModelService` (named here, not
+    imported: the server imports this module)."""
+
+    model: Any
+    info: dict[str, Any]
+    classifier: bool
+    classes: list[Any] | None
+    max_columns: int
+
+    def predict_payload(self, payload: Any) -> tuple[int, dict[str, Any]]: ...
+
 
 #: The protocol's datatypes mlci reads and writes, with their little-endian NumPy dtype.
 NUMPY_DTYPES: dict[str, str] = {
@@ -143,7 +154,7 @@ def _label_datatype(labels: Sequence[Any] | None) -> str:
 class OpenInference:
     """The protocol's endpoints for one loaded model; its tensors are worked out once."""
 
-    def __init__(self, service: ModelService) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
         model = service.model
         meta = service.info["model"]
