@@ -631,3 +631,27 @@ def test_a_category_column_takes_text_and_unseen_values_answer_as_in_predict(tmp
         result = client(server).infer("cat", column_inputs(rows))
     assert _text(result.as_numpy("predict")) == expected["predictions"]
     np.testing.assert_array_equal(result.as_numpy("predict_proba"), expected["probabilities"])
+
+
+def test_the_server_stops_at_once_with_a_keep_alive_client_connected() -> None:
+    """Python 3.11's wait_for can lose the cancellation stop() sends; stop() must not wait 10 s."""
+    import time
+
+    from mlci_lib.serving.http_server import HTTPServer, Limits, Request, Response
+
+    def app(request: Request) -> Response:
+        return Response.json(200, {"live": True})
+
+    slow = []
+    for _ in range(30):
+        server = HTTPServer(("127.0.0.1", 0), app, Limits(max_body_bytes=1000, request_timeout=30.0))
+        server.start()
+        host, port = server.server_address
+        triton = tritonhttp.InferenceServerClient(f"{host}:{port}")
+        for _ in range(20):
+            assert triton.is_server_live()
+        started = time.monotonic()
+        server.stop()
+        slow.append(time.monotonic() - started)
+        triton.close()
+    assert max(slow) < 2.0, sorted(slow)[-3:]
