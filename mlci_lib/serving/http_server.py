@@ -158,9 +158,14 @@ class HTTPServer:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            pending = set(self._tasks)
+            while pending:
+                # Cancelled again until done: Python 3.11's asyncio.wait_for loses a cancellation
+                # that arrives as its inner future completes (fixed in 3.12), and the connection
+                # then waits for its next request, up to the request timeout.
+                for task in pending:
+                    task.cancel()
+                _, pending = await asyncio.wait(pending, timeout=0.05)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -12,7 +12,10 @@ could push against bounded) in front of a model loaded with
 - ``GET /v2/health/live`` and ``GET /v2/health/ready``: the Open Inference Protocol's health checks
   (what the Kubernetes probes of ``mlci deploy render`` ask);
 - ``GET /version``: model name, version, URI and digest, git commit;
-- ``GET /metrics``: Prometheus text format (see :mod:`mlci_lib.serving.metrics`).
+- ``GET /metrics``: Prometheus text format (see :mod:`mlci_lib.serving.metrics`);
+- ``/v2``, ``/v2/models/{name}[/versions/{version}][/ready|/infer]``: the rest of the Open
+  Inference Protocol (see :mod:`mlci_lib.serving.oip`);
+- ``GET /openapi.json``: the OpenAPI document of all of these (see :mod:`mlci_lib.serving.routes`).
 
 :class:`ModelServer` is the in-process factory (tests, benchmarks); :func:`serve_model` runs one
 in the foreground until SIGTERM or SIGINT, which is what the image's entrypoint does.
@@ -32,6 +35,7 @@ from typing import Any
 
 from mlci_lib.errors import InputError, MlciError, ModelLoadError, ServiceError
 from mlci_lib.results import Result
+from mlci_lib.serving import oip
 from mlci_lib.serving.http_server import (
     DEFAULT_MAX_CONCURRENT_WORK,
     DEFAULT_MAX_CONNECTIONS,
@@ -48,6 +52,7 @@ from mlci_lib.serving.payload import (
     parse_json,
     rows_to_frame,
 )
+from mlci_lib.serving.routes import openapi_document, route_template
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -187,6 +192,13 @@ class ModelService:
         """HTTP status and JSON answer for a ``POST /predict`` body."""
         try:
             payload = parse_json(body)
+        except PayloadError as exc:
+            return exc.status, {"error": str(exc)}
+        return self.predict_payload(payload)
+
+    def predict_payload(self, payload: Any) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON answer for a parsed payload (``/predict``'s, or the protocol's tensors)."""
+        try:
             check_width(payload, self.max_columns)
             matrix = self.numeric_matrix(payload)
             if matrix is not None:
@@ -364,18 +376,22 @@ class _App:
     def __init__(self, state: _ServerState) -> None:
         self.state = state
         self._thread = threading.local()
+        self._protocol: oip.OpenInference | None = None
 
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         state = self.state
-        if request.method == "GET":
+        v2 = oip.match(request.path) if request.path.startswith("/v2") else None
+        if v2 is not None:
+            response = self._v2(request, v2)
+        elif request.method == "GET":
             response = self._get(request.path)
         elif request.method == "POST":
             response = self._post(request)
         else:
             response = Response.json(405, {"error": f"{request.method} is not served; use GET or POST"})
         if state.service is not None:
-            path = request.path if status_known(request.path) else "other"
+            path = route_template(request.path) or "other"
             elapsed = time.perf_counter() - started if request.method == "POST" else 0.0
             state.service.metrics.observe_request(path, response.status, elapsed)
         return response
@@ -392,6 +408,8 @@ class _App:
             # 200 means ready, a 4xx status means not (the protocol's words; Triton answers 400).
             ready = state.service is not None
             return Response.json(200 if ready else 400, {"ready": ready})
+        if path == "/openapi.json":
+            return Response.json(200, openapi_document())
         if path == "/health":
             status, body = state.health()
         elif path == "/version":
@@ -409,15 +427,26 @@ class _App:
             )
         if state.service is None:
             return Response.json(503, state.health()[1])
-        if state.limiter is not None and not getattr(self._thread, "limited", False):
-            state.limiter()  # per worker thread: OpenMP's limit holds per thread
-            self._thread.limited = True
+        self._limit_threads()
         status, answer = state.service.predict_body(request.body)
         return Response.json(status, answer)
 
+    def _limit_threads(self) -> None:
+        state = self.state
+        if state.limiter is not None and not getattr(self._thread, "limited", False):
+            state.limiter()  # per worker thread: OpenMP's limit holds per thread
+            self._thread.limited = True
 
-def status_known(path: str) -> bool:
-    return path in ("/predict", "/health", "/version", "/metrics", "/v2/health/live", "/v2/health/ready")
+    def _v2(self, request: Request, route: oip.Route) -> Response:
+        """The Open Inference Protocol's routes (its health checks stay in :meth:`_get`)."""
+        service = self.state.service
+        protocol = self._protocol
+        if service is not None and (protocol is None or protocol.service is not service):
+            protocol = self._protocol = oip.OpenInference(service)
+        if route.kind == "infer" and protocol is not None:
+            self._limit_threads()
+        loading = self.state.health()[1].get("error", "the model is loading")
+        return oip.answer(protocol, route, request, loading)
 
 
 @dataclasses.dataclass
