@@ -93,6 +93,77 @@ def register(subparsers: Any) -> None:
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
     )
 
+    check = add_command(group, "check", handle_check, "drift of a model's prediction logs", CHECK_DESCRIPTION)
+    check.add_argument(
+        "--logs",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="prediction log files, folders or globs (repeatable)",
+    )
+    check.add_argument("--reference", required=True, metavar="DATA", help="training data of the model")
+    check.add_argument("--model", required=True, metavar="MODEL", help="the model that wrote the logs")
+    check.add_argument(
+        "--window", metavar="DURATION", help="only rows of the last 90m, 24h, 7d... (default: all)"
+    )
+    check.add_argument("--until", metavar="TIME", help="end of the window, ISO 8601 (default: now)")
+    check.add_argument("--drift-config", metavar="FILE", help="drift config as for mlci drift --config")
+    check.add_argument("--verdict-file", default="", metavar="FILE", help="write the verdict JSON here")
+    check.add_argument("--allow-pickle", action="store_true", help="load pickle models (runs their code)")
+    check.add_argument(
+        "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
+    )
+
+
+def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
+    import datetime
+
+    from mlci_lib.errors import UsageError
+    from mlci_lib.files import write_text_atomic
+    from mlci_lib.models import trusted_types_from
+    from mlci_lib.monitor.monitor import monitor_logs
+    from mlci_lib.runner import Annotation
+
+    until = None
+    if args.until:
+        try:
+            until = datetime.datetime.fromisoformat(args.until.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"option --until must be an ISO 8601 time, got {args.until!r}") from None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=datetime.timezone.utc)
+    verdict = monitor_logs(
+        args.logs,
+        args.reference,
+        args.model,
+        window=args.window,
+        until=until,
+        drift_config=args.drift_config,
+        allow_pickle=args.allow_pickle,
+        trusted_types=trusted_types_from(args.trust_type),
+    )
+    outputs = {"passed": str(verdict.passed).lower()}
+    if args.verdict_file:
+        write_text_atomic(args.verdict_file, verdict.to_json() + "\n")
+        outputs["verdict-file"] = args.verdict_file
+    status = "passed" if verdict.passed else "FAILED"
+    text = f"monitor {status}: {verdict.rows} logged rows of {verdict.model['name']}"
+    if verdict.drift is not None:
+        text += f", {len(verdict.drift.drifted_features)} of {len(verdict.drift.features)} inputs drifted"
+        if verdict.drift.prediction is not None and verdict.drift.prediction.drifted:
+            text += ", predictions drifted"
+    for reason in verdict.reasons:
+        text += f"\n  {reason}"
+    text += "\n  not checked yet: " + "; ".join(verdict.not_checked)
+    return Outcome(
+        result=verdict,
+        passed=verdict.passed,
+        text=text,
+        summary=verdict.markdown(),
+        outputs=outputs,
+        annotations=[Annotation("error", r, title="mlci monitor") for r in verdict.reasons],
+    )
+
 
 def handle_render(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.models import trusted_types_from
