@@ -83,6 +83,15 @@ class LogSettings:
             )
         if self.format not in FORMATS:
             raise InputError(f"option --log-format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.format == "parquet":
+            import importlib.util
+
+            if importlib.util.find_spec("pyarrow") is None:
+                raise InputError(
+                    "Parquet prediction logs need pyarrow, which is not installed here (the serving "
+                    "image does not carry it)",
+                    hint="use --log-format jsonl",
+                )
         if self.stdout and self.format != "jsonl":
             raise InputError("--log-stdout writes JSON lines", hint="drop --log-format parquet")
         for option, value in (
