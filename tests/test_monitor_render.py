@@ -3,14 +3,18 @@ dashboard query evaluated by a real Prometheus scraping a running server."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import http.server
 import io
 import json
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -216,14 +220,53 @@ def _post(url: str, rows: list[dict[str, Any]]) -> int:
         connection.close()
 
 
+class _Webhook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @pytest.mark.slow
 def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
-    workdir: Path, train: pd.DataFrame, prometheus_server: PrometheusServer, tmp_path: Path
+    workdir: Path,
+    train: pd.DataFrame,
+    prometheus_server: PrometheusServer,
+    alertmanager_server: PrometheusServer,
+    tmp_path: Path,
 ) -> None:
     # a short window and few rows, so that a few seconds of traffic can be judged
     result = render(workdir, "churn", "out-live", "--job", "live-churn", "--window", "1m", "--min-rows", "20")
     settings = LogSettings(directory=tmp_path / "logs", queue_rows=1)  # tiny: some rows are dropped
-    with ModelServer(workdir / "churn", prediction_log=settings) as server:
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    alertmanager_server.reload(
+        yaml.safe_dump(
+            {
+                "route": {
+                    "receiver": "hook",
+                    "group_by": ["alertname"],
+                    "group_wait": "1s",
+                    "group_interval": "1s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [
+                    {
+                        "name": "hook",
+                        "webhook_configs": [{"url": f"http://127.0.0.1:{hook.server_port}/hook"}],
+                    }
+                ],
+            }
+        )
+    )
+    alertmanager = alertmanager_server.url.removeprefix("http://")
+    with hook_closed(hook), ModelServer(workdir / "churn", prediction_log=settings) as server:
         server.wait_ready(60)
         target = server.url.removeprefix("http://")
         prometheus_server.reload(
@@ -231,6 +274,7 @@ def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
                 {
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                     "rule_files": [result["rules"]],
+                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
                     "scrape_configs": [{"job_name": "live-churn", "static_configs": [{"targets": [target]}]}],
                 }
             )
@@ -281,3 +325,27 @@ def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
         active = prometheus_server.api("alerts")["alerts"]
         assert not [a for a in active if a["labels"].get("feature") == "tenure"]
         assert "MlciPredictionLogDropping" in {a["labels"]["alertname"] for a in active}
+
+        # a firing alert (no 'for') goes through Alertmanager to the webhook, with its labels
+        def routed() -> list[dict[str, Any]]:
+            return [
+                a
+                for message in _Webhook.received
+                for a in message["alerts"]
+                if a["labels"]["alertname"] == "MlciPredictionLogDropping"
+            ]
+
+        wait_until(lambda: bool(routed()), 60, "the webhook to receive the alert", alertmanager_server.log)
+        alert = routed()[0]
+        assert alert["status"] == "firing"
+        assert alert["labels"]["job"] == "live-churn" and alert["labels"]["severity"] == "warning"
+        assert "dropped rows" in alert["annotations"]["summary"]
+
+
+@contextlib.contextmanager
+def hook_closed(hook: http.server.ThreadingHTTPServer) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        hook.shutdown()
+        hook.server_close()
