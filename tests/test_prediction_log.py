@@ -129,7 +129,8 @@ def test_each_logged_row_holds_id_time_model_inputs_prediction_and_probabilities
     assert list(mine.row) == [0, 1, 2]
     assert set(mine["model.digest"]) == {load_model(classifier_dir).digest}
     assert set(mine["model.name"]) == {"churn"}
-    assert list(mine["inputs.tenure"]) == list(rows.tenure.astype(float))
+    assert list(mine["inputs.tenure"]) == list(rows.tenure)
+    assert all(type(v) is int for v in mine["inputs.tenure"].tolist())  # an integer column stays one
     assert list(mine["inputs.charges"]) == list(rows.charges)
     assert list(mine.prediction) == answer["predictions"]
     for i, probabilities in enumerate(answer["probabilities"]):

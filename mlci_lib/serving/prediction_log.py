@@ -125,6 +125,7 @@ class PredictionLog:
         metrics: ServingMetrics,
         *,
         classes: Sequence[Any] | None = None,
+        integer_columns: Iterable[str] = (),
         stdout: IO[str] | None = None,
         say: Callable[[str], None] | None = None,
     ) -> None:
@@ -135,6 +136,8 @@ class PredictionLog:
             "digest": model.get("digest"),
         }
         self.metrics = metrics
+        #: Columns the numeric fast path carries as floats that the signature says are integers.
+        self.integer_columns = frozenset(integer_columns)
         self.classes = (
             [c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None
         )
@@ -252,6 +255,11 @@ class PredictionLog:
             values = inputs.tolist()
             columns = list(batch.columns)
             input_rows = [dict(zip(columns, row, strict=True)) for row in values]
+            whole = [c for c in columns if c in self.integer_columns]
+            for values_of in input_rows:
+                for name in whole:
+                    if values_of[name] == values_of[name]:  # not NaN
+                        values_of[name] = int(values_of[name])  # a whole number: the fast path checked
         else:
             input_rows = inputs.to_dict("records")
         predictions = (

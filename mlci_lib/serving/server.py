@@ -575,8 +575,15 @@ class ModelServer:
             self.state.limiter = thread_limiter(self.prediction_threads)
             service.warm_up(rows)
             if self.prediction_log is not None:
+                signature = model.signature
                 service.prediction_log = PredictionLog(
-                    self.prediction_log, service.info["model"], service.metrics, classes=service.classes
+                    self.prediction_log,
+                    service.info["model"],
+                    service.metrics,
+                    classes=service.classes,
+                    integer_columns=[c.name for c in signature.columns if c.kind == "integer"]
+                    if signature
+                    else (),
                 ).start()
             self.state.service = service
         except MlciError as exc:
