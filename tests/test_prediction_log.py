@@ -171,11 +171,24 @@ def test_files_rotate_by_rows_and_only_complete_files_are_visible(logged: tuple[
     # while serving: every visible file is complete JSON Lines; the open one is hidden
     for file in log_files([folder]):
         lines = file.read_text().splitlines()
-        assert 7 <= len(lines) <= 8  # rotation after the batch that reaches 7 rows
+        assert len(lines) == 7  # --log-max-rows, exactly, however the writer batches
         assert all(json.loads(line)["model"]["name"] == "churn" for line in lines)
     server.stop()
     assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
     assert len(read_prediction_logs(log_files([folder]))) == 20
+
+
+def test_files_rotate_by_size(classifier_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    with ModelServer(classifier_dir, prediction_log=LogSettings(directory=folder, max_bytes=1000)) as server:
+        server.wait_ready(60)
+        assert post(server.url, {"rows": [{"tenure": i, "charges": 1.5} for i in range(30)]})[0] == 200
+    files = log_files([folder])
+    assert len(files) >= 3
+    for file in files:
+        lines = file.read_text().splitlines(keepends=True)
+        assert sum(map(len, lines[:-1])) < 1000 <= sum(map(len, lines)) or file == files[-1]
+    assert len(read_prediction_logs(files)) == 30
 
 
 def test_files_rotate_by_age_without_more_traffic(classifier_dir: Path, tmp_path: Path) -> None:

@@ -48,6 +48,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}\Z")
 #: Seconds logging pauses after a failed write before it tries a new file.
 RETRY_AFTER_WRITE_ERROR = 10.0
 FILE_PREFIX = "predictions-"
+#: Rows encoded and written at once.
+_CHUNK_ROWS = 1000
+#: Seconds between the writer's rounds (it writes everything queued in one go).
+WRITE_EVERY = 0.2
 
 
 def request_id_of(header: str | None) -> str:
@@ -147,6 +151,9 @@ class PredictionLog:
         self._queue: list[_Batch] = []
         self._queued_rows = 0
         self._wake = threading.Event()
+        # The writer wakes every WRITE_EVERY seconds, or sooner when half the queue is used:
+        # waking it for each request cost a thread switch and a write per request.
+        self._wake_rows = max(1, settings.queue_rows // 2)
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._random = random.Random()
@@ -202,15 +209,16 @@ class PredictionLog:
                 full = False
                 self._queue.append(batch)
                 self._queued_rows += count
+                wake = self._queued_rows >= self._wake_rows
         if full:
             self.metrics.log_dropped(count, "queue_full")
-        else:
+        elif wake:
             self._wake.set()
 
     # -- the writer thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        tick = min(1.0, self.settings.max_seconds)
+        tick = min(WRITE_EVERY, self.settings.max_seconds)
         while True:
             self._wake.wait(tick)
             self._wake.clear()
@@ -341,26 +349,47 @@ class _Writer:
         self.opened = now
 
     def add(self, records: list[dict[str, Any]], now: float) -> None:
+        """Append ``records``; a file closes at ``max_rows`` rows, or with the line that reaches
+        ``max_bytes`` (JSON Lines; Parquet's size is estimated)."""
         if now < self.paused_until:
             self.metrics.log_dropped(len(records), "write_error")
             return
-        try:
+        start = 0
+        while start < len(records):
             if self.temp is None:
-                self._open(now)
-            if self.file is not None:
-                text = "".join(_json_line(r) for r in records)
-                self.file.write(text)
-                self.file.flush()
-                self.bytes += len(text)
-            else:
-                self.buffer.extend(records)
-                self.bytes += len(records) * (len(records[0]) + len(records[0]["inputs"])) * 16
-            self.rows += len(records)
-        except OSError as exc:
-            self._fail(exc, len(records), now)
-            return
-        if self.rows >= self.settings.max_rows or self.bytes >= self.settings.max_bytes:
-            self.close(now)
+                try:
+                    self._open(now)
+                except OSError as exc:
+                    self._fail(exc, len(records) - start, now)
+                    return
+            room = max(1, min(self.settings.max_rows - self.rows, _CHUNK_ROWS))
+            chunk = records[start : start + room]
+            try:
+                if self.file is not None:
+                    lines, budget = [], self.settings.max_bytes - self.bytes
+                    for record in chunk:
+                        lines.append(_json_line(record))  # ASCII (json's default): chars are bytes
+                        budget -= len(lines[-1])
+                        if budget <= 0:
+                            break
+                    chunk = chunk[: len(lines)]
+                    text = "".join(lines)
+                    self.file.write(text)
+                    self.file.flush()
+                    self.bytes += len(text)
+                else:
+                    self.buffer.extend(chunk)
+                    self.bytes += len(chunk) * (len(chunk[0]) + len(chunk[0]["inputs"])) * 16
+                self.rows += len(chunk)
+            except OSError as exc:
+                self._fail(exc, len(records) - start, now)
+                return
+            start += len(chunk)
+            if self.rows >= self.settings.max_rows or self.bytes >= self.settings.max_bytes:
+                self.close(now)
+                if now < self.paused_until:  # the close failed: counted, logging paused
+                    self.metrics.log_dropped(len(records) - start, "write_error")
+                    return
 
     def rotate_if_due(self, now: float) -> None:
         if self.temp is not None and self.rows and now - self.opened >= self.settings.max_seconds:
