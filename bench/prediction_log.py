@@ -3,7 +3,8 @@
 Two `mlci serve` processes of the same model on loopback, one logging every row to JSON Lines
 files in a temporary folder, one not; the same client (this process, keep-alive connections, one
 thread per concurrent client) alternates between them round after round, so both see the same
-machine. Printed per round and in total: requests per second off and on, and the cost in percent.
+machine. Printed per round and in total: requests per second off and on, the cost in percent, and
+the servers' CPU time per request (steadier than throughput on a shared machine).
 The target is a cost of at most 10%.
 
     .venv/bin/python bench/prediction_log.py                            # 3 rounds of 3 s, 1 and 4 clients
@@ -55,6 +56,14 @@ def start(model: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit(f"mlci serve {extra} did not become ready")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(url: str, body: bytes, clients: int, seconds: float) -> float:
     """Requests per second of ``clients`` keep-alive connections for ``seconds``."""
     host, port = url.removeprefix("http://").split(":")
@@ -79,6 +88,37 @@ def load(url: str, body: bytes, clients: int, seconds: float) -> float:
     for thread in threads:
         thread.join()
     return sum(counts) / (time.monotonic() - began)
+
+
+def micro(folder: Path, rows: int = 20_000) -> None:
+    """The log's own work per 1-row request, in this process: what submit() costs the request's
+    thread, and the writer thread's CPU per row (JSON encoding and the write)."""
+    import numpy as np
+
+    from mlci_lib.serving.metrics import ServingMetrics
+    from mlci_lib.serving.prediction_log import LogSettings, PredictionLog
+
+    columns = [f"f{i}" for i in range(8)]
+    metrics = ServingMetrics(columns, classes=["no", "yes"])
+    settings = LogSettings(directory=folder / "micro", queue_rows=rows)
+    log = PredictionLog(
+        settings, {"name": "bench", "version": "1", "digest": "sha256:0"}, metrics, classes=["no", "yes"]
+    )
+    x, label, proba = np.zeros((1, 8)), np.array(["yes"]), np.array([[0.3, 0.7]])
+    began = time.perf_counter()
+    for _ in range(rows):
+        log.submit("0123456789abcdef0123456789abcdef", x, label, proba, columns=columns)
+    submit = (time.perf_counter() - began) / rows
+    batches, log._queue = log._queue, []
+    began = time.perf_counter()
+    log._write(batches)
+    assert log._writer is not None
+    log._writer.close()
+    write = (time.perf_counter() - began) / rows
+    print(
+        f"log work per 1-row request: submit {submit * 1e6:.1f} us (request thread), "
+        f"writer {write * 1e6:.1f} us"
+    )
 
 
 def main() -> None:
@@ -113,6 +153,8 @@ def main() -> None:
                 load(off_url, body, clients, 1.0)  # warm both
                 load(on_url, body, clients, 1.0)
                 figures: dict[str, list[float]] = {"off": [], "on": []}
+                cpu: dict[str, list[float]] = {"off": [], "on": []}
+                pids = {"off": off.pid, "on": on.pid}
                 for round_ in range(args.rounds):
                     order = (
                         (("off", off_url), ("on", on_url))
@@ -120,7 +162,10 @@ def main() -> None:
                         else (("on", on_url), ("off", off_url))
                     )
                     for name, url in order:
+                        before = cpu_seconds(pids[name])
                         figures[name].append(load(url, body, clients, args.seconds))
+                        spent = cpu_seconds(pids[name]) - before
+                        cpu[name].append(1000 * spent / (figures[name][-1] * args.seconds))
                     print(
                         f"clients={clients} round {round_ + 1}: off {figures['off'][-1]:.0f} req/s, "
                         f"on {figures['on'][-1]:.0f} req/s"
@@ -130,12 +175,19 @@ def main() -> None:
                     f"clients={clients} median: off {low:.0f} req/s, on {high:.0f} req/s, "
                     f"cost {100 * (1 - high / low):.1f}%"
                 )
+                # CPU per request is steadier than throughput on a shared machine
+                c_off, c_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+                print(
+                    f"clients={clients} server CPU per request: off {c_off:.3f} ms, on {c_on:.3f} ms, "
+                    f"cost {100 * (c_on / c_off - 1):.1f}%"
+                )
         finally:
             for process in (off, on):
                 process.terminate()
                 process.wait(30)
         written = sum(len(p.read_text().splitlines()) for p in (folder / "logs").glob("*.jsonl"))
         print(f"rows in closed log files: {written}")
+        micro(folder)
 
 
 if __name__ == "__main__":
