@@ -28,7 +28,7 @@ from mlci_lib.models import save_model
 from mlci_lib.runner import CiRunner
 from mlci_lib.serving import ModelServer
 from mlci_lib.serving.prediction_log import LogSettings
-from tests.helpers.components import PrometheusServer, require, wait_until
+from tests.helpers.components import AlertmanagerServer, PrometheusServer, require, wait_until
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
@@ -208,6 +208,22 @@ def test_bad_input_is_a_one_line_error(workdir: Path, tmp_path: Path, extra: lis
 # -- a real Prometheus scraping a running server ----------------------------------------------
 
 
+def _api(prometheus: PrometheusServer, path: str, **params: str) -> Any:
+    """``GET /api/v1/<path>``'s ``data``, or fail with Prometheus' error."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = f"{prometheus.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        answer = json.loads(exc.read() or b"{}")
+    assert answer.get("status") == "success", f"Prometheus {path} {params}: {answer.get('error')}"
+    return answer["data"]
+
+
 def _post(url: str, rows: list[dict[str, Any]]) -> int:
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -238,7 +254,7 @@ def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
     workdir: Path,
     train: pd.DataFrame,
     prometheus_server: PrometheusServer,
-    alertmanager_server: PrometheusServer,
+    alertmanager_server: AlertmanagerServer,
     tmp_path: Path,
 ) -> None:
     # a short window and few rows, so that a few seconds of traffic can be judged
@@ -246,7 +262,7 @@ def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
     settings = LogSettings(directory=tmp_path / "logs", queue_rows=1)  # tiny: some rows are dropped
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    alertmanager_server.reload(
+    alertmanager_server.reload_text(
         yaml.safe_dump(
             {
                 "route": {
@@ -269,7 +285,7 @@ def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
     with hook_closed(hook), ModelServer(workdir / "churn", prediction_log=settings) as server:
         server.wait_ready(60)
         target = server.url.removeprefix("http://")
-        prometheus_server.reload(
+        prometheus_server.reload_text(
             yaml.safe_dump(
                 {
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -291,38 +307,38 @@ def test_a_real_prometheus_evaluates_every_alert_and_dashboard_query(
         _post(server.url, [{"tenure": "not a number"}])  # one refused request: a 4xx series
 
         def scraped() -> bool:
-            data = prometheus_server.api("query", query='count_over_time(up{job="live-churn"}[1m])')
+            data = _api(prometheus_server, "query", query='count_over_time(up{job="live-churn"}[1m])')
             return bool(data["result"]) and float(data["result"][0]["value"][1]) >= 5
 
-        wait_until(scraped, 30, "five scrapes of the server", prometheus_server.log)
+        wait_until(scraped, 30, "five scrapes of the server")
         for query in result["dashboard_queries"]:
-            data = prometheus_server.api("query", query=query)
+            data = _api(prometheus_server, "query", query=query)
             assert data["result"], f"no series for the dashboard query {query}"
         for alert in result["alerts"]:
-            data = prometheus_server.api("query", query=alert["signal"])
+            data = _api(prometheus_server, "query", query=alert["signal"])
             assert data["result"], f"no series for {alert['name']} {alert['labels']}: {alert['signal']}"
-            prometheus_server.api("query", query=alert["expr"])  # evaluates without error
+            _api(prometheus_server, "query", query=alert["expr"])  # evaluates without error
 
         def evaluated() -> bool:
-            groups = prometheus_server.api("rules")["groups"]
+            groups = _api(prometheus_server, "rules")["groups"]
             rules = [r for g in groups for r in g["rules"]]
             return len(rules) == len(result["alerts"]) and all(
                 r.get("lastEvaluation", "").startswith("20") for r in rules
             )
 
-        wait_until(evaluated, 30, "the rules evaluated", prometheus_server.log)
-        rules = [r for g in prometheus_server.api("rules")["groups"] for r in g["rules"]]
+        wait_until(evaluated, 30, "the rules evaluated")
+        rules = [r for g in _api(prometheus_server, "rules")["groups"] for r in g["rules"]]
         assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
 
         def drift_alert() -> bool:
-            alerts = prometheus_server.api("alerts")["alerts"]
+            alerts = _api(prometheus_server, "alerts")["alerts"]
             return any(
                 a["labels"]["alertname"] == "MlciFeatureMeanShift" and a["labels"]["feature"] == "charges"
                 for a in alerts
             )
 
-        wait_until(drift_alert, 30, "the charges mean-shift alert", prometheus_server.log)
-        active = prometheus_server.api("alerts")["alerts"]
+        wait_until(drift_alert, 30, "the charges mean-shift alert")
+        active = _api(prometheus_server, "alerts")["alerts"]
         assert not [a for a in active if a["labels"].get("feature") == "tenure"]
         assert "MlciPredictionLogDropping" in {a["labels"]["alertname"] for a in active}
 
