@@ -8,6 +8,7 @@ import pytest
 # workflow runner) live in tests/helpers/components.py; importing them here shares them.
 from tests.helpers.components import (  # noqa: F401
     act_binary,
+    alertmanager_server,
     docker_engine,
     image_registry,
     mlflow_server,

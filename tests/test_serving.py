@@ -266,8 +266,17 @@ def _metrics(server: ModelServer) -> dict[str, float]:
             continue
         assert _SAMPLE.match(line), f"not Prometheus text format: {line!r}"
         name, value = line.rsplit(" ", 1)
-        values[name] = float(value)
+        values[_sample_key(name)] = float(value)
     return values
+
+
+def _sample_key(text: str) -> str:
+    """A sample's name and labels, the labels sorted: their order on the page carries no meaning."""
+    name, _, labels = text.partition("{")
+    if not labels:
+        return name
+    pairs = re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', labels)
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(pairs)) + "}"
 
 
 def test_metrics_count_requests_classes_and_features(server: ModelServer, data: pd.DataFrame) -> None:
@@ -279,7 +288,7 @@ def test_metrics_count_requests_classes_and_features(server: ModelServer, data: 
     after = _metrics(server)
 
     def delta(name: str) -> float:
-        return after.get(name, 0.0) - before.get(name, 0.0)
+        return after.get(_sample_key(name), 0.0) - before.get(_sample_key(name), 0.0)
 
     assert delta('mlci_requests_total{endpoint="/predict",code="200"}') == 1
     assert delta('mlci_requests_total{endpoint="/predict",code="400"}') == 1
@@ -290,7 +299,7 @@ def test_metrics_count_requests_classes_and_features(server: ModelServer, data: 
     assert delta('mlci_input_feature_count{feature="tenure"}') == 10
     assert delta('mlci_input_feature_sum{feature="charges"}') == pytest.approx(rows.charges.sum())
     assert (
-        after['mlci_request_duration_seconds_bucket{le="+Inf"}']
+        after[_sample_key('mlci_request_duration_seconds_bucket{le="+Inf"}')]
         == after["mlci_request_duration_seconds_count"]
     )
 

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "image",
     "serve",
     "deploy",
+    "monitor",
     "report",
     "run",
     "init",

@@ -23,8 +23,20 @@ examples:
   mlci serve model/ --port 8080
   mlci serve model/ --host 0.0.0.0 --warmup-data sample.csv
   mlci serve model/ --runtime onnx --warmup-data sample.csv
+  mlci serve model/ --log-dir /var/log/mlci --log-sample-rate 0.1
 
-Host and port default to $MLCI_SERVE_HOST and $MLCI_SERVE_PORT (else 127.0.0.1 and 8080).
+Prediction logs (--log-dir or --log-stdout) hold one row per predicted row: the request id
+(the client's X-Request-Id, else a new one, echoed in the answer's X-Request-Id header), the
+time, the model's name, version and digest, the inputs, the prediction and the probabilities.
+They are written by a background thread from a bounded queue: a full queue or a full disk drops
+rows (counted in /metrics as mlci_prediction_log_dropped_rows_total), never slows a request.
+Files rotate by rows, size and age and appear under their final name only once complete. The
+serving image has a read-only root: mount the log folder as a volume
+(docker run -v "$PWD/logs:/var/log/mlci" -e MLCI_LOG_DIR=/var/log/mlci IMAGE, or a Kubernetes
+emptyDir / persistent volume at that path).
+
+Host and port default to $MLCI_SERVE_HOST and $MLCI_SERVE_PORT (else 127.0.0.1 and 8080);
+the log folder to $MLCI_LOG_DIR.
 """
 
 
@@ -96,6 +108,33 @@ def register(subparsers: Any) -> None:
         help="native (the model's own library, default) or onnx: convert the model to ONNX, check it "
         "against the native model on the warm-up rows, and serve it with onnxruntime",
     )
+    logs = parser.add_argument_group("prediction logs")
+    logs.add_argument("--log-dir", metavar="DIR", help="write prediction logs to rotating files in DIR")
+    logs.add_argument(
+        "--log-stdout", action="store_true", help="write prediction logs as JSON lines on stdout"
+    )
+    logs.add_argument(
+        "--log-sample-rate", metavar="RATE", default="1", help="share of rows logged, 0 to 1 (default: 1)"
+    )
+    logs.add_argument("--log-format", metavar="FORMAT", default="jsonl", help="jsonl (default) or parquet")
+    logs.add_argument(
+        "--log-max-rows", metavar="N", default="100000", help="rows per log file (default: 100000)"
+    )
+    logs.add_argument(
+        "--log-max-bytes", metavar="N", default="67108864", help="bytes per log file (default: 64 MiB)"
+    )
+    logs.add_argument(
+        "--log-max-seconds",
+        metavar="SECONDS",
+        default="300",
+        help="age at which a log file is closed and renamed into place (default: 300)",
+    )
+    logs.add_argument(
+        "--log-queue-rows",
+        metavar="N",
+        default="10000",
+        help="rows waiting for the writer; more are dropped and counted (default: 10000)",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="load pickle models (runs their code)")
     parser.add_argument(
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
@@ -137,6 +176,33 @@ def loading_decisions(
     return allow_pickle or recorded_pickle, trusted
 
 
+def log_settings(args: argparse.Namespace) -> Any:
+    """The prediction-log settings of the options, or None when no log is asked for."""
+    from pathlib import Path
+
+    from mlci_lib.errors import UsageError
+    from mlci_lib.options import parse_number
+    from mlci_lib.serving.prediction_log import LogSettings
+
+    folder = args.log_dir or os.environ.get("MLCI_LOG_DIR") or None
+    if folder is None and not args.log_stdout:
+        return None
+    if args.log_dir and args.log_stdout:
+        raise UsageError("options --log-dir and --log-stdout exclude each other: choose one")
+    return LogSettings(
+        directory=None if args.log_stdout or folder is None else Path(folder),
+        stdout=bool(args.log_stdout),
+        sample_rate=float(
+            parse_number(args.log_sample_rate, option="--log-sample-rate", kind=float, low=0, high=1)
+        ),
+        format=args.log_format,
+        max_rows=_number(args.log_max_rows, "--log-max-rows", int),
+        max_bytes=_number(args.log_max_bytes, "--log-max-bytes", int),
+        max_seconds=_number(args.log_max_seconds, "--log-max-seconds", float),
+        queue_rows=_number(args.log_queue_rows, "--log-queue-rows", int),
+    )
+
+
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.errors import UsageError
     from mlci_lib.files import read_mapping
@@ -174,6 +240,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         max_concurrent_work=_number(args.max_concurrent_work, "--max-concurrent-work", int),
         max_columns=_number(args.max_columns, "--max-columns", int),
         runtime=args.runtime,
+        prediction_log=log_settings(args),
     )
     return Outcome(
         result=result,

@@ -41,10 +41,11 @@ SERVING_DISTRIBUTIONS: tuple[str, ...] = (
     "joblib",
     "threadpoolctl",
     "pyyaml",
+    "prometheus-client",
 )
 
 #: What the ONNX runtime's image needs instead: no scikit-learn, SciPy, skops or joblib.
-ONNX_SERVING_DISTRIBUTIONS: tuple[str, ...] = ("numpy", "pandas", "onnxruntime")
+ONNX_SERVING_DISTRIBUTIONS: tuple[str, ...] = ("numpy", "pandas", "onnxruntime", "prometheus-client")
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"

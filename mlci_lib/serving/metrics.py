@@ -1,16 +1,26 @@
-"""Serving metrics in the Prometheus text exposition format (version 0.0.4).
+"""Serving metrics for Prometheus, exposed through ``prometheus_client``.
 
 Request counts by endpoint and status, a request latency histogram, predictions by class (or a
-sum and count of predicted values for regressors), and a running summary of each numeric input
-feature (count, sum, sum of squares, min, max) so the monitoring side can follow input drift.
+sum and count of predicted values for regressors), a running summary of each numeric input
+feature (count, sum, sum of squares, min, max) so the monitoring side can follow input drift,
+and the prediction log's written and dropped rows.
+
+Each :class:`ServingMetrics` has its own registry (never the library's global one), so two
+services in one process (tests, benchmarks) keep apart. The per-request work is kept small:
+a request counts itself and appends its predictions and input block to a pending list; the
+class counts and feature summaries are computed per batch of pending requests, vectorised,
+when the list grows long or when ``/metrics`` is scraped.
+
+The metric names are those of the hand-written exposition this replaced (see
+``tests/test_monitor_metrics.py``); ``prometheus_client`` adds ``*_created`` series for counters
+and histograms, which Prometheus ignores unless asked.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 #: Latency buckets in seconds, from 0.5 ms to 10 s.
@@ -31,30 +41,53 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 
+#: Requests whose predictions wait before their counts are folded in (and the scrape folds).
+FOLD_EVERY = 256
 
-def _label(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+#: Why a prediction-log row was not written (the ``reason`` label of the dropped counter).
+DROP_REASONS = ("queue_full", "write_error")
 
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ServingMetrics:
-    """Thread-safe counters the server updates on every request."""
+    """Thread-safe counters the server updates on every request, in a registry of their own."""
 
-    def __init__(self, feature_names: Sequence[str] = ()) -> None:
+    def __init__(self, feature_names: Sequence[str] = (), classes: Sequence[Any] | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._requests = Counter(
+            "mlci_requests",
+            "HTTP requests by endpoint and status code.",
+            ["endpoint", "code"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "mlci_request_duration_seconds",
+            "Time to answer POST /predict.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._log_dropped = Counter(
+            "mlci_prediction_log_dropped_rows",
+            "Prediction-log rows not written: the queue was full, or the log folder refused the write.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._log_written = Counter(
+            "mlci_prediction_log_written_rows",
+            "Prediction-log rows written to a closed log file or to standard output.",
+            registry=self.registry,
+        )
+        for reason in DROP_REASONS:
+            self._log_dropped.labels(reason=reason)
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, int], int] = {}
-        self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
-        self._latency_sum = 0.0
-        self._latency_count = 0
+        self._pending: list[tuple[Any, Any]] = []
+        self._fold_lock = threading.Lock()
         self._rows = 0
-        self._classes: dict[str, int] = {}
+        self._classes: dict[str, int] = {str(c): 0 for c in classes or ()}
+        self._classifier = classes is not None
         self._value_sum = 0.0
         self._value_count = 0
         self._features = list(feature_names)
@@ -64,125 +97,160 @@ class ServingMetrics:
         self._f_sumsq = [0.0] * n
         self._f_min = [math.inf] * n
         self._f_max = [-math.inf] * n
+        self._total_requests = 0
+        self._dropped = 0
+        self.registry.register(_Folded(self))
+
+    # -- updates, on the request's thread ------------------------------------------------------
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        self._requests.labels(endpoint=endpoint, code=str(status)).inc()
+        if endpoint == "/predict":
+            self._latency.observe(seconds)
         with self._lock:
-            key = (endpoint, status)
-            self._requests[key] = self._requests.get(key, 0) + 1
-            if endpoint == "/predict":
-                self._bucket_counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-                self._latency_sum += seconds
-                self._latency_count += 1
+            self._total_requests += 1
 
     def total_requests(self) -> int:
         with self._lock:
-            return sum(self._requests.values())
+            return self._total_requests
 
     def observe_predictions(self, predictions: Any, *, classifier: bool, features: Any = None) -> None:
         """Count predictions (by class, or their sum) and summarise the numeric input ``features``.
 
-        ``features`` is a 2-D float array whose columns follow ``feature_names``.
+        ``features`` is a 2-D float array whose columns follow ``feature_names``. The counting
+        itself happens per batch of requests (:meth:`fold`).
         """
+        if classifier:
+            self._classifier = True
+        with self._lock:
+            self._pending.append((predictions, features if self._features else None))
+            due = len(self._pending) >= FOLD_EVERY
+        if due:
+            self.fold()
+
+    def log_dropped(self, rows: int, reason: str) -> None:
+        self._log_dropped.labels(reason=reason).inc(rows)
+        with self._lock:
+            self._dropped += rows
+
+    def log_written(self, rows: int) -> None:
+        self._log_written.inc(rows)
+
+    def dropped_log_rows(self) -> int:
+        with self._lock:
+            return self._dropped
+
+    # -- the batch work ------------------------------------------------------------------------
+
+    def fold(self) -> None:
+        """Fold the pending requests' predictions and inputs into the running counts."""
         import numpy as np
 
-        values = np.asarray(predictions)
-        stats = None
-        if features is not None and self._features:
-            block = np.asarray(features, dtype="float64")
-            mask = ~np.isnan(block)
-            clean = np.where(mask, block, 0.0)
-            stats = (
-                mask.sum(axis=0),
-                clean.sum(axis=0),
-                (clean * clean).sum(axis=0),
-                np.where(mask, block, np.inf).min(axis=0),
-                np.where(mask, block, -np.inf).max(axis=0),
-            )
-        if classifier:
-            labels, counts = np.unique(values, return_counts=True)
-            pairs = [
-                (str(label.item() if hasattr(label, "item") else label), int(c))
-                for label, c in zip(labels, counts, strict=True)
-            ]
-        else:
-            pairs = []
-            total = float(np.nansum(values.astype("float64")))
-        with self._lock:
-            self._rows += int(values.shape[0]) if values.ndim else 1
-            if classifier:
-                for label, count in pairs:
-                    self._classes[label] = self._classes.get(label, 0) + count
-            else:
-                self._value_sum += total
-                self._value_count += int(values.size)
-            if stats is not None:
-                count, total_f, sumsq, low, high = stats
-                for i in range(len(self._features)):
-                    self._f_count[i] += int(count[i])
-                    self._f_sum[i] += float(total_f[i])
-                    self._f_sumsq[i] += float(sumsq[i])
-                    self._f_min[i] = min(self._f_min[i], float(low[i]))
-                    self._f_max[i] = max(self._f_max[i], float(high[i]))
+        with self._fold_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if not pending:
+                return
+            values = [np.asarray(p).reshape(-1) for p, _ in pending]
+            predictions = np.concatenate(values) if len(values) > 1 else values[0]
+            blocks = [np.asarray(f, dtype="float64") for _, f in pending if f is not None]
+            stats = None
+            if blocks:
+                block = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+                mask = ~np.isnan(block)
+                clean = np.where(mask, block, 0.0)
+                stats = (
+                    mask.sum(axis=0),
+                    clean.sum(axis=0),
+                    (clean * clean).sum(axis=0),
+                    np.where(mask, block, np.inf).min(axis=0),
+                    np.where(mask, block, -np.inf).max(axis=0),
+                )
+            with self._lock:
+                self._rows += int(predictions.shape[0])
+                if self._classifier:
+                    labels, counts = np.unique(predictions, return_counts=True)
+                    for label, count in zip(labels, counts, strict=True):
+                        key = str(label.item() if hasattr(label, "item") else label)
+                        self._classes[key] = self._classes.get(key, 0) + int(count)
+                else:
+                    self._value_sum += float(np.nansum(predictions.astype("float64")))
+                    self._value_count += int(predictions.size)
+                if stats is not None:
+                    count, total, sumsq, low, high = stats
+                    for i in range(len(self._features)):
+                        self._f_count[i] += int(count[i])
+                        self._f_sum[i] += float(total[i])
+                        self._f_sumsq[i] += float(sumsq[i])
+                        self._f_min[i] = min(self._f_min[i], float(low[i]))
+                        self._f_max[i] = max(self._f_max[i], float(high[i]))
 
     def render(self) -> str:
-        """The metrics page."""
+        """The metrics page (Prometheus text format 0.0.4)."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry).decode()
+
+    def _families(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
+        self.fold()
         with self._lock:
-            lines = [
-                "# HELP mlci_requests_total HTTP requests by endpoint and status code.",
-                "# TYPE mlci_requests_total counter",
-            ]
-            for (endpoint, status), count in sorted(self._requests.items()):
-                lines.append(f'mlci_requests_total{{endpoint="{_label(endpoint)}",code="{status}"}} {count}')
-            lines += [
-                "# HELP mlci_request_duration_seconds Time to answer POST /predict.",
-                "# TYPE mlci_request_duration_seconds histogram",
-            ]
-            cumulative = 0
-            for bound, count in zip(LATENCY_BUCKETS, self._bucket_counts[:-1], strict=True):
-                cumulative += count
-                lines.append(f'mlci_request_duration_seconds_bucket{{le="{bound}"}} {cumulative}')
-            cumulative += self._bucket_counts[-1]
-            lines.append(f'mlci_request_duration_seconds_bucket{{le="+Inf"}} {cumulative}')
-            lines.append(f"mlci_request_duration_seconds_sum {_number(self._latency_sum)}")
-            lines.append(f"mlci_request_duration_seconds_count {self._latency_count}")
-            lines += [
-                "# HELP mlci_predicted_rows_total Rows predicted.",
-                "# TYPE mlci_predicted_rows_total counter",
-                f"mlci_predicted_rows_total {self._rows}",
-            ]
+            rows = CounterMetricFamily("mlci_predicted_rows", "Rows predicted.")
+            rows.add_metric([], self._rows)
+            yield rows
             if self._classes:
-                lines += [
-                    "# HELP mlci_predictions_total Predictions by predicted class.",
-                    "# TYPE mlci_predictions_total counter",
-                ]
+                classes = CounterMetricFamily(
+                    "mlci_predictions", "Predictions by predicted class.", labels=["class"]
+                )
                 for label, count in sorted(self._classes.items()):
-                    lines.append(f'mlci_predictions_total{{class="{_label(label)}"}} {count}')
+                    classes.add_metric([label], count)
+                yield classes
             if self._value_count:
-                lines += [
-                    "# HELP mlci_prediction_value Sum and count of predicted values (regression).",
-                    "# TYPE mlci_prediction_value summary",
-                    f"mlci_prediction_value_sum {_number(self._value_sum)}",
-                    f"mlci_prediction_value_count {self._value_count}",
-                ]
-            if self._features:
-                lines += [
-                    "# HELP mlci_input_feature Summary of each numeric input feature (non-missing values).",
-                    "# TYPE mlci_input_feature summary",
-                ]
+                value = SummaryMetricFamily(
+                    "mlci_prediction_value", "Sum and count of predicted values (regression)."
+                )
+                value.add_metric([], count_value=self._value_count, sum_value=self._value_sum)
+                yield value
+            if not self._features:
+                return
+            summary = SummaryMetricFamily(
+                "mlci_input_feature",
+                "Summary of each numeric input feature (non-missing values).",
+                labels=["feature"],
+            )
+            for i, name in enumerate(self._features):
+                summary.add_metric([name], count_value=self._f_count[i], sum_value=self._f_sum[i])
+            yield summary
+            for suffix, values, text in (
+                ("sum_squares", self._f_sumsq, "Sum of squares of each numeric input feature (only grows)."),
+                ("min", self._f_min, "Smallest value of each numeric input feature since start."),
+                ("max", self._f_max, "Largest value of each numeric input feature since start."),
+            ):
+                gauge = GaugeMetricFamily(f"mlci_input_feature_{suffix}", text, labels=["feature"])
                 for i, name in enumerate(self._features):
-                    label = _label(name)
-                    lines.append(f'mlci_input_feature_count{{feature="{label}"}} {self._f_count[i]}')
-                    lines.append(f'mlci_input_feature_sum{{feature="{label}"}} {_number(self._f_sum[i])}')
-                for suffix, values in (
-                    ("sum_squares", self._f_sumsq),
-                    ("min", self._f_min),
-                    ("max", self._f_max),
-                ):
-                    lines.append(f"# TYPE mlci_input_feature_{suffix} gauge")
-                    for i, name in enumerate(self._features):
-                        if self._f_count[i]:
-                            lines.append(
-                                f'mlci_input_feature_{suffix}{{feature="{_label(name)}"}} '
-                                f"{_number(values[i])}"
-                            )
-        return "\n".join(lines) + "\n"
+                    if self._f_count[i]:
+                        gauge.add_metric([name], values[i])
+                yield gauge
+
+
+class _Folded:
+    """The counts kept by hand (per batch) as a ``prometheus_client`` collector."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        return self._metrics._families()
+
+
+def monitored_features(model: Any) -> list[str]:
+    """The input features ``/metrics`` summarises: the numeric columns of the signature.
+
+    Without a signature, the names the estimator was fitted with. One function, so the server's
+    metrics and the alert rules of ``mlci monitor render`` name the same features.
+    """
+    if model.signature is not None:
+        return [c.name for c in model.signature.columns if c.kind in ("integer", "float")]
+    names = getattr(model.estimator, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else []

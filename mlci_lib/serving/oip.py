@@ -46,7 +46,7 @@ class Service(Protocol):
     classes: list[Any] | None
     max_columns: int
 
-    def predict_payload(self, payload: Any) -> tuple[int, dict[str, Any]]: ...
+    def predict_payload(self, payload: Any, request_id: str | None = None) -> tuple[int, dict[str, Any]]: ...
 
 
 #: The protocol's datatypes mlci reads and writes, with their little-endian NumPy dtype.
@@ -221,7 +221,13 @@ class OpenInference:
             columns = self.columns(parsed.inputs)
         except OipError as exc:
             return Response.json(exc.status, {"error": str(exc)})
-        status, answer = self.service.predict_payload({"columns": columns})
+        from mlci_lib.serving.prediction_log import request_id_of
+
+        # The same request id as /predict's (the client's X-Request-Id, else a new one), so the
+        # protocol's traffic is in the prediction log too.
+        status, answer = self.service.predict_payload(
+            {"columns": columns}, request_id_of(request.headers.get("x-request-id"))
+        )
         if status != 200:
             return Response.json(status, answer)
         try:

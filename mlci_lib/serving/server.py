@@ -44,7 +44,7 @@ from mlci_lib.serving.http_server import (
     Request,
     Response,
 )
-from mlci_lib.serving.metrics import ServingMetrics
+from mlci_lib.serving.metrics import CONTENT_TYPE, ServingMetrics, monitored_features
 from mlci_lib.serving.payload import (
     DEFAULT_MAX_COLUMNS,
     PayloadError,
@@ -52,6 +52,7 @@ from mlci_lib.serving.payload import (
     parse_json,
     rows_to_frame,
 )
+from mlci_lib.serving.prediction_log import LogSettings, PredictionLog, request_id_of
 from mlci_lib.serving.routes import openapi_document, route_template
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -108,12 +109,10 @@ class ModelService:
         classes = model.classes if self.classifier else None
         self.classes = classes
         self.info = _version_info(model, info or {})
-        if model.signature is not None:
-            self.feature_names = [c.name for c in model.signature.columns if c.kind in ("integer", "float")]
-        else:
-            names = getattr(estimator, "feature_names_in_", None)
-            self.feature_names = [str(n) for n in names] if names is not None else []
-        self.metrics = ServingMetrics(self.feature_names)
+        self.feature_names = monitored_features(model)
+        self.metrics = ServingMetrics(self.feature_names, classes=self.classes if self.classifier else None)
+        #: Where predictions are logged (set by the server once the model has warmed up).
+        self.prediction_log: PredictionLog | None = None
         signature = model.signature
         numeric = signature is not None and all(c.kind in ("integer", "float") for c in signature.columns)
         self._numeric_names = [c.name for c in signature.columns] if numeric and signature else None
@@ -188,22 +187,29 @@ class ModelService:
                 return None
         return matrix
 
-    def predict_body(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        """HTTP status and JSON answer for a ``POST /predict`` body."""
+    def predict_body(self, body: bytes, request_id: str | None = None) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON answer for a ``POST /predict`` body (logged under ``request_id``)."""
         try:
             payload = parse_json(body)
         except PayloadError as exc:
             return exc.status, {"error": str(exc)}
-        return self.predict_payload(payload)
+        return self.predict_payload(payload, request_id)
 
-    def predict_payload(self, payload: Any) -> tuple[int, dict[str, Any]]:
-        """HTTP status and JSON answer for a parsed payload (``/predict``'s, or the protocol's tensors)."""
+    def predict_payload(self, payload: Any, request_id: str | None = None) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON answer for a parsed payload (``/predict``'s, or the protocol's tensors),
+        logged under ``request_id`` when prediction logging is on."""
         try:
             check_width(payload, self.max_columns)
             matrix = self.numeric_matrix(payload)
             if matrix is not None:
-                return 200, self._predict_ready(self._frame_of(matrix), matrix)
-            return 200, self.predict_frame(rows_to_frame(payload, max_columns=self.max_columns))
+                return 200, self._predict_ready(
+                    self._frame_of(matrix),
+                    matrix,
+                    request_id=request_id,
+                    logged=(matrix, self._numeric_names),
+                )
+            frame = rows_to_frame(payload, max_columns=self.max_columns)
+            return 200, self.predict_frame(frame, request_id=request_id)
         except PayloadError as exc:
             return exc.status, {"error": str(exc)}
         except MlciError as exc:
@@ -218,7 +224,9 @@ class ModelService:
 
         return pd.DataFrame(matrix, columns=self._columns, copy=False)
 
-    def predict_frame(self, frame: Any, *, observe: bool = True) -> dict[str, Any]:
+    def predict_frame(
+        self, frame: Any, *, observe: bool = True, request_id: str | None = None
+    ) -> dict[str, Any]:
         """Validate ``frame`` against the signature and predict."""
         ready = self.model.prepare(frame, source="request")
         features = None
@@ -227,9 +235,19 @@ class ModelService:
                 features = ready[self.feature_names].to_numpy(dtype="float64")
             except (KeyError, TypeError, ValueError):
                 features = None
-        return self._predict_ready(ready, features, observe=observe)
+        return self._predict_ready(
+            ready, features, observe=observe, request_id=request_id, logged=(ready, None)
+        )
 
-    def _predict_ready(self, ready: Any, features: Any, *, observe: bool = True) -> dict[str, Any]:
+    def _predict_ready(
+        self,
+        ready: Any,
+        features: Any,
+        *,
+        observe: bool = True,
+        request_id: str | None = None,
+        logged: tuple[Any, Any] | None = None,
+    ) -> dict[str, Any]:
         estimator = self.model.estimator
         body: dict[str, Any] = {}
         if self._joint is not None:
@@ -249,9 +267,13 @@ class ModelService:
             body["classes"] = self.classes
         else:
             predictions = estimator.predict(ready)
+            probabilities = None
             body["predictions"] = predictions.tolist()
         if observe:
             self.metrics.observe_predictions(predictions, classifier=self.classifier, features=features)
+            log = self.prediction_log
+            if log is not None and request_id is not None and logged is not None:
+                log.submit(request_id, logged[0], predictions, probabilities, columns=logged[1])
         return body
 
 
@@ -400,7 +422,7 @@ class _App:
         state = self.state
         if path == "/metrics":
             text = state.service.metrics.render() if state.service else "# the model is not loaded yet\n"
-            return Response(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+            return Response(200, text.encode(), CONTENT_TYPE)
         if path == "/v2/health/live":
             # Open Inference Protocol (v2): the process serves HTTP; 200 means true.
             return Response.json(200, {"live": True})
@@ -428,8 +450,9 @@ class _App:
         if state.service is None:
             return Response.json(503, state.health()[1])
         self._limit_threads()
-        status, answer = state.service.predict_body(request.body)
-        return Response.json(status, answer)
+        request_id = request_id_of(request.headers.get("x-request-id"))
+        status, answer = state.service.predict_body(request.body, request_id)
+        return Response.json(status, answer, (("X-Request-Id", request_id),))
 
     def _limit_threads(self) -> None:
         state = self.state
@@ -490,6 +513,7 @@ class ModelServer:
         max_concurrent_work: int = DEFAULT_MAX_CONCURRENT_WORK,
         max_columns: int = DEFAULT_MAX_COLUMNS,
         runtime: str = "native",
+        prediction_log: LogSettings | None = None,
     ) -> None:
         if runtime not in RUNTIMES:
             raise InputError(f"unknown runtime {runtime!r}", hint=f"use one of {', '.join(RUNTIMES)}")
@@ -517,6 +541,9 @@ class ModelServer:
             from mlci_lib.files import existing_file
 
             existing_file(warmup_data, what="warm-up data", option="--warmup-data")
+        if prediction_log is not None and prediction_log.directory is not None:
+            PredictionLog.check_folder(prediction_log.directory)
+        self.prediction_log = prediction_log
         self.host = host
         self.port = port
         self.allow_pickle = allow_pickle
@@ -577,6 +604,17 @@ class ModelServer:
             service = ModelService(model, self.info, max_columns=self.state.max_columns)
             self.state.limiter = thread_limiter(self.prediction_threads)
             service.warm_up(rows)
+            if self.prediction_log is not None:
+                signature = model.signature
+                service.prediction_log = PredictionLog(
+                    self.prediction_log,
+                    service.info["model"],
+                    service.metrics,
+                    classes=service.classes,
+                    integer_columns=[c.name for c in signature.columns if c.kind == "integer"]
+                    if signature
+                    else (),
+                ).start()
             self.state.service = service
         except MlciError as exc:
             self.state.error = exc
@@ -624,6 +662,10 @@ class ModelServer:
         if self._httpd is not None:
             self._httpd.stop()
             self._httpd = None
+        service = self.state.service
+        if service is not None and service.prediction_log is not None:
+            service.prediction_log.close()  # what was queued is written, the open file renamed
+            service.prediction_log = None
 
     def __enter__(self) -> ModelServer:
         if self._httpd is None:

@@ -373,3 +373,54 @@ def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom
         yield PrometheusServer(url, config, rules)
     finally:
         _stop(process)
+
+
+# -- Alertmanager ----------------------------------------------------------------------------------
+
+
+class AlertmanagerServer:
+    """Debian's Alertmanager on 127.0.0.1, alone (no cluster), reconfigured by ``POST /-/reload``."""
+
+    def __init__(self, url: str, config_path: Path, log: Path) -> None:
+        self.url = url
+        self.config_path = config_path
+        self.log = log
+
+    def reload_text(self, text: str) -> None:
+        """Write a whole configuration file as given and reload it; raises when it is refused."""
+        self.config_path.write_text(text)
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+
+@pytest.fixture(scope="session")
+def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerServer]:
+    """Debian's Alertmanager on 127.0.0.1 (see :class:`AlertmanagerServer`)."""
+    binary = shutil.which("prometheus-alertmanager")
+    require(
+        binary is not None, "Alertmanager", "install Debian's prometheus-alertmanager (scripts/test does)"
+    )
+    assert binary is not None
+    folder = tmp_path_factory.mktemp("alertmanager")
+    port = free_port()
+    config = folder / "alertmanager.yml"
+    config.write_text("route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n")
+    log = folder / "alertmanager.log"
+    process = start_logged(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        log,
+        cwd=folder,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{url}/-/ready"), 60, "alertmanager", log)
+        yield AlertmanagerServer(url, config, log)
+    finally:
+        _stop(process)
