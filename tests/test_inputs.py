@@ -68,6 +68,17 @@ OUT_OF_RANGE = [
     ("serve", "--max-concurrent-work", "-2"),
     ("serve", "--max-columns", "0.5"),
     ("deploy verify", "--requests", "0"),
+    ("serve", "--log-sample-rate", "1.5"),
+    ("serve", "--log-max-rows", "0"),
+    ("serve", "--log-max-bytes", "-1"),
+    ("serve", "--log-max-seconds", "0"),
+    ("serve", "--log-queue-rows", "0"),
+    ("monitor render", "--min-rows", "0"),
+    ("monitor render", "--mean-shift", "0"),
+    ("monitor render", "--variance-ratio", "1"),
+    ("monitor render", "--share-shift", "1"),
+    ("monitor render", "--error-rate", "0"),
+    ("monitor render", "--reject-rate", "nan"),
 ]
 
 #: The arguments each command needs besides the option under test (files need not exist: the
@@ -84,6 +95,7 @@ _REST = {
     "image smoke": ["img", "--model", "model", "--sample-data", "d.csv"],
     "serve": ["model"],
     "deploy verify": ["http://127.0.0.1:9", "--smoke", "s.json"],
+    "monitor render": ["--model", "m", "--reference", "r.csv", "-o", "out"],
 }
 
 

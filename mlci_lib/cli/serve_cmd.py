@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from mlci_lib.cli.framework import Context, Outcome, add_command
+from mlci_lib.cli.framework import Context, Outcome, add_command, number
 
 _DESCRIPTION = """\
 Serve a model over HTTP until SIGTERM or Ctrl-C. The model loads under mlci's safety rules
@@ -114,25 +114,39 @@ def register(subparsers: Any) -> None:
         "--log-stdout", action="store_true", help="write prediction logs as JSON lines on stdout"
     )
     logs.add_argument(
-        "--log-sample-rate", metavar="RATE", default="1", help="share of rows logged, 0 to 1 (default: 1)"
+        "--log-sample-rate",
+        metavar="RATE",
+        type=number(float, low=0, high=1),
+        default=1.0,
+        help="share of rows logged, 0 to 1 (default: 1)",
     )
     logs.add_argument("--log-format", metavar="FORMAT", default="jsonl", help="jsonl (default) or parquet")
     logs.add_argument(
-        "--log-max-rows", metavar="N", default="100000", help="rows per log file (default: 100000)"
+        "--log-max-rows",
+        metavar="N",
+        type=number(int, low=1),
+        default=100000,
+        help="rows per log file (default: 100000)",
     )
     logs.add_argument(
-        "--log-max-bytes", metavar="N", default="67108864", help="bytes per log file (default: 64 MiB)"
+        "--log-max-bytes",
+        metavar="N",
+        type=number(int, low=1),
+        default=67108864,
+        help="bytes per log file (default: 64 MiB)",
     )
     logs.add_argument(
         "--log-max-seconds",
         metavar="SECONDS",
-        default="300",
+        type=number(float, low=0, low_open=True),
+        default=300.0,
         help="age at which a log file is closed and renamed into place (default: 300)",
     )
     logs.add_argument(
         "--log-queue-rows",
         metavar="N",
-        default="10000",
+        type=number(int, low=1),
+        default=10000,
         help="rows waiting for the writer; more are dropped and counted (default: 10000)",
     )
     parser.add_argument("--allow-pickle", action="store_true", help="load pickle models (runs their code)")
@@ -181,7 +195,6 @@ def log_settings(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
     from mlci_lib.errors import UsageError
-    from mlci_lib.options import parse_number
     from mlci_lib.serving.prediction_log import LogSettings
 
     folder = args.log_dir or os.environ.get("MLCI_LOG_DIR") or None
@@ -192,14 +205,12 @@ def log_settings(args: argparse.Namespace) -> Any:
     return LogSettings(
         directory=None if args.log_stdout or folder is None else Path(folder),
         stdout=bool(args.log_stdout),
-        sample_rate=float(
-            parse_number(args.log_sample_rate, option="--log-sample-rate", kind=float, low=0, high=1)
-        ),
+        sample_rate=float(args.log_sample_rate),
         format=args.log_format,
-        max_rows=_number(args.log_max_rows, "--log-max-rows", int),
-        max_bytes=_number(args.log_max_bytes, "--log-max-bytes", int),
-        max_seconds=_number(args.log_max_seconds, "--log-max-seconds", float),
-        queue_rows=_number(args.log_queue_rows, "--log-queue-rows", int),
+        max_rows=int(args.log_max_rows),
+        max_bytes=int(args.log_max_bytes),
+        max_seconds=float(args.log_max_seconds),
+        queue_rows=int(args.log_queue_rows),
     )
 
 
