@@ -39,7 +39,14 @@ class ValidationReport:
 def validate_manifest(body: dict[str, Any], version: str, *, where: str) -> bool:
     """Validate one manifest strictly; False when it is a custom kind (nothing to validate against)."""
     import jsonschema
-    import kubernetes_validate.utils as kv
+
+    try:
+        import kubernetes_validate.utils as kv
+    except ImportError:
+        raise ConfigError(
+            "validating manifests needs kubernetes-validate, which is not installed",
+            hint="pip install 'mlci[deploy]' (or pip install kubernetes-validate)",
+        ) from None
 
     if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
         from mlci_lib.deploy.rollouts import embedded_objects
