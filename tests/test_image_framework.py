@@ -146,6 +146,10 @@ def test_a_pickle_model_becomes_an_image_only_when_the_build_allows_it_and_says_
 
 
 def _framework_estimator(framework: str) -> object:
+    if framework == "catboost":
+        import catboost
+
+        return catboost.CatBoostClassifier(iterations=20, depth=3, verbose=False, allow_writing_files=False)
     if framework == "lightgbm":
         import lightgbm
 
@@ -155,7 +159,7 @@ def _framework_estimator(framework: str) -> object:
     return xgboost.XGBClassifier(n_estimators=20, max_depth=3)
 
 
-@pytest.mark.parametrize("framework", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("framework", ["lightgbm", "xgboost", "catboost"])
 def test_mlci_run_takes_a_framework_pipeline_through_build_smoke_and_push(
     framework: str, tmp_path: Path, python_base_image: str, image_registry: str
 ) -> None:
@@ -199,6 +203,7 @@ def test_mlci_run_takes_a_framework_pipeline_through_build_smoke_and_push(
     assert statuses == {"image-build": "passed", "image-smoke": "passed", "image-push": "passed"}
     build = json.loads((tmp_path / ".mlci" / "image-build.json").read_text())
     assert any(r.startswith(f"{framework}==") for r in build["requirements"]), build["requirements"]
-    assert build["system_packages"] == ["libgomp1"]
+    # LightGBM and XGBoost load the system's OpenMP; CatBoost's wheel carries its own runtime.
+    assert build["system_packages"] == ([] if framework == "catboost" else ["libgomp1"])
     assert build["labels"]["io.mlci.model.pickle"] == "false"
     assert build["framework"] == framework == build["labels"]["io.mlci.model.framework"]
