@@ -375,7 +375,19 @@ def _guidance(result: RuleResult, se: float, n: int, confidence: float, unit: st
     return dataclasses.replace(result, mde=mde, rows_needed=needed, message=message)
 
 
-def _undefined(rule: str, kind: str, metric: str, check: str, threshold: float, why: str) -> RuleResult:
+def _undefined(
+    rule: str,
+    kind: str,
+    metric: str,
+    check: str,
+    threshold: float,
+    why: str,
+    *,
+    outcome: str = UNDEFINED,
+    statistic: str = "change",
+    required: bool = True,
+) -> RuleResult:
+    """A rule decided without a value: undefined (no data to compute it), or skipped."""
     return RuleResult(
         rule=rule,
         kind=kind,
@@ -385,12 +397,13 @@ def _undefined(rule: str, kind: str, metric: str, check: str, threshold: float, 
         candidate=None,
         baseline=None,
         delta=None,
-        statistic="change",
+        statistic=statistic,
         value=None,
         interval=None,
         comparison="<=",
         threshold=threshold,
-        outcome=UNDEFINED,
+        outcome=outcome,
+        required=required,
         message=why,
     )
 
@@ -451,25 +464,21 @@ def _latency_rules(rules: CanaryRules, canary: Traffic, stable: Traffic, rng_see
         for check, threshold in rule.checks.items():
             name = f"latency {rule.stat} {check}"
             if rule.stat not in _QUANTILES:
+                why = (
+                    f"{rule.stat} is not a quantile the request-duration histogram gives "
+                    "(use p50_ms, p95_ms or p99_ms)"
+                )
                 out.append(
-                    RuleResult(
-                        rule=name,
-                        kind="canary-latency",
-                        metric=rule.stat,
-                        check=check,
-                        direction="lower",
-                        candidate=None,
-                        baseline=None,
-                        delta=None,
-                        statistic="value",
-                        value=None,
-                        interval=None,
-                        comparison="<=",
-                        threshold=threshold,
+                    _undefined(
+                        name,
+                        "canary-latency",
+                        rule.stat,
+                        check,
+                        threshold,
+                        why,
                         outcome=SKIPPED,
+                        statistic="value",
                         required=rule.required,
-                        message=f"{rule.stat} is not a quantile the request-duration histogram gives "
-                        "(use p50_ms, p95_ms or p99_ms)",
                     )
                 )
                 continue
@@ -483,9 +492,8 @@ def _latency_rules(rules: CanaryRules, canary: Traffic, stable: Traffic, rng_see
                 why = "the two sides' histograms have different buckets"
             if why:
                 out.append(
-                    dataclasses.replace(
-                        _undefined(name, "canary-latency", rule.stat, check, threshold, why),
-                        required=rule.required,
+                    _undefined(
+                        name, "canary-latency", rule.stat, check, threshold, why, required=rule.required
                     )
                 )
                 continue
