@@ -166,22 +166,15 @@ def _register_analyze(group: Any) -> None:
 
 def handle_analyze(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.deploy.analyze import analyze_canary, load_canary_rules
-    from mlci_lib.files import write_json_atomic
 
     rules = load_canary_rules(gate=args.gate, rules=args.rules, on_inconclusive=args.on_inconclusive)
     verdict = analyze_canary(
         args.prometheus, stable=args.stable, canary=args.canary, window=args.window, rules=rules
     )
-    outputs = {"passed": "true" if verdict.passed else "false", "decision": verdict.decision}
-    text = verdict.text()
-    if args.verdict_file:
-        path = write_json_atomic(args.verdict_file, verdict.to_dict())
-        outputs["verdict-file"] = str(path)
-        text += f"\nverdict: {path}"
     from mlci_lib.deploy.summary import canary_markdown
 
-    return Outcome(
-        result=verdict, passed=verdict.passed, text=text, summary=canary_markdown(verdict), outputs=outputs
+    return _verdict_outcome(
+        verdict, args.verdict_file, canary_markdown(verdict), {"decision": verdict.decision}
     )
 
 
@@ -229,20 +222,24 @@ def _register_verify(group: Any) -> None:
 
 def handle_verify(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.deploy.verify import load_expected, verify_deployment
-    from mlci_lib.files import write_json_atomic
     from mlci_lib.gate.rules import load_gate_rules
 
     expected = load_expected(args.smoke, args.release)
     rules = load_gate_rules(args.gate) if args.gate else None
     verdict = verify_deployment(args.url, expected, gate_rules=rules, requests=args.requests)
-    outputs = {"passed": "true" if verdict.passed else "false"}
-    text = verdict.text()
-    if args.verdict_file:
-        path = write_json_atomic(args.verdict_file, verdict.to_dict())
-        outputs["verdict-file"] = str(path)
-        text += f"\nverdict: {path}"
     from mlci_lib.deploy.summary import deploy_markdown
 
-    return Outcome(
-        result=verdict, passed=verdict.passed, text=text, summary=deploy_markdown(verdict), outputs=outputs
-    )
+    return _verdict_outcome(verdict, args.verdict_file, deploy_markdown(verdict), {})
+
+
+def _verdict_outcome(verdict: Any, verdict_file: str | None, summary: str, extra: dict[str, str]) -> Outcome:
+    """The outcome of a verify or analyze run: the verdict written where asked, text, summary, outputs."""
+    from mlci_lib.files import write_json_atomic
+
+    outputs = {"passed": "true" if verdict.passed else "false", **extra}
+    text = verdict.text()
+    if verdict_file:
+        path = write_json_atomic(verdict_file, verdict.to_dict())
+        outputs["verdict-file"] = str(path)
+        text += f"\nverdict: {path}"
+    return Outcome(result=verdict, passed=verdict.passed, text=text, summary=summary, outputs=outputs)
