@@ -14,6 +14,7 @@ from tests.helpers.components import (  # noqa: F401
     mlflow_server,
     prometheus_server,
     python_base_image,
+    spark,
 )
 
 

@@ -424,3 +424,38 @@ def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Al
         yield AlertmanagerServer(url, config, log)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One local Spark session (``local[2]``, loopback, no UI) for the whole test session.
+
+    Library calls and in-process CLI runs pick it up as the active session, so the JVM starts
+    once per test session, not once per test.
+    """
+    import importlib.util
+
+    require(importlib.util.find_spec("pyspark") is not None, "pyspark", "pip install 'mlci[spark]'")
+    require(
+        shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME")),
+        "Java",
+        "install Java 17 (openjdk-17-jre-headless)",
+    )
+    from mlci_lib.spark.session import SparkSettings, spark_session
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    session = spark_session(
+        SparkSettings(
+            master="local[2]",
+            conf={
+                "spark.sql.shuffle.partitions": "4",
+                "spark.driver.memory": "2g",
+                "spark.sql.warehouse.dir": str(warehouse),
+                "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={warehouse}",
+            },
+        )
+    )
+    try:
+        yield session
+    finally:
+        session.stop()

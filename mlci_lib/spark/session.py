@@ -1,0 +1,176 @@
+"""Starting (or reusing) the Spark session the ``--engine spark`` commands run on.
+
+One session per process: a JVM costs seconds and hundreds of MB, so a library user (or a test
+session) that already has an active session gets it back, with mlci's settings applied where
+Spark allows them at run time. ``--spark-master`` takes what ``spark-submit --master`` takes, or a
+Spark Connect URL (``sc://host:port``), so the same command runs on a laptop, in CI or against a
+cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mlci_lib.errors import InputError, ServiceError, UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: Masters Spark itself accepts; anything else is refused before a JVM starts.
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]{0,3})(,[0-9]{1,4})?\])?"
+    r"|spark://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(,[A-Za-z0-9.\-]+(:[0-9]{1,5})?)*"
+    r"|yarn|k8s://https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._\-/]*)?"
+)
+_CONNECT = re.compile(
+    r"sc://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/;[A-Za-z0-9_.\-]+=[^;\s]*(;[A-Za-z0-9_.\-]+=[^;\s]*)*)?"
+)
+_CONF_KEY = re.compile(r"spark\.[A-Za-z0-9_.\-]+")
+
+#: What a local session needs on a CI runner: no UI port, loopback only, UTC, Arrow transfers,
+#: and few shuffle partitions (the default 200 turns a small aggregation into 200 tasks).
+_LOCAL_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "8",
+}
+_DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Where the session runs: a master (``local[*]`` by default) or a Spark Connect URL."""
+
+    master: str = "local[*]"
+    conf: Mapping[str, str] = field(default_factory=dict)
+    app_name: str = "mlci"
+
+    @property
+    def is_connect(self) -> bool:
+        return self.master.startswith("sc://")
+
+    @property
+    def is_local(self) -> bool:
+        return self.master.startswith("local")
+
+    @classmethod
+    def from_options(cls, master: str | None, conf: Iterable[str] = ()) -> SparkSettings:
+        """Settings from ``--spark-master`` and repeated ``--spark-conf KEY=VALUE`` options."""
+        chosen = master or os.environ.get("MLCI_SPARK_MASTER") or "local[*]"
+        if not (_MASTER.fullmatch(chosen) or _CONNECT.fullmatch(chosen)):
+            raise UsageError(
+                f"--spark-master {chosen!r} is not a Spark master",
+                hint="use local[*], local[N], spark://host:port, yarn, k8s://https://host:port "
+                "or a Spark Connect URL sc://host:port",
+            )
+        pairs: dict[str, str] = {}
+        for item in conf:
+            key, sep, value = item.partition("=")
+            key = key.strip()
+            if not sep or not _CONF_KEY.fullmatch(key):
+                raise UsageError(
+                    f"--spark-conf {item!r} is not KEY=VALUE with a spark.* key",
+                    hint="for example --spark-conf spark.executor.memory=4g",
+                )
+            if any(ch in value for ch in "\r\n\x00"):
+                raise UsageError(
+                    f"--spark-conf {key}: the value holds a line break or NUL", hint="give one line"
+                )
+            pairs[key] = value
+        return cls(master=chosen, conf=pairs)
+
+    def effective_conf(self) -> dict[str, str]:
+        """mlci's defaults, overridden by what the user set."""
+        merged = dict(_DEFAULTS)
+        if self.is_local:
+            merged.update(_LOCAL_DEFAULTS)
+        merged.update(self.conf)
+        return merged
+
+
+def _require_pyspark() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "--engine spark needs pyspark, which is not installed",
+            hint="pip install 'mlci[spark]' (or pyspark itself), or use --engine pandas",
+        ) from None
+
+
+def _require_java() -> None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
+        return
+    if shutil.which("java"):
+        return
+    raise InputError(
+        "--engine spark with a local or cluster master needs Java (no java on PATH, JAVA_HOME unset)",
+        hint="install Java 17 (e.g. apt-get install openjdk-17-jre-headless), or give a Spark Connect URL "
+        "--spark-master sc://host:port",
+    )
+
+
+def spark_session(settings: SparkSettings | None = None) -> SparkSession:
+    """The process's Spark session for these settings: the active one when there is one."""
+    settings = settings or SparkSettings()
+    _require_pyspark()
+    from pyspark.sql import SparkSession
+
+    conf = settings.effective_conf()
+    if settings.is_connect:
+        builder = SparkSession.builder.remote(settings.master)
+    else:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return _reuse(active, settings)
+        _require_java()
+        builder = SparkSession.builder.master(settings.master)
+    builder = builder.appName(settings.app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as error:  # py4j, PySparkRuntimeError, grpc: all mean "no session"
+        raise ServiceError(
+            f"Spark did not start with --spark-master {settings.master}: {_first_line(error)}",
+            hint="check the master URL, that Java 17 is installed, and --spark-conf values",
+        ) from None
+
+
+def _reuse(active: SparkSession, settings: SparkSettings) -> SparkSession:
+    # Run-time settings apply to the existing session; static ones (the master, memory) cannot
+    # change without a new JVM, so a different master is an error, not a silent other cluster.
+    running = active.sparkContext.master
+    if settings.master != "local[*]" and running != settings.master:
+        raise UsageError(
+            f"--spark-master {settings.master} differs from this process's running Spark session ({running})",
+            hint="stop the running session first, or leave --spark-master unset to use it",
+        )
+    for key, value in settings.conf.items():
+        try:
+            active.conf.set(key, value)
+        except Exception as error:
+            raise UsageError(
+                f"--spark-conf {key} cannot change on a running Spark session: {_first_line(error)}",
+                hint="set it when the session starts (spark-defaults.conf, or a new process)",
+            ) from None
+    return active
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line[:300]
+    return type(error).__name__
