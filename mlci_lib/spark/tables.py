@@ -133,7 +133,7 @@ def _same_kind(a: object, b: object) -> bool:
     def base(kind: object) -> object:
         assert isinstance(kind, pa.DataType)
         if t.is_dictionary(kind):
-            kind = kind.value_type  # type: ignore[attr-defined]
+            kind = kind.value_type
         if t.is_large_string(kind) or t.is_string_view(kind):
             return pa.string()
         return kind
