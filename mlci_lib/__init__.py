@@ -10,7 +10,7 @@ Every capability of the CLI is importable from here. Names resolve lazily so tha
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -71,6 +71,21 @@ _EXPORTS: dict[str, str] = {
     # deploy
     "render_deployment": "mlci_lib.deploy",
     "DeployRenderResult": "mlci_lib.deploy",
+    "verify_deployment": "mlci_lib.deploy.verify",
+    "DeployVerdict": "mlci_lib.deploy.verify",
+    "analyze_canary": "mlci_lib.deploy.analyze",
+    "CanaryVerdict": "mlci_lib.deploy.analyze",
+    # monitor
+    "monitor_logs": "mlci_lib.monitor.monitor",
+    "MonitorVerdict": "mlci_lib.monitor.monitor",
+    "render_monitoring": "mlci_lib.monitor.render",
+    "MonitorRender": "mlci_lib.monitor.render",
+    # schemas of the files mlci writes, and reading them back
+    "from_dict": "mlci_lib.result_schemas",
+    "SchemaError": "mlci_lib.result_schemas",
+    # the Spark engine
+    "SparkSettings": "mlci_lib.spark.session",
+    "spark_session": "mlci_lib.spark.session",
     # report
     "render_report": "mlci_lib.report",
     "write_report": "mlci_lib.report",
@@ -87,6 +102,130 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    # The same names for type checkers, which do not run __getattr__: without this block, every
+    # name users import from mlci_lib would be Any and mypy would check nothing in their code.
+    # The 'X as X' form is the explicit re-export mypy's strict mode asks for;
+    # tests/test_public_api.py keeps the block equal to _EXPORTS.
+    from mlci_lib.data import (
+        DataCheckResult as DataCheckResult,
+        check_data as check_data,
+        load_suite as load_suite,
+        profile_data as profile_data,
+        write_profile as write_profile,
+    )
+    from mlci_lib.demo import (
+        run_demo as run_demo,
+    )
+    from mlci_lib.deploy import (
+        DeployRenderResult as DeployRenderResult,
+        render_deployment as render_deployment,
+    )
+    from mlci_lib.deploy.analyze import (
+        CanaryVerdict as CanaryVerdict,
+        analyze_canary as analyze_canary,
+    )
+    from mlci_lib.deploy.verify import (
+        DeployVerdict as DeployVerdict,
+        verify_deployment as verify_deployment,
+    )
+    from mlci_lib.drift import (
+        DriftConfig as DriftConfig,
+        DriftVerdict as DriftVerdict,
+        detect_drift as detect_drift,
+    )
+    from mlci_lib.errors import (
+        CheckFailed as CheckFailed,
+        ConfigError as ConfigError,
+        InputError as InputError,
+        MlciError as MlciError,
+        ModelLoadError as ModelLoadError,
+        ServiceError as ServiceError,
+        UnsafeModelError as UnsafeModelError,
+        UsageError as UsageError,
+    )
+    from mlci_lib.fingerprint import (
+        fingerprint_path as fingerprint_path,
+    )
+    from mlci_lib.gate import (
+        GateRules as GateRules,
+        GateVerdict as GateVerdict,
+        compute_metrics as compute_metrics,
+        load_gate_rules as load_gate_rules,
+        run_gate as run_gate,
+    )
+    from mlci_lib.gitcontext import (
+        git_context as git_context,
+    )
+    from mlci_lib.image import (
+        ImageBuildResult as ImageBuildResult,
+        ImageReleaseResult as ImageReleaseResult,
+        PushImageResult as PushImageResult,
+        SmokeResult as SmokeResult,
+        build_image as build_image,
+        push_image as push_image,
+        release_image as release_image,
+        smoke_test_image as smoke_test_image,
+    )
+    from mlci_lib.models import (
+        load_model as load_model,
+        save_model as save_model,
+    )
+    from mlci_lib.monitor.monitor import (
+        MonitorVerdict as MonitorVerdict,
+        monitor_logs as monitor_logs,
+    )
+    from mlci_lib.monitor.render import (
+        MonitorRender as MonitorRender,
+        render_monitoring as render_monitoring,
+    )
+    from mlci_lib.pipeline import (
+        run_pipeline as run_pipeline,
+    )
+    from mlci_lib.registry import (
+        BaselineResult as BaselineResult,
+        PromotionResult as PromotionResult,
+        PushResult as PushResult,
+        TagResult as TagResult,
+        baseline_predictions as baseline_predictions,
+        promote_model as promote_model,
+        push_model as push_model,
+        rollback_model as rollback_model,
+        tag_model_version as tag_model_version,
+    )
+    from mlci_lib.report import (
+        CommentResult as CommentResult,
+        IssueResult as IssueResult,
+        Report as Report,
+        load_verdict as load_verdict,
+        open_or_update_issue as open_or_update_issue,
+        post_pr_comment as post_pr_comment,
+        render_report as render_report,
+        write_report as write_report,
+    )
+    from mlci_lib.result_schemas import (
+        SchemaError as SchemaError,
+        from_dict as from_dict,
+    )
+    from mlci_lib.runner import (
+        Annotation as Annotation,
+        CiRunner as CiRunner,
+    )
+    from mlci_lib.scaffold import (
+        init_project as init_project,
+    )
+    from mlci_lib.serving import (
+        ModelServer as ModelServer,
+        serve_model as serve_model,
+    )
+    from mlci_lib.spark.session import (
+        SparkSettings as SparkSettings,
+        spark_session as spark_session,
+    )
+    from mlci_lib.tables import (
+        read_table as read_table,
+    )
 
 
 def __getattr__(name: str) -> Any:

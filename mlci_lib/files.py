@@ -56,7 +56,15 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` (already JSON-compatible) as indented JSON, atomically."""
+    """Write ``data`` (already JSON-compatible) as indented JSON, atomically.
+
+    A document that names one of mlci's schemas is checked against it first: one that does not
+    match is never written for a later step to trust (see :mod:`mlci_lib.result_schemas`).
+    """
+    from mlci_lib import result_schemas
+
+    if result_schemas.names_a_schema(data):
+        result_schemas.check(data, what=f"{Path(path)}")
     return write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
@@ -246,6 +254,9 @@ class ResultFiles:
 
 
 def _record_text(record: dict[str, Any]) -> str:
+    from mlci_lib import result_schemas
+
+    result_schemas.check(record, what="the result placeholder")
     return json.dumps(record, indent=2) + "\n"
 
 

@@ -14,8 +14,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlci_lib.cli import main
-from mlci_lib.drift import DriftConfig, detect_drift
-from mlci_lib.drift import stats as drift_stats
+from mlci_lib.drift import DriftConfig, detect_drift, stats as drift_stats
 from mlci_lib.drift.gate import FeatureRule
 
 

@@ -153,6 +153,10 @@ def _finish(outcome: Outcome, runner: CiRunner, json_output: bool) -> int:
         runner.set_outputs(outcome.outputs)
     if json_output:
         if outcome.result is not None:
+            from mlci_lib import result_schemas
+
+            # The same check as a written result file: what a later step parses matches its schema.
+            result_schemas.check(outcome.result.to_dict(), what="the --json result")
             runner.print_json(outcome.result.to_json())
         else:
             runner.print_json(json.dumps({"passed": outcome.passed, "outputs": outcome.outputs}))

@@ -375,8 +375,10 @@ def _build_report(result: Any) -> tuple[str, str, dict[str, str]]:
 
 
 def _smoke_report(result: Any) -> tuple[str, str, dict[str, str], list[Annotation]]:
-    from mlci_lib.report.escape import code  # served values are data
-    from mlci_lib.report.escape import text as cell
+    from mlci_lib.report.escape import (
+        code,  # served values are data
+        text as cell,
+    )
 
     lat = result.latency
     rows = [

@@ -119,7 +119,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
     import datetime
 
     from mlci_lib.errors import UsageError
-    from mlci_lib.files import write_text_atomic
+    from mlci_lib.files import write_json_atomic
     from mlci_lib.models import trusted_types_from
     from mlci_lib.monitor.monitor import monitor_logs
     from mlci_lib.runner import Annotation
@@ -144,7 +144,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
     )
     outputs = {"passed": str(verdict.passed).lower()}
     if args.verdict_file:
-        write_text_atomic(args.verdict_file, verdict.to_json() + "\n")
+        write_json_atomic(args.verdict_file, verdict.to_dict())
         outputs["verdict-file"] = args.verdict_file
     status = "passed" if verdict.passed else "FAILED"
     text = f"monitor {status}: {verdict.rows} logged rows of {verdict.model['name']}"

@@ -53,7 +53,18 @@ from mlci_lib.gate.rules import (
     check_seed,
     load_gate_rules,
 )
-from mlci_lib.gate.verdict import FAIL, INCONCLUSIVE, OUTCOMES, PASS, POWER, SKIPPED, UNDEFINED, RuleResult
+from mlci_lib.gate.verdict import (
+    FAIL,
+    INCONCLUSIVE,
+    OUTCOMES,
+    PASS,
+    POWER,
+    SKIPPED,
+    UNDEFINED,
+    Outcome,
+    RuleKind,
+    RuleResult,
+)
 from mlci_lib.options import check_keys
 from mlci_lib.results import Result
 
@@ -337,11 +348,11 @@ class CanaryVerdict(Result):
         return "\n".join(lines)
 
 
-def _decide_upper(low: float, high: float, threshold: float) -> str:
+def _decide_upper(low: float, high: float, threshold: float) -> Outcome:
     return PASS if high <= threshold else FAIL if low > threshold else INCONCLUSIVE
 
 
-def _decide_within(low: float, high: float, threshold: float) -> str:
+def _decide_within(low: float, high: float, threshold: float) -> Outcome:
     if -threshold <= low and high <= threshold:
         return PASS
     return FAIL if low > threshold or high < -threshold else INCONCLUSIVE
@@ -377,13 +388,13 @@ def _guidance(result: RuleResult, se: float, n: int, confidence: float, unit: st
 
 def _undefined(
     rule: str,
-    kind: str,
+    kind: RuleKind,
     metric: str,
     check: str,
     threshold: float,
     why: str,
     *,
-    outcome: str = UNDEFINED,
+    outcome: Outcome = UNDEFINED,
     statistic: str = "change",
     required: bool = True,
 ) -> RuleResult:

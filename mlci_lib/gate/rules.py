@@ -26,7 +26,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from mlci_lib.errors import ConfigError, UsageError
 from mlci_lib.gate.metrics import canonical_name, known_metric
@@ -51,7 +51,7 @@ class MetricRule:
     required: bool = True
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["higher", "lower"]:
         return "higher" if self.higher_is_better else "lower"
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlci_lib.errors import InputError, UsageError
 from mlci_lib.gate.bootstrap import BootstrapSettings, Draws, bootstrap_metrics, interval
@@ -55,8 +55,23 @@ from mlci_lib.results import Result
 if TYPE_CHECKING:
     import numpy as np
 
-PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED = "pass", "fail", "inconclusive", "undefined", "skipped"
-OUTCOMES = (PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED)
+#: The closed vocabularies of a verdict: Literal types, so type checkers and the JSON Schema
+#: (mlci_lib/schemas/mlci.gate-verdict.schema.json, derived from these) both know them.
+Outcome = Literal["pass", "fail", "inconclusive", "undefined", "skipped"]
+Status = Literal["pass", "warn", "fail"]
+RuleKind = Literal[
+    "metric", "slice", "slice-gap", "latency", "canary-errors", "canary-latency", "canary-predictions"
+]
+Direction = Literal["higher", "lower"]
+Comparison = Literal[">=", "<=", "|x| <="]
+Method = Literal["bootstrap", "point"]
+
+PASS: Outcome = "pass"
+FAIL: Outcome = "fail"
+INCONCLUSIVE: Outcome = "inconclusive"
+UNDEFINED: Outcome = "undefined"
+SKIPPED: Outcome = "skipped"
+OUTCOMES: tuple[Outcome, ...] = (PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED)
 #: The power of the minimum detectable effect and of the rows-needed estimate.
 POWER = 0.80
 #: MLflow's margin for "strictly better" when a relative change cannot be computed (zero baseline).
@@ -69,10 +84,10 @@ class RuleResult:
     """The outcome of one check, with the numbers behind it."""
 
     rule: str
-    kind: str  # metric | slice | slice-gap | latency
+    kind: RuleKind
     metric: str
     check: str
-    direction: str  # higher | lower: which way is better
+    direction: Direction  # which way is better
     candidate: float | None
     baseline: float | None
     delta: float | None  # candidate - baseline
@@ -80,11 +95,12 @@ class RuleResult:
     statistic: str
     value: float | None
     interval: tuple[float, float] | None
-    comparison: str  # ">=" or "<="
+    comparison: Comparison
     threshold: float
-    outcome: str
+    outcome: Outcome
     required: bool = True
     slice: str | None = None
+    #: "point", "bootstrap", or the interval method of a canary rule, spelled out.
     method: str = "point"
     message: str = ""
     #: The smallest distance between the statistic and the threshold that this sample size
@@ -113,8 +129,8 @@ class GateVerdict(Result):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     passed: bool
-    status: str  # pass | warn | fail
-    method: str  # bootstrap | point
+    status: Status
+    method: Method
     on_inconclusive: str
     confidence: float
     resamples: int
@@ -218,7 +234,7 @@ def _load_rules(rules: Any, inline: Sequence[str]) -> GateRules:
 # -- deciding ----------------------------------------------------------------------------------------
 
 
-def _decide(value: float, bounds: tuple[float, float] | None, op: str, threshold: float) -> str:
+def _decide(value: float, bounds: tuple[float, float] | None, op: Comparison, threshold: float) -> Outcome:
     if bounds is None:
         ok = value >= threshold if op == ">=" else value <= threshold
         return PASS if ok else FAIL
@@ -250,9 +266,9 @@ def _metric_result(
     statistic: str,
     value: float,
     bounds: tuple[float, float] | None,
-    comparison: str,
+    comparison: Comparison,
     threshold: float,
-    outcome: str,
+    outcome: Outcome,
     method: str,
     message: str,
 ) -> RuleResult:
@@ -292,7 +308,7 @@ def _metric_checks(rule: MetricRule, ev: _MetricEvidence, confidence: float) -> 
             out.append(_undefined_check(rule, check, threshold, ev, why))
             continue
         if check in ("min", "max"):
-            op = ">=" if check == "min" else "<="
+            op: Comparison = ">=" if check == "min" else "<="
             bounds = None
             if draws is not None:
                 iv = interval(c, draws.values[:, 0], float(draws.basis[0]), confidence)
@@ -417,6 +433,7 @@ def _undefined_check(
     rule: MetricRule, check: str, threshold: float, ev: _MetricEvidence, why: str
 ) -> RuleResult:
     """A check on an undefined metric: no value, no interval, outcome undefined, and why."""
+    op: Comparison
     if check in ("min", "max"):
         statistic, op, limit = "value", (">=" if check == "min" else "<="), threshold
     else:
@@ -429,7 +446,7 @@ def _undefined_check(
     )  # fmt: skip
 
 
-def _point_change_outcome(check: str, c: float, b: float, threshold: float, higher: bool) -> str:
+def _point_change_outcome(check: str, c: float, b: float, threshold: float, higher: bool) -> Outcome:
     """Decide a change rule on point estimates exactly as MLflow's MetricThreshold does."""
     if check in ("max-drop", "min-improvement"):
         margin = -threshold if check == "max-drop" else threshold
@@ -499,7 +516,7 @@ def _slice_checks(
                 for check, threshold in rule.checks.items():
                     if check == "max-gap":
                         continue
-                    op = ">=" if check == "min" else "<="
+                    slice_op: Comparison = ">=" if check == "min" else "<="
                     if not gated:
                         outcome, message = (
                             SKIPPED,
@@ -508,14 +525,14 @@ def _slice_checks(
                     elif not math.isfinite(v):
                         outcome, message = UNDEFINED, undefined_reason(rule.metric, sub)
                     else:
-                        outcome, message = _decide(v, None, op, threshold), ""
+                        outcome, message = _decide(v, None, slice_op, threshold), ""
                     results.append(
                         RuleResult(
                             rule=f"{rule.metric} {check} [{column}={value}]", kind="slice",
                             metric=rule.metric, check=check, direction=rule.direction,
                             candidate=v if math.isfinite(v) else None, baseline=None, delta=None,
                             statistic="value", value=v if math.isfinite(v) else None, interval=None,
-                            comparison=op, threshold=threshold, outcome=outcome, required=rule.required,
+                            comparison=slice_op, threshold=threshold, outcome=outcome, required=rule.required,
                             slice=f"{column}={value}", message=message,
                         )
                     )  # fmt: skip
@@ -696,7 +713,7 @@ def run_gate(
     slice_rows: list[SliceRow] = []
     task_name: str | None = None
     n_rows: int | None = None
-    method = "point"
+    method: Method = "point"
     if cand is not None and base is not None and cand.table is not None and base.table is not None:
         base.table = align_baseline(cand.table, base.table)
     # Encode per-row sides together so both share one class list.
@@ -854,7 +871,7 @@ def _verdict(
     slice_rows: list[SliceRow],
     policy: str,
     settings: BootstrapSettings,
-    method: str,
+    method: Method,
     task: str | None,
     n_rows: int | None,
     cand: _Side | None,
@@ -867,14 +884,14 @@ def _verdict(
     advisory = [r for r in results if not r.required and r.outcome in (FAIL, INCONCLUSIVE, UNDEFINED)]
     passed = not failing and (not unsure or policy != "fail")
     if not passed:
-        status = "fail"
+        status: Status = "fail"
     elif (unsure and policy == "warn") or advisory:
         status = "warn"
     else:
         status = "pass"
     if unsure and policy == "pass":
         notes.append(f"{len(unsure)} inconclusive rule(s) pass under on-inconclusive: pass")
-    counts = {k: sum(1 for r in results if r.outcome == k) for k in OUTCOMES}
+    counts: dict[str, int] = {k: sum(1 for r in results if r.outcome == k) for k in OUTCOMES}
 
     def side_info(side: _Side | None, label: str) -> dict[str, Any] | None:
         if side is None:
