@@ -45,7 +45,8 @@ def data_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str | None:
     """One fingerprint for a set of data files: a file's own, or each one's combined with its name.
 
     The gate, the push and the pipeline all fingerprint their data with this function, so a
-    verdict's data fingerprint and a version's tag compare equal for the same files.
+    verdict's data fingerprint and a version's tag compare equal for the same files, in whatever
+    order each was given them (``mlci.yaml`` lists them one way, a ``--data`` option another).
     """
     items = [Path(p) for p in paths]
     if not items:
@@ -53,6 +54,6 @@ def data_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str | None:
     if len(items) == 1:
         return fingerprint_path(items[0])
     digest = hashlib.sha256()
-    for path in items:
-        digest.update(f"{path.name}\0{fingerprint_path(path)}\n".encode())
+    for name, file_digest in sorted((path.name, fingerprint_path(path)) for path in items):
+        digest.update(f"{name}\0{file_digest}\n".encode())
     return f"sha256:{digest.hexdigest()}"

@@ -97,7 +97,20 @@ def test_from_env_maps_every_kind_of_option() -> None:
     assert args.verdict_file == "$(touch pwned)"
     assert args.allow_pickle is True
     assert args.slice == ["sex", "region"]
-    assert command is not None
+    # The same mapping on a real command's parser: a number, a flag, a repeated option and a
+    # positional that looks like an option all reach it as the user wrote them.
+    real = argv_from_action_inputs(
+        command,
+        {
+            "MLCI_INPUT_MODEL": "--model-looking-path",
+            "MLCI_INPUT_PORT": "8081",
+            "MLCI_INPUT_ALLOW_PICKLE": "true",
+            "MLCI_INPUT_TRUST_TYPE": "pkg.A\npkg.B",
+        },
+    )
+    served = command.parse_args(real)
+    assert (served.model, served.port, served.allow_pickle) == ("--model-looking-path", "8081", True)
+    assert served.trust_type == ["pkg.A", "pkg.B"]
 
 
 def test_from_env_rejects_a_bad_boolean() -> None:

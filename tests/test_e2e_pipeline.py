@@ -3,6 +3,7 @@ and image registry. The act runs of the starter workflows are in test_e2e_workfl
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -60,6 +61,14 @@ def test_release_then_worse_release(
     assert str(champion.version) == model["version"]
     assert champion.tags["mlci.image.digest"] == image["digest"]
     assert champion.tags["mlci.data.fingerprint"] == first.data_fingerprint
+    # mlci model push, given the same files in another order, fingerprints them the same way.
+    from mlci_lib.cli.model_cmd import data_fingerprint_of
+    from mlci_lib.pipeline.config import load_config
+
+    data_paths = [str(p) for p in load_config(config).data_paths]
+    assert len(data_paths) > 1
+    push_args = argparse.Namespace(data=data_paths[::-1], data_fingerprint=None)
+    assert data_fingerprint_of(push_args) == first.data_fingerprint
     assert image["digest"].startswith("sha256:") and image["reference"].endswith(image["digest"])
     tags_after_first = registry_tags(image_registry, "e2e-inproc/loan-approval")
     assert tags_after_first, "nothing was pushed"

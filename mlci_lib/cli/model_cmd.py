@@ -215,7 +215,8 @@ def _key_values(items: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def _data_fingerprint(args: argparse.Namespace) -> str | None:
+def data_fingerprint_of(args: argparse.Namespace) -> str | None:
+    """The data fingerprint a push records: given, or that of --data (the pipeline's function)."""
     from mlci_lib.fingerprint import data_fingerprint
 
     if args.data_fingerprint:
@@ -246,7 +247,7 @@ def handle_push(args: argparse.Namespace, ctx: Context) -> Outcome:
             require_verdict=args.require_verdict,
             tracking_uri=args.tracking_uri,
             pip_requirements=requirements,
-            data_fingerprint=_data_fingerprint(args),
+            data_fingerprint=data_fingerprint_of(args),
             image_digest=args.image_digest,
             allow_pickle=args.allow_pickle,
             trusted_types=trusted_types_from(args.trust_type),
