@@ -6,19 +6,7 @@ import argparse
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command
-
-_STAGES = (
-    "data-check",
-    "train",
-    "evaluate",
-    "baseline",
-    "gate",
-    "model-push",
-    "image-build",
-    "image-smoke",
-    "image-push",
-    "promote",
-)
+from mlci_lib.pipeline.config import STAGES as _STAGES
 
 _DESCRIPTION = f"""\
 Run the pipeline that mlci.yaml declares. Stages run in this order, each when the file has an entry

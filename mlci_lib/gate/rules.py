@@ -36,6 +36,10 @@ POLICIES = ("fail", "warn", "pass")
 METRIC_CHECKS = ("min", "max", "max-drop", "max-relative-drop", "min-improvement", "min-relative-improvement")
 SLICE_CHECKS = ("min", "max", "max-gap")
 LATENCY_CHECKS = ("max", "max-increase", "max-relative-increase")
+#: Checks that compare with the baseline: without a champion they cannot be decided.
+RELATIVE_CHECKS = tuple(
+    dict.fromkeys(c for c in (*METRIC_CHECKS, *LATENCY_CHECKS) if c not in ("min", "max"))
+)
 LATENCY_STATS = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")
 _COMMON_KEYS = ("required", "direction")
 _TOP_KEYS = ("metrics", "slices", "latency", "bootstrap", "on-inconclusive")
@@ -341,3 +345,32 @@ def merge_inline_rules(base: GateRules | None, inline: Iterable[str]) -> GateRul
 
 def _spec_of(rule: MetricRule) -> dict[str, Any]:
     return {**rule.checks, "required": rule.required, "direction": rule.direction}
+
+
+def absolute_rules_only(rules: Mapping[str, Any]) -> dict[str, Any]:
+    """A gate file's rules without the checks that need a baseline (for a first model, no champion)."""
+    out = dict(rules)
+    for section in ("metrics", "latency"):
+        block = rules.get(section)
+        if isinstance(block, dict):
+            kept = {}
+            for metric, checks in block.items():
+                if isinstance(checks, dict):
+                    checks = {k: v for k, v in checks.items() if k not in RELATIVE_CHECKS}
+                    if any(k not in ("required", "direction") for k in checks):
+                        kept[metric] = checks
+            out[section] = kept
+    return out
+
+
+def absolute_inline_rule(rule: str) -> str | None:
+    """An inline rule without its baseline checks; None when nothing is left of it."""
+    words = rule.split()
+    if not words:
+        return None
+    kept = [w for w in words[1:] if w.split("=", 1)[0] not in RELATIVE_CHECKS]
+    return (
+        " ".join([words[0], *kept])
+        if any(w.split("=", 1)[0] not in ("required", "direction") for w in kept)
+        else None
+    )

@@ -28,15 +28,6 @@ EXTRAS = {
     "image-smoke": "image",
     "image-push": "image",
 }
-#: Gate checks that compare with the baseline; without a champion they cannot be decided.
-RELATIVE_CHECKS = (
-    "max-drop",
-    "max-relative-drop",
-    "min-improvement",
-    "min-relative-improvement",
-    "max-increase",
-    "max-relative-increase",
-)
 
 
 @dataclasses.dataclass
@@ -251,37 +242,11 @@ def baseline(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     )
 
 
-def _strip_relative(rules: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(rules)
-    for section in ("metrics", "latency"):
-        block = rules.get(section)
-        if isinstance(block, dict):
-            kept = {}
-            for metric, checks in block.items():
-                if isinstance(checks, dict):
-                    checks = {k: v for k, v in checks.items() if k not in RELATIVE_CHECKS}
-                    if any(k not in ("required", "direction") for k in checks):
-                        kept[metric] = checks
-            out[section] = kept
-    return out
-
-
-def _strip_inline(rule: str) -> str | None:
-    words = rule.split()
-    if not words:
-        return None
-    kept = [w for w in words[1:] if w.split("=", 1)[0] not in RELATIVE_CHECKS]
-    return (
-        " ".join([words[0], *kept])
-        if any(w.split("=", 1)[0] not in ("required", "direction") for w in kept)
-        else None
-    )
-
-
 def gate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     from mlci_lib.files import read_mapping
     from mlci_lib.gate import run_gate
     from mlci_lib.gate.render import describe
+    from mlci_lib.gate.rules import absolute_inline_rule, absolute_rules_only
 
     cfg = state.config
     if settings.get("candidate"):
@@ -302,8 +267,8 @@ def gate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     note = ""
     if base is None:
         if rules is not None:
-            rules = _strip_relative(read_mapping(rules, what="gate file"))
-        inline = [r for r in (_strip_inline(r) for r in inline) if r]
+            rules = absolute_rules_only(read_mapping(rules, what="gate file"))
+        inline = [r for r in (absolute_inline_rule(r) for r in inline) if r]
         note = " (no champion: absolute rules only)"
     verdict = run_gate(
         candidate,
