@@ -225,11 +225,64 @@ def problems(document: Mapping[str, Any]) -> list[str]:
             f"mlci ships no schema named {name!r} "
             "(for a new result kind, python -m mlci_lib.result_schemas writes it)"
         ]
-    found = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(part) for part in error.absolute_path) or "(top)"
-        found.append(f"{where}: {error.message}")
-    return found
+    # A wrong value before a missing field: "passed must be true/false" says more than the first
+    # of the fields a forged document left out.
+    errors = sorted(
+        validator.iter_errors(document),
+        key=lambda e: (e.validator == "required", [str(p) for p in e.absolute_path]),
+    )
+    return [_said(error) for error in errors]
+
+
+def _path(parts: Sequence[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_JSON_TYPES = {"boolean": "true/false", "integer": "a whole number", "number": "a number", "string": "text"}
+
+
+def _said(error: Any) -> str:
+    """One validation error in the words of the field it is about: "rules[1].outcome must be ..."."""
+    where = _path(list(error.absolute_path))
+    found = _shown(error.instance)
+    kind = error.validator
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{_path([*error.absolute_path, missing])} is missing"
+    if kind == "additionalProperties":
+        return f"{where or 'the document'} has a field mlci does not write ({error.message})"
+    if kind == "enum":
+        choices = ", ".join(str(v) for v in error.validator_value)
+        return f"{where} must be one of {choices}, found {found}"
+    if kind == "const":
+        return f"{where} must be {error.validator_value!r}, found {found}"
+    if kind == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        names = " or ".join(
+            _JSON_TYPES.get(w, "a list" if w == "array" else "a mapping" if w == "object" else w)
+            for w in wanted
+            if w != "null"
+        )
+        return f"{where} must be {names}, found {found}"
+    if kind in ("minItems", "maxItems", "prefixItems"):
+        return f"{where} must be [low, high], found {found}"
+    if kind == "anyOf" and error.context:
+        # "a number or null": say what the value should have been, not that no option matched.
+        from jsonschema.exceptions import best_match
+
+        telling = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")]
+        return _said(best_match(telling or error.context))
+    if kind == "anyOf":
+        return f"{where} has the wrong shape, found {found}"
+    return f"{where or 'the document'}: {error.message}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check(document: Mapping[str, Any], *, what: str) -> None:

@@ -183,6 +183,7 @@ def pipeline_verdict(real: dict[str, Path], **changes: Any) -> dict[str, Any]:
                   "digest": "sha256:" + "cd" * 32},
         "image": {"reference": "registry.example/churn:abc", "digest": "sha256:" + "ef" * 32,
                   "tags": ["abc"], "id": "sha256:" + "12" * 32},
+        "config": "mlci.yaml",
     }  # fmt: skip
     verdict.update(changes)
     return verdict
@@ -290,9 +291,9 @@ def test_stage_verdict_file_outside_the_workspace_is_not_read(
 
 def test_missing_sections_are_tolerated() -> None:
     verdict = {
-        "schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True, "failed_stage": None,
-        "git": None, "data_fingerprint": None, "model": None, "image": None,
-        "stages": [{"name": "train", "status": "passed", "message": "", "duration_s": 1.0,
+        "schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True, "status": "passed",
+        "failed_stage": None, "git": {}, "data_fingerprint": None, "model": None, "image": None,
+        "config": None, "stages": [{"name": "train", "status": "passed", "message": "", "duration_s": 1.0,
                     "verdict_file": "gone.json", "verdict": None}],
     }  # fmt: skip
     report = render_report(verdict)
@@ -357,7 +358,7 @@ BAD_VERDICTS = [
     ),
     pytest.param(
         lambda real: json.loads(real["drift"].read_text()) | {"features": [{"name": "x"}]},
-        "features[0].drifted is missing",
+        "features[0].kind is missing",
         id="drift-feature",
     ),
     pytest.param(
@@ -366,7 +367,21 @@ BAD_VERDICTS = [
         id="data-success",
     ),
     pytest.param(
-        lambda real: pipeline_verdict(real) | {"stages": [{"name": "gate", "status": "done"}]},
+        lambda real: (
+            pipeline_verdict(real)
+            | {
+                "stages": [
+                    {
+                        "name": "gate",
+                        "status": "done",
+                        "message": "",
+                        "duration_s": 1.0,
+                        "verdict_file": None,
+                        "verdict": None,
+                    }
+                ]
+            }
+        ),
         "stages[0].status must be one of",
         id="stage-status",
     ),
@@ -378,12 +393,15 @@ BAD_VERDICTS = [
                     {
                         "name": "gate",
                         "status": "failed",
+                        "message": "",
+                        "duration_s": 1.0,
+                        "verdict_file": None,
                         "verdict": {"schema": "mlci.gate-verdict", "schema_version": 1, "passed": False},
                     }
                 ]
             }
         ),
-        "stages[0].verdict.rules is missing",
+        "stages[0].verdict.status is missing",
         id="embedded-malformed",
     ),
 ]
@@ -446,7 +464,14 @@ def test_two_pipeline_verdicts_are_refused(real: dict[str, Path]) -> None:
 
 def test_validate_rejects_a_pipeline_without_stages() -> None:
     with pytest.raises(InputError, match="stages is missing"):
-        validate_verdict({"schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True}, source="x")
+        validate_verdict(
+            {
+                "schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True, "status": "passed",
+                "failed_stage": None, "git": {}, "data_fingerprint": None, "model": None, "image": None,
+                "config": None,
+            },
+            source="x",
+        )  # fmt: skip
 
 
 # -- CLI -------------------------------------------------------------------------------------------

@@ -12,10 +12,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from mlci_lib.cli import main
+from mlci_lib.drift import detect_drift
 from mlci_lib.errors import ServiceError, UsageError
+from mlci_lib.files import write_json_atomic
 from mlci_lib.report import open_or_update_issue, post_pr_comment
 from mlci_lib.report.fit import COMMENT_BUDGET, TRUNCATED_NOTE
 from mlci_lib.report.github import GitHubClient, pr_number_from_event
@@ -320,19 +324,16 @@ def test_unreadable_event_file_is_noted(tmp_path: Path) -> None:
 
 
 def _verdict(tmp_path: Path, passed: bool = True) -> Path:
+    """A drift verdict written by mlci drift on data that drifts or does not."""
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"age": rng.normal(40, 8, 300)})
+    current = pd.DataFrame({"age": rng.normal(40 if passed else 60, 8, 300)})
+    reference.to_csv(tmp_path / "reference.csv", index=False)
+    current.to_csv(tmp_path / "current.csv", index=False)
     path = tmp_path / "drift.json"
-    path.write_text(
-        json.dumps(
-            {
-                "schema": "mlci.drift-verdict",
-                "schema_version": 1,
-                "passed": passed,
-                "features": [],
-                "drifted_features": [],
-                "reasons": [],
-            }
-        )
-    )
+    verdict = detect_drift(tmp_path / "reference.csv", tmp_path / "current.csv")
+    assert verdict.passed is passed
+    write_json_atomic(path, verdict.to_dict())
     return path
 
 

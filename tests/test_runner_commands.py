@@ -205,8 +205,10 @@ def test_drift_with_hostile_column_names_and_levels(tmp_path: Path) -> None:
 
 def test_report_of_a_pipeline_with_hostile_stage_messages_and_paths(tmp_path: Path) -> None:
     stages = [
-        {"name": "::error::stage", "status": "failed", "message": text, "duration_s": 1.0} for text in HOSTILE
-    ]
+        {"name": "::error::stage", "status": "failed", "message": text, "duration_s": 1.0,
+         "verdict_file": None, "verdict": None}
+        for text in HOSTILE
+    ]  # fmt: skip
     verdict = {
         "schema": "mlci.pipeline-verdict",
         "schema_version": 1,
@@ -216,6 +218,9 @@ def test_report_of_a_pipeline_with_hostile_stage_messages_and_paths(tmp_path: Pa
         "git": {"commit": "a" * 40, "ref": "::error::ref"},
         "data_fingerprint": None,
         "stages": stages,
+        "model": None,
+        "image": None,
+        "config": "::error::mlci.yaml",
     }
     path = tmp_path / "::error::verdict.json"
     path.write_text(json.dumps(verdict))

@@ -134,7 +134,7 @@ def run_pipeline(
         passed = status != "running" and failed is None and any(r.status == PASSED for r in ordered)
         return PipelineVerdict(
             passed=passed,
-            status="running" if status == "running" else (PASSED if passed else FAILED),
+            status="running" if status == "running" else ("passed" if passed else "failed"),
             failed_stage=failed,
             git=git_info,
             data_fingerprint=fingerprint,

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlci_lib.errors import ConfigError, InputError
 from mlci_lib.pipeline.config import PipelineConfig
-from mlci_lib.pipeline.verdict import FAILED, PASSED, SKIPPED, StageRecord
+from mlci_lib.pipeline.verdict import FAILED, PASSED, SKIPPED, StageRecord, StageStatus
 
 #: The package extra each stage needs, for the hint when its libraries are missing.
 EXTRAS = {
@@ -32,7 +32,7 @@ EXTRAS = {
 
 @dataclasses.dataclass
 class StageOutcome:
-    status: str
+    status: StageStatus
     message: str
     verdict_file: Path | None = None
     verdict: Mapping[str, Any] | None = None

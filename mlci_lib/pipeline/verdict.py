@@ -9,19 +9,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 
-PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
-STATUSES = (PASSED, FAILED, SKIPPED, ERROR)
+StageStatus = Literal["passed", "failed", "skipped", "error"]
+PipelineStatus = Literal["running", "passed", "failed"]
+PASSED: StageStatus = "passed"
+FAILED: StageStatus = "failed"
+SKIPPED: StageStatus = "skipped"
+ERROR: StageStatus = "error"
+STATUSES: tuple[StageStatus, ...] = (PASSED, FAILED, SKIPPED, ERROR)
+
+
+def stage_status(value: object) -> StageStatus:
+    for status in STATUSES:
+        if value == status:
+            return status
+    raise ValueError(f"stage status must be one of {STATUSES}, not {value!r}")
+
+
+def _pipeline_status(value: object) -> PipelineStatus:
+    for status in ("running", "passed", "failed"):
+        if value == status:
+            return status
+    raise ValueError(f"pipeline status must be running, passed or failed, not {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class StageRecord:
     name: str
-    status: str  # passed | failed | skipped | error
+    status: StageStatus
     message: str
     duration_s: float
     verdict_file: str | None = None
@@ -35,7 +54,7 @@ class StageRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> StageRecord:
         return cls(
             name=str(data["name"]),
-            status=str(data["status"]),
+            status=stage_status(data["status"]),
             message=str(data.get("message", "")),
             duration_s=float(data.get("duration_s") or 0.0),
             verdict_file=data.get("verdict_file"),
@@ -51,7 +70,7 @@ class PipelineVerdict(Result):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     passed: bool
-    status: str  # running | passed | failed
+    status: PipelineStatus
     failed_stage: str | None
     git: Mapping[str, Any]
     data_fingerprint: str | None
@@ -114,7 +133,7 @@ def verdict_from_dict(data: Mapping[str, Any]) -> PipelineVerdict:
     """Rebuild a verdict read from a file (for resuming with ``--stage``)."""
     return PipelineVerdict(
         passed=bool(data.get("passed")),
-        status=str(data.get("status") or ("passed" if data.get("passed") else "failed")),
+        status=_pipeline_status(data.get("status") or ("passed" if data.get("passed") else "failed")),
         failed_stage=data.get("failed_stage"),
         git=dict(data.get("git") or {}),
         data_fingerprint=data.get("data_fingerprint"),

@@ -14,7 +14,6 @@ over failed rules is refused wherever mlci reads a verdict (the report, a push, 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,9 +34,6 @@ RULE_OUTCOMES = ("pass", "fail", "inconclusive", "undefined", "skipped")
 #: What an inconclusive rule does to a gate verdict (its ``on_inconclusive``).
 INCONCLUSIVE_POLICIES = ("fail", "warn", "pass")
 
-_NUMBER = "number"
-_TYPE_NAMES = {str: "text", bool: "true/false", int: "a whole number", dict: "a mapping", list: "a list"}
-
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
@@ -50,70 +46,6 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return bool(self.data["passed"])
-
-
-class _Checker:
-    """Type checks that name the file and the JSON path of the first bad field."""
-
-    def __init__(self, source: str, tool: str) -> None:
-        self.source = source
-        self.tool = tool
-
-    def fail(self, where: str, problem: str) -> InputError:
-        return InputError(
-            f"verdict file {self.source}: {where} {problem}",
-            hint=f"the file is malformed; write it again with {self.tool}",
-        )
-
-    def value(self, data: Mapping[str, Any], key: str, kind: Any, where: str, *, required: bool) -> Any:
-        path = f"{where}.{key}" if where else key
-        if key not in data:
-            if required:
-                raise self.fail(path, "is missing")
-            return None
-        value = data[key]
-        if value is None:
-            if required:
-                raise self.fail(path, "is null")
-            return None
-        if kind == _NUMBER:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise self.fail(path, f"must be a number, found {_shown(value)}")
-        elif kind is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise self.fail(path, f"must be a whole number, found {_shown(value)}")
-        elif not isinstance(value, kind):
-            raise self.fail(path, f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, found {_shown(value)}")
-        return value
-
-    def req(self, data: Mapping[str, Any], key: str, kind: Any, where: str = "") -> Any:
-        return self.value(data, key, kind, where, required=True)
-
-    def opt(self, data: Mapping[str, Any], key: str, kind: Any, where: str = "") -> Any:
-        return self.value(data, key, kind, where, required=False)
-
-    def items(
-        self, data: Mapping[str, Any], key: str, where: str = "", *, required: bool = False
-    ) -> list[Any]:
-        values = self.value(data, key, list, where, required=required)
-        return [] if values is None else list(values)
-
-    def mappings(
-        self, data: Mapping[str, Any], key: str, where: str = "", *, required: bool = False
-    ) -> list[tuple[str, Mapping[str, Any]]]:
-        out: list[tuple[str, Mapping[str, Any]]] = []
-        base = f"{where}.{key}" if where else key
-        for i, item in enumerate(self.items(data, key, where, required=required)):
-            if not isinstance(item, dict):
-                raise self.fail(f"{base}[{i}]", f"must be a mapping, found {_shown(item)}")
-            out.append((f"{base}[{i}]", item))
-        return out
-
-    def choice(self, data: Mapping[str, Any], key: str, choices: Sequence[str], where: str) -> str:
-        value = self.req(data, key, str, where)
-        if value not in choices:
-            raise self.fail(f"{where}.{key}", f"must be one of {', '.join(choices)}, found {_shown(value)}")
-        return str(value)
 
 
 def _shown(value: Any) -> str:
@@ -130,11 +62,20 @@ _TOOLS = {
 
 
 def validate_verdict(data: Any, *, source: str, where: str = "") -> Verdict:
-    """Check ``data`` against its schema and return it as a :class:`Verdict`."""
-    check = _Checker(source, "the mlci command that wrote it")
+    """Check ``data`` against its schema and return it as a :class:`Verdict`.
+
+    The shape is the JSON Schema of its kind (mlci_lib/schemas/, derived from the result class),
+    the same one every writer checks; on top of it, what a schema cannot say: a gate with no rules
+    decides nothing, and ``passed`` must be what the verdict's own rules or stages decide.
+    """
+    from mlci_lib import result_schemas
+
     prefix = f"{where} " if where else ""
     if not isinstance(data, dict):
-        raise check.fail(where or "the top level", f"must be a JSON object, found {_shown(data)}")
+        raise InputError(
+            f"verdict file {source}: {prefix or 'the top level '}must be a JSON object, found {_shown(data)}",
+            hint="pass a verdict file an mlci command wrote",
+        )
     schema = data.get("schema")
     if schema not in SUPPORTED:
         known = ", ".join(sorted(SUPPORTED))
@@ -142,23 +83,46 @@ def validate_verdict(data: Any, *, source: str, where: str = "") -> Verdict:
             f"verdict file {source}: {prefix}schema {_shown(schema)} is not a verdict mlci can report",
             hint=f"pass a file with schema {known}",
         )
-    check.tool = _TOOLS[schema]
-    version = check.req(data, "schema_version", int, where)
-    if version < 1 or version > SUPPORTED[schema]:
+    tool = _TOOLS[schema]
+    version = data.get("schema_version")
+    if (
+        isinstance(version, int)
+        and not isinstance(version, bool)
+        and (version < 1 or version > SUPPORTED[schema])
+    ):
         raise InputError(
             f"verdict file {source}: {prefix}schema_version {version} of {schema} is not supported "
             f"(this mlci reads up to {SUPPORTED[schema]})",
             hint="use the mlci release that wrote it, or upgrade mlci",
         )
-    check.req(data, "passed", bool, where)
-    {PIPELINE: _pipeline, GATE: _gate, DATA_CHECK: _data_check, DRIFT: _drift}[schema](check, data, where)
+    found = result_schemas.problems(data)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise InputError(
+            f"verdict file {source}: {where + '.' if where else ''}{found[0][:300]}{more}",
+            hint=f"the file is malformed or was edited; write it again with {tool}",
+        )
+    if schema == GATE and not data["rules"]:
+        raise InputError(
+            f"verdict file {source}: {prefix}rules is empty: a gate without rules decides nothing",
+            hint=f"write it again with {tool}, with at least one rule",
+        )
+    if schema == PIPELINE:
+        for i, stage in enumerate(data["stages"]):
+            embedded = stage.get("verdict")
+            if (
+                isinstance(embedded, dict)
+                and embedded.get("schema") in SUPPORTED
+                and embedded["schema"] != PIPELINE
+            ):
+                validate_verdict(embedded, source=source, where=f"{prefix}stages[{i}].verdict".strip())
     decided = {PIPELINE: _pipeline_decision, GATE: _gate_decision}.get(schema)
     if decided is not None:
         should, why = decided(data)
         if data["passed"] is not should:
             raise InputError(
                 f"verdict file {source}: {prefix}says passed: {str(data['passed']).lower()}, but {why}",
-                hint=f"the verdict was edited or is damaged; write it again with {check.tool}",
+                hint=f"the verdict was edited or is damaged; write it again with {tool}",
             )
     return Verdict(kind=KINDS[schema], source=source, data=data)
 
@@ -204,134 +168,6 @@ def load_verdict(path: str | os.PathLike[str]) -> Verdict:
 
     data = read_json(path, what="verdict file")
     return validate_verdict(data, source=str(path))
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _gate(c: _Checker, d: Mapping[str, Any], where: str) -> None:
-    c.opt(d, "status", str, where)
-    c.opt(d, "data_fingerprint", str, where)
-    c.opt(d, "method", str, where)
-    c.opt(d, "confidence", _NUMBER, where)
-    c.opt(d, "rows", int, where)
-    for side in ("candidate", "baseline"):
-        info = c.opt(d, side, dict, where)
-        if info is not None:
-            for key in ("source", "kind", "fingerprint", "model_digest"):
-                c.opt(info, key, str, _join(where, side))
-            metrics = c.opt(info, "metrics", dict, _join(where, side))
-            for name in metrics or {}:
-                c.opt(metrics, name, _NUMBER, _join(_join(where, side), "metrics"))
-    rules = c.mappings(d, "rules", where, required=True)
-    if not rules:
-        raise c.fail(_join(where, "rules"), "is empty: a gate without rules decides nothing")
-    for path, rule in rules:
-        c.req(rule, "rule", str, path)
-        c.req(rule, "kind", str, path)
-        c.opt(rule, "metric", str, path)
-        c.choice(rule, "outcome", RULE_OUTCOMES, path)
-        for key in ("candidate", "baseline", "delta", "value", "threshold"):
-            c.opt(rule, key, _NUMBER, path)
-        for key in ("statistic", "comparison", "direction", "slice", "message", "check"):
-            c.opt(rule, key, str, path)
-        c.opt(rule, "required", bool, path)
-        interval = c.opt(rule, "interval", list, path)
-        if interval is not None:
-            ok = len(interval) == 2 and all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in interval
-            )
-            if not ok:
-                raise c.fail(f"{path}.interval", f"must be [low, high], found {_shown(interval)}")
-    c.choice(d, "on_inconclusive", INCONCLUSIVE_POLICIES, where)
-    for path, row in c.mappings(d, "slices", where):
-        c.req(row, "column", str, path)
-        c.req(row, "value", str, path)
-        c.opt(row, "rows", int, path)
-        c.opt(row, "gated", bool, path)
-        metrics = c.opt(row, "metrics", dict, path) or {}
-        for name in metrics:
-            c.opt(metrics, name, _NUMBER, f"{path}.metrics")
-    for i, note in enumerate(c.items(d, "notes", where)):
-        if not isinstance(note, str):
-            raise c.fail(f"{_join(where, 'notes')}[{i}]", f"must be text, found {_shown(note)}")
-
-
-def _data_check(c: _Checker, d: Mapping[str, Any], where: str) -> None:
-    c.opt(d, "data", str, where)
-    c.opt(d, "suite", str, where)
-    for key in ("rows", "columns", "evaluated", "failed"):
-        c.opt(d, key, int, where)
-    for path, e in c.mappings(d, "expectations", where, required=True):
-        c.req(e, "type", str, path)
-        c.req(e, "success", bool, path)
-        c.opt(e, "column", str, path)
-        c.opt(e, "unexpected_count", int, path)
-        c.opt(e, "unexpected_share", _NUMBER, path)
-        c.opt(e, "sample_unexpected", list, path)
-        c.opt(e, "exception", str, path)
-    for i, problem in enumerate(c.items(d, "problems", where)):
-        if not isinstance(problem, str):
-            raise c.fail(f"{_join(where, 'problems')}[{i}]", f"must be text, found {_shown(problem)}")
-
-
-def _feature(c: _Checker, f: Mapping[str, Any], path: str) -> None:
-    c.req(f, "name", str, path)
-    c.req(f, "drifted", bool, path)
-    c.opt(f, "kind", str, path)
-    c.opt(f, "method", str, path)
-    for key in ("value", "threshold", "severity", "psi", "js_distance"):
-        c.opt(f, key, _NUMBER, path)
-    c.opt(f, "critical", bool, path)
-    c.opt(f, "unseen_levels", list, path)
-
-
-def _drift(c: _Checker, d: Mapping[str, Any], where: str) -> None:
-    c.opt(d, "reference", str, where)
-    c.opt(d, "current", str, where)
-    c.opt(d, "drift_share", _NUMBER, where)
-    c.opt(d, "max_drift_share", _NUMBER, where)
-    for path, feature in c.mappings(d, "features", where, required=True):
-        _feature(c, feature, path)
-    prediction = c.opt(d, "prediction", dict, where)
-    if prediction is not None:
-        _feature(c, prediction, _join(where, "prediction"))
-    for i, reason in enumerate(c.items(d, "reasons", where)):
-        if not isinstance(reason, str):
-            raise c.fail(f"{_join(where, 'reasons')}[{i}]", f"must be text, found {_shown(reason)}")
-
-
-def _pipeline(c: _Checker, d: Mapping[str, Any], where: str) -> None:
-    c.opt(d, "failed_stage", str, where)
-    c.opt(d, "data_fingerprint", str, where)
-    for key, fields in (
-        ("git", ("commit", "ref", "branch", "repository", "run_url")),
-        ("model", ("name", "uri", "run_id", "digest")),
-        ("image", ("reference", "digest", "id")),
-    ):
-        block = c.opt(d, key, dict, where)
-        for name in fields if block is not None else ():
-            c.opt(block, name, str, _join(where, key))
-    model = d.get("model")
-    if isinstance(model, dict) and model.get("version") is not None:
-        version = model["version"]
-        if isinstance(version, bool) or not isinstance(version, (str, int)):
-            raise c.fail(_join(where, "model.version"), f"must be text or a number, found {_shown(version)}")
-    image = d.get("image")
-    if isinstance(image, dict):
-        for i, tag in enumerate(c.items(image, "tags", _join(where, "image"))):
-            if not isinstance(tag, str):
-                raise c.fail(f"{_join(where, 'image.tags')}[{i}]", f"must be text, found {_shown(tag)}")
-    for path, stage in c.mappings(d, "stages", where, required=True):
-        c.req(stage, "name", str, path)
-        c.choice(stage, "status", STAGE_STATUSES, path)
-        c.opt(stage, "message", str, path)
-        c.opt(stage, "duration_s", _NUMBER, path)
-        c.opt(stage, "verdict_file", str, path)
-        embedded = c.opt(stage, "verdict", dict, path)
-        if embedded is not None and embedded.get("schema") in SUPPORTED and embedded["schema"] != PIPELINE:
-            validate_verdict(embedded, source=c.source, where=f"{path}.verdict")
 
 
 def stage_verdicts(pipeline: Verdict, *, base: str | os.PathLike[str] = ".") -> list[tuple[str, Verdict]]:
