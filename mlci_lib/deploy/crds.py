@@ -47,7 +47,8 @@ def _validator(api_version: str, kind: str) -> Any:
     import jsonschema
 
     name = SCHEMA_FILES[(api_version, kind)]
-    text = resources.files("mlci_lib").joinpath("schemas").joinpath("crds").joinpath(name).read_text(encoding="utf-8")
+    folder = resources.files("mlci_lib").joinpath("schemas").joinpath("crds")
+    text = folder.joinpath(name).read_text(encoding="utf-8")
     schema = _strict(json.loads(text)["openAPIV3Schema"])
     # OpenAPI v3's schema objects are JSON Schema draft 4 in what validation uses.
     return jsonschema.Draft4Validator(schema)
