@@ -224,8 +224,21 @@ def test_the_kubeconfig_from_a_variable_lives_in_a_0600_file_only_while_kubectl_
             {"KC": _kubeconfig("https://127.0.0.1:9")},
             "give --smoke FILE",
         ),
+        (
+            ("--kubeconfig-env", "KC", "--url", "churn.ml.svc"),
+            {"KC": _kubeconfig("https://127.0.0.1:9")},
+            "URL 'churn.ml.svc' is not an http(s) address",
+        ),
     ],
-    ids=["no-cluster", "no-url", "url-and-no-verify", "empty-variable", "unreadable-file", "no-smoke"],
+    ids=[
+        "no-cluster",
+        "no-url",
+        "url-and-no-verify",
+        "empty-variable",
+        "unreadable-file",
+        "no-smoke",
+        "bad-url",
+    ],
 )
 def test_bad_options_are_one_line_exit_2(
     tmp_path: Path,

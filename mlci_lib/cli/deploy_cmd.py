@@ -355,9 +355,10 @@ def handle_apply(args: argparse.Namespace, ctx: Context) -> Outcome:
     workload_of(deploy)  # a Rollout is refused before kubectl is looked for
     check = None
     if args.url:
-        from mlci_lib.deploy.verify import load_expected, verify_deployment
+        from mlci_lib.deploy.verify import check_url, load_expected, verify_deployment
         from mlci_lib.gate.rules import load_gate_rules
 
+        check_url(args.url)  # before anything is applied: a typo must not trigger an undo
         smoke = args.smoke or args.release
         if not smoke:
             raise UsageError(

@@ -246,7 +246,7 @@ def restorable(body: dict[str, Any]) -> dict[str, Any]:
 def _wait(kubectl: Kubectl, workload: Workload, timeout: int, generation: int | None) -> Step:
     began = time.monotonic()
     argvs = [kubectl.wait_argv(workload, timeout, generation=generation)]
-    if not workload.is_deployment:
+    if not workload.is_deployment and generation is not None:
         argvs.append(kubectl.wait_argv(workload, timeout))
     for argv in argvs:
         left = max(1, int(timeout - (time.monotonic() - began)))
@@ -313,9 +313,14 @@ def apply_release(
                 + (f" (applied: {', '.join(a.object for a in applied)})" if applied else "")
             )
     progress(f"applied {len(applied)} objects; waiting for {workload.ref} (at most {timeout} s)")
-    current = _previous(kubectl, workload, cluster)
-    generation = (current or {}).get("metadata", {}).get("generation")
-    steps = [_wait(kubectl, workload, timeout, int(generation) if generation is not None else None)]
+    try:
+        generation = None
+        if not workload.is_deployment:  # the generation its status must have observed
+            found = (_previous(kubectl, workload, cluster) or {}).get("metadata", {}).get("generation")
+            generation = int(found) if found is not None else None
+        steps = [_wait(kubectl, workload, timeout, generation)]
+    except ServiceError as error:  # kubectl failed or hung: the rollout is not known to be done
+        steps = [Step("rollout", False, error.one_line())]
     verification = None
     if steps[0].passed and check is not None:
         progress("rolled out; running the post-deploy checks")
@@ -330,10 +335,16 @@ def apply_release(
     undone = False
     if not passed:
         progress(f"{steps[-1].name} failed; undoing the rollout of {workload.ref}")
-        undo = _undo(kubectl, workload, previous, timeout)
+        try:
+            undo = _undo(kubectl, workload, previous, timeout)
+        except ServiceError as error:
+            undo = Step("undo", False, error.one_line())
         steps.append(undo)
         undone = undo.passed
-    final = _previous(kubectl, workload, cluster)
+    try:
+        final = _previous(kubectl, workload, cluster)
+    except ServiceError:  # what was done is known: the verdict is written, without the revision
+        final = None
     return ApplyVerdict(
         passed=passed,
         cluster=cluster,
