@@ -13,7 +13,7 @@ MetricTemplate below computes from the serving runtime's own counter. Flagger fi
 ``{{ namespace }}``, ``{{ target }}`` and ``{{ interval }}``; the canary's pods are the target
 Deployment's (``<target>-<hash>-<hash>``), which the pod regular expression (from Flagger's
 documentation) tells apart from ``<target>-primary-...``. With no prediction traffic the query
-has no value, which Flagger counts as a failed check, never a pass.
+has no value, which Flagger counts as a failed check, never a pass; with traffic and no 5xx it is 0.
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ def error_rate_query() -> str:
     )
     errors = f'{names.REQUESTS}{{{matchers},{names.CODE_LABEL}=~"5.."}}'
     total = f"{names.REQUESTS}{{{matchers}}}"
-    return f"sum(rate({errors}[{{{{ interval }}}}])) / sum(rate({total}[{{{{ interval }}}}]))"
+    # No 5xx series exists until the first 5xx (counters appear on first use): "or on() vector(0)"
+    # makes that a 0, not "no values", which Flagger would count as a failed check of a healthy
+    # canary. "> 0" keeps an idle canary (0/0, NaN, which no threshold refuses) without a value.
+    interval = "[{{ interval }}]"
+    return f"(sum(rate({errors}{interval})) or on() vector(0)) / (sum(rate({total}{interval})) > 0)"
 
 
 def metric_template(config: Any, labels: Mapping[str, str]) -> dict[str, Any]:
