@@ -429,3 +429,64 @@ def test_parse_refuses_a_missing_user_quietly_without_secrets() -> None:
     )
     with pytest.raises(InputError, match="has no user named 'nobody'"):
         parse_kubeconfig(text, source="kubeconfig file kc")
+
+
+def test_the_verdict_is_written_against_its_schema_and_reads_back(tmp_path: Path) -> None:
+    from mlci_lib.deploy.apply import Applied, ApplyVerdict, Step
+    from mlci_lib.deploy.kubeconfig import Cluster
+    from mlci_lib.deploy.summary import apply_markdown
+    from mlci_lib.deploy.verify import DeployVerdict, VerifyCheck
+    from mlci_lib.files import write_json_atomic
+    from mlci_lib.result_schemas import from_dict
+
+    checked = DeployVerdict(
+        passed=False,
+        url="http://churn.ml.svc",
+        model_name="churn",
+        model_version="3",
+        model_digest="sha256:" + "b" * 64,
+        image=IMAGE,
+        image_digest="sha256:" + "a" * 64,
+        verdict_digest=None,
+        checks=(VerifyCheck("model digest", "fail", "served another", "sha256:" + "b" * 64, "sha256:x"),),
+        latency_rules=(),
+        latency=None,
+        checked_at="2026-12-01T10:00:00Z",
+    )
+    verdict = ApplyVerdict(
+        passed=False,
+        cluster=Cluster("ci", "staging", "https://10.0.0.1:6443", "ml"),
+        namespace="ml",
+        workload="deployment.apps/churn",
+        revision="7",
+        applied=(Applied("deployment.apps/churn", "configured"), Applied("service/churn", "unchanged")),
+        steps=(
+            Step("rollout", True, "deployment.apps/churn rolled out in 31 s"),
+            Step("verify", False, "not verified"),
+            Step("undo", True, "rollout undone: deployment.apps/churn rolled out in 12 s"),
+        ),
+        undone=True,
+        verification=checked,
+        image=IMAGE,
+        image_digest="sha256:" + "a" * 64,
+        model_name="churn",
+        model_version="3",
+        model_digest="sha256:" + "b" * 64,
+        verdict_digest=None,
+        started_at="2026-12-01T09:59:00Z",
+        finished_at="2026-12-01T10:00:30Z",
+    )
+    path = write_json_atomic(tmp_path / "apply.json", verdict.to_dict())  # checked against its schema
+    document = json.loads(path.read_text())
+    assert document["schema"] == "mlci.deploy-apply" and document["revision"] == "7"
+    assert document["cluster"] == {
+        "context": "ci",
+        "cluster": "staging",
+        "server": "https://10.0.0.1:6443",
+        "namespace": "ml",
+    }
+    assert from_dict(ApplyVerdict, document).to_dict() == document
+    assert (
+        "ROLLED BACK on ci (https://10.0.0.1:6443) as ml/deployment.apps/churn, revision 7" in verdict.text()
+    )
+    assert "### mlci deploy apply: ↩️ rolled back" in apply_markdown(verdict)
