@@ -130,3 +130,21 @@ def test_flagger_metric_template_queries_the_canary_pods_error_share() -> None:
 def test_bad_flagger_settings_are_config_errors(deploy: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_deploy_config({"namespace": "ml", **deploy}, default_name="churn")
+
+
+def test_strictness_walks_each_schema_once_however_deep() -> None:
+    import time
+
+    from mlci_lib.deploy.crds import _strict
+
+    schema: dict = {"type": "string"}
+    for _ in range(24):  # walking "properties" twice a level would mean 2**24 visits here
+        schema = {"type": "object", "properties": {"child": schema, "description": {"type": "string"}}}
+    began = time.perf_counter()
+    strict = _strict(schema)
+    assert time.perf_counter() - began < 1.0
+    for _ in range(24):
+        assert strict["additionalProperties"] is False
+        assert strict["properties"]["description"] == {"type": "string"}  # a field, kept
+        strict = strict["properties"]["child"]
+    assert strict == {"type": "string"}

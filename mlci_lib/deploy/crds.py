@@ -33,9 +33,10 @@ def _strict(node: Any) -> Any:
         return [_strict(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _strict(value) for key, value in node.items()}
+    # "properties" maps names to schemas: its keys are field names, not keywords (and each
+    # schema is walked once: walking it twice a level would double the work at every depth).
+    out = {key: _strict(value) for key, value in node.items() if key != "properties"}
     if "properties" in node:
-        # "properties" maps names to schemas: its keys are field names, not keywords.
         out["properties"] = {name: _strict(value) for name, value in node["properties"].items()}
         if "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
             out["additionalProperties"] = False
