@@ -86,7 +86,9 @@ def _run(
     return code, out.getvalue() + err.getvalue()
 
 
-def _gitops(pipeline: Path, remote: Path, api: GitHubStandIn, letter: str = "a", *extra: str) -> list[str]:
+def _gitops(
+    pipeline: Path, remote: Path | str, api: GitHubStandIn, letter: str = "a", *extra: str
+) -> list[str]:
     return [
         "deploy",
         "gitops",
@@ -106,12 +108,19 @@ def _gitops(pipeline: Path, remote: Path, api: GitHubStandIn, letter: str = "a",
     ]
 
 
+@pytest.mark.parametrize("form", ["path", "url"])
 def test_first_run_commits_pushes_and_opens_one_pull_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Path, remote: Path, github_api: GitHubStandIn
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pipeline: Path,
+    remote: Path,
+    github_api: GitHubStandIn,
+    form: str,
 ) -> None:
     result_file = tmp_path / "gitops.json"
+    repository = str(remote) if form == "path" else remote.as_uri()  # file:///...: a clone URL
     code, out = _run(
-        [*_gitops(pipeline, remote, github_api), "--result-file", str(result_file)], tmp_path, monkeypatch
+        [*_gitops(pipeline, repository, github_api), "--result-file", str(result_file)], tmp_path, monkeypatch
     )
     assert code == 0, out
     files = _git(remote, "ls-tree", "-r", "--name-only", BRANCH).splitlines()
