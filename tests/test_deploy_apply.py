@@ -490,3 +490,21 @@ def test_the_verdict_is_written_against_its_schema_and_reads_back(tmp_path: Path
         "ROLLED BACK on ci (https://10.0.0.1:6443) as ml/deployment.apps/churn, revision 7" in verdict.text()
     )
     assert "### mlci deploy apply: ↩️ rolled back" in apply_markdown(verdict)
+
+
+def test_only_a_revision_this_apply_started_is_undone() -> None:
+    from mlci_lib.deploy.apply import changed_by_apply
+
+    deployment = Workload("deployment.apps", "churn", "ml")
+
+    def at(revision: str, generation: int) -> dict:
+        annotations = {"deployment.kubernetes.io/revision": revision}
+        return {"metadata": {"annotations": annotations, "generation": generation}}
+
+    assert changed_by_apply(deployment, at("4", 9), at("5", 10))  # a new pod template
+    # The same release again, or a replica count: undoing would go back to the release before.
+    assert not changed_by_apply(deployment, at("4", 9), at("4", 10))
+    assert changed_by_apply(deployment, None, at("1", 1))  # created by this apply
+    service = Workload("inferenceservice.serving.kserve.io", "churn", "ml")
+    assert changed_by_apply(service, {"metadata": {"generation": 3}}, {"metadata": {"generation": 4}})
+    assert not changed_by_apply(service, {"metadata": {"generation": 3}}, {"metadata": {"generation": 3}})

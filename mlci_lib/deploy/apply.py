@@ -11,8 +11,9 @@ order makes sure nothing is applied half-way:
 4. ``kubectl apply`` for real; ``kubectl rollout status --timeout`` (a Deployment) or
    ``kubectl wait`` for the new generation to be observed and Ready (an InferenceService);
 5. the post-deploy checks of ``mlci deploy verify`` against the given URL;
-6. when the rollout or a check fails: ``kubectl rollout undo`` (a Deployment), or the previous
-   InferenceService applied again; the verdict says what was undone.
+6. when the rollout or a check fails, and this apply started a new revision: ``kubectl rollout
+   undo`` (a Deployment), or the previous InferenceService applied again; the verdict says what
+   was undone.
 
 An Argo ``Rollout`` is not applied here: it promotes or aborts itself through its
 AnalysisTemplate, which is where its checks belong (deploy it with ``mlci deploy gitops``).
@@ -229,6 +230,25 @@ def _revision(body: dict[str, Any] | None) -> str | None:
     return str(ready) if ready else (str(metadata["generation"]) if "generation" in metadata else None)
 
 
+def changed_by_apply(workload: Workload, before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
+    """Whether the apply started a new revision of the workload (a new object counts as one).
+
+    A Deployment's revision (``deployment.kubernetes.io/revision``) moves only when its pod
+    template changed, not for a replica count; other kinds are compared by ``metadata.generation``.
+    """
+    if before is None or after is None:
+        return True
+    if workload.is_deployment:
+        key = "deployment.kubernetes.io/revision"
+        return bool(
+            ((before.get("metadata") or {}).get("annotations") or {}).get(key)
+            != ((after.get("metadata") or {}).get("annotations") or {}).get(key)
+        )
+    return bool(
+        (before.get("metadata") or {}).get("generation") != (after.get("metadata") or {}).get("generation")
+    )
+
+
 def restorable(body: dict[str, Any]) -> dict[str, Any]:
     """A previous object as it can be applied again: no status, no fields the server owns."""
     metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
@@ -334,11 +354,21 @@ def apply_release(
     passed = all(step.passed for step in steps)
     undone = False
     if not passed:
-        progress(f"{steps[-1].name} failed; undoing the rollout of {workload.ref}")
         try:
-            undo = _undo(kubectl, workload, previous, timeout)
-        except ServiceError as error:
-            undo = Step("undo", False, error.one_line())
+            rolled = changed_by_apply(workload, previous, _previous(kubectl, workload, cluster))
+        except ServiceError:
+            rolled = True  # unknown: the apply went through, so undo what it may have changed
+        if not rolled:
+            # Undoing now would go back past what was running before: to an older release.
+            undo = Step(
+                "undo", False, f"this apply left {workload.ref}'s revision as it was: nothing to undo"
+            )
+        else:
+            progress(f"{steps[-1].name} failed; undoing the rollout of {workload.ref}")
+            try:
+                undo = _undo(kubectl, workload, previous, timeout)
+            except ServiceError as error:
+                undo = Step("undo", False, error.one_line())
         steps.append(undo)
         undone = undo.passed
     try:
