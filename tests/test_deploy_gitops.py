@@ -14,6 +14,7 @@ import yaml
 from mlci_lib.cli import main
 from mlci_lib.deploy.gitops import Git, github_repository_of, public_url
 from mlci_lib.runner import CiRunner
+from tests.helpers.components import free_port
 from tests.helpers.github_api import GitHubStandIn
 
 TOKEN = "ghs_gitopsT0ken1234567890"
@@ -286,3 +287,19 @@ def test_the_token_reaches_git_only_through_its_environment(tmp_path: Path) -> N
 )
 def test_the_github_repository_is_read_from_a_github_clone_url(url: str, repository: str | None) -> None:
     assert github_repository_of(url) == repository
+
+
+def test_credentials_in_a_clone_url_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Path
+) -> None:
+    secret = "pa55w0rd-in-the-url"
+    url = f"https://deployer:{secret}@127.0.0.1:{free_port()}/acme/cluster-state.git"
+    argv = ["deploy", "gitops", "--image", _image("a"), "--config", str(pipeline), "--repository", url]
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        [*argv, "--no-pull-request"], runner=CiRunner({"GITHUB_ACTIONS": "true"}, stdout=out, stderr=err)
+    )
+    log = out.getvalue() + err.getvalue()
+    assert code == 2 and "git clone failed" in log
+    assert f"::add-mask::{secret}" in log
+    assert secret not in log.replace(f"::add-mask::{secret}", "")

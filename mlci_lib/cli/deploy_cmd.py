@@ -456,6 +456,7 @@ def _register_gitops(group: Any) -> None:
 
 def handle_gitops(args: argparse.Namespace, ctx: Context) -> Outcome:
     import os
+    import urllib.parse
 
     from mlci_lib.deploy.gitops import github_repository_of, publish
     from mlci_lib.files import write_json_atomic
@@ -463,6 +464,8 @@ def handle_gitops(args: argparse.Namespace, ctx: Context) -> Outcome:
 
     token = os.environ.get(args.token_env, "") if args.token_env else ""
     ctx.runner.mask(token)
+    # A clone URL may carry credentials of its own (https://user:token@host/...): hidden as well.
+    ctx.runner.mask(urllib.parse.urlsplit(args.repository).password)
     release, deploy, _ = _release_and_config(args, "gitops")
     github = None
     client_factory = None
