@@ -45,8 +45,10 @@ def test_every_vendored_schema_is_present_and_its_source_noted() -> None:
         ({"target": "kserve"}, "inferenceservice.yaml"),
         ({}, "servicemonitor.yaml"),
         ({"flagger": {"prometheus": "http://prometheus:9090"}}, "metrictemplate.yaml"),
+        ({"rollout": {"prometheus": "http://prometheus:9090"}}, "rollout.yaml"),
+        ({"rollout": {"prometheus": "http://prometheus:9090"}}, "analysistemplate.yaml"),
     ],
-    ids=["inferenceservice", "servicemonitor", "metrictemplate"],
+    ids=["inferenceservice", "servicemonitor", "metrictemplate", "rollout", "analysistemplate"],
 )
 def test_rendered_custom_resources_validate_against_their_crd(deploy: dict, name: str) -> None:
     body = _bodies(**deploy)[name]
@@ -87,8 +89,28 @@ def test_rendered_custom_resources_validate_against_their_crd(deploy: dict, name
             lambda b: b["spec"]["provider"].update(type="prom"),
             r"at spec\.provider\.type: 'prom' is not one of",
         ),
+        (
+            "rollout.yaml",
+            {"rollout": {"analysis": False}},
+            lambda b: b["spec"]["strategy"]["canary"]["steps"][0].update(setWeight="10%"),
+            r"Rollout does not validate .* at spec\.strategy\.canary\.steps\.0\.setWeight: '10%' is not of",
+        ),
+        (
+            "analysistemplate.yaml",
+            {"rollout": {"prometheus": "http://prometheus:9090"}},
+            lambda b: b["spec"]["metrics"][0].update(failureLimt=0),
+            r"at spec\.metrics\.0: Additional properties are not allowed \('failureLimt' was unexpected\)",
+        ),
     ],
-    ids=["isvc-unknown-field", "isvc-wrong-type", "sm-duration", "sm-no-selector", "mt-provider"],
+    ids=[
+        "isvc-unknown-field",
+        "isvc-wrong-type",
+        "sm-duration",
+        "sm-no-selector",
+        "mt-provider",
+        "rollout-weight",
+        "analysis-typo",
+    ],
 )
 def test_a_broken_custom_resource_is_refused_naming_the_field(
     name: str, deploy: dict, break_it: object, message: str

@@ -1,8 +1,9 @@
 """Offline validation of custom resources against their operators' own CRD schemas.
 
 kubernetes-validate knows the built-in kinds only. The InferenceService (KServe), the
-ServiceMonitor and PrometheusRule (Prometheus Operator) and the MetricTemplate (Flagger) are
-checked here against the ``openAPIV3Schema`` of the CRD their operator publishes, vendored in
+ServiceMonitor and PrometheusRule (Prometheus Operator), the MetricTemplate (Flagger) and the
+Rollout and AnalysisTemplate (Argo Rollouts) are checked here against the ``openAPIV3Schema``
+of the CRD their operator publishes, vendored in
 ``mlci_lib/schemas/crds/`` (source versions in its README). As ``kubectl apply`` does by default
 (``--validate=strict``), a field the schema does not list is an error, except below
 ``x-kubernetes-preserve-unknown-fields``. CEL rules (``x-kubernetes-validations``) are not
@@ -24,6 +25,8 @@ SCHEMA_FILES: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_v1_servicemonitor.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_v1_prometheusrule.json",
     ("flagger.app/v1beta1", "MetricTemplate"): "flagger.app_v1beta1_metrictemplate.json",
+    ("argoproj.io/v1alpha1", "Rollout"): "argoproj.io_v1alpha1_rollout.json",
+    ("argoproj.io/v1alpha1", "AnalysisTemplate"): "argoproj.io_v1alpha1_analysistemplate.json",
 }
 
 

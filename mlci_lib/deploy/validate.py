@@ -4,9 +4,10 @@ No cluster is needed: every built-in kind is validated, strictly (no unknown fie
 OpenAPI schemas of the configured Kubernetes version bundled with ``kubernetes-validate``; and
 when ``kubectl`` is on the PATH, ``kubectl kustomize`` builds the folder, which proves the
 kustomization and its resource list hold together. Custom resources with a vendored CRD schema
-(InferenceService, ServiceMonitor, PrometheusRule, MetricTemplate: see :mod:`mlci_lib.deploy.crds`)
-are validated against it as strictly; Argo's Rollout and AnalysisTemplate have none here, and their
-built-in parts (pod template, Job) are validated as the built-in objects they are.
+(InferenceService, ServiceMonitor, PrometheusRule, MetricTemplate, Rollout, AnalysisTemplate: see
+:mod:`mlci_lib.deploy.crds`)
+are validated against it as strictly; the built-in parts of Argo's Rollout and AnalysisTemplate
+(pod template, Job) are also validated as the built-in objects they are.
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def validate_manifest(body: dict[str, Any], version: str, *, where: str) -> bool
 
     from mlci_lib.deploy import crds
 
+    if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
+        from mlci_lib.deploy.rollouts import embedded_objects
+
+        # A custom resource's built-in parts (a Rollout's pod template, an analysis Job) are
+        # validated as the built-in objects they are, against the Kubernetes version's own
+        # schemas (an operator's CRD carries the pod spec of the release it was built with).
+        for part in embedded_objects(body):
+            validate_manifest(part, version, where=f"{where} ({part['kind']} inside {body.get('kind')})")
     if crds.has_schema(body):
         crds.validate_custom(body, where=where)
         return True
+    if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
+        return False
 
     try:
         import kubernetes_validate.utils as kv
@@ -55,15 +66,6 @@ def validate_manifest(body: dict[str, Any], version: str, *, where: str) -> bool
             "validating manifests needs kubernetes-validate, which is not installed",
             hint="pip install 'mlci[deploy]' (or pip install kubernetes-validate)",
         ) from None
-
-    if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
-        from mlci_lib.deploy.rollouts import embedded_objects
-
-        # A custom resource's built-in parts (a Rollout's pod template, an analysis Job) are
-        # validated as the built-in objects they are.
-        for part in embedded_objects(body):
-            validate_manifest(part, version, where=f"{where} ({part['kind']} inside {body.get('kind')})")
-        return False
     try:
         kv.validate(body, version, strict=True)
     except jsonschema.ValidationError as exc:  # kubernetes-validate's own error subclasses it
