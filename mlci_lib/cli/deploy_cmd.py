@@ -14,7 +14,8 @@ _RENDER = """\
 Render the Kubernetes (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget,
 NetworkPolicy, ServiceMonitor) or KServe (InferenceService) manifests of a released image from
 the deploy: section of mlci.yaml, validate them offline against the Kubernetes schemas of
-deploy.kubernetes-version (strict: no unknown field), and write them with a kustomization.yaml
+deploy.kubernetes-version and custom resources against their operators' CRD schemas (strict: no
+unknown field), and write them with a kustomization.yaml
 under OUTPUT/base (default: deploy.output). The image is named by digest, never by a tag:
 give the release result of 'mlci image release --push' (--release), or --image REF@sha256:...
 with the model's name. Nothing is written unless everything validated.
@@ -121,7 +122,7 @@ def handle_render(args: argparse.Namespace, ctx: Context) -> Outcome:
     text = (
         f"rendered {deploy.target} manifests of {release.model_name} ({release.image_digest[:19]}) into "
         f"{result.folder}: {files}; {len(result.validated)} validated against Kubernetes "
-        f"{result.kubernetes_version}, kustomize {result.kustomize}"
+        f"{result.kubernetes_version} and the operators' CRD schemas, kustomize {result.kustomize}"
     )
     return Outcome(
         result=result,
