@@ -370,6 +370,40 @@ def test_each_step_is_one_kubectl_command() -> None:
     ]
 
 
+@needs_kubectl
+def test_the_real_kubectl_accepts_every_argv_and_gets_as_far_as_the_server(tmp_path: Path) -> None:
+    # A flag kubectl does not know, or a condition it cannot parse, fails before any connection
+    # ("unknown flag", "unrecognized condition"); every step's argv must reach the server instead.
+    port = free_port()
+    config = tmp_path / "kubeconfig"
+    config.write_text(_kubeconfig(f"https://127.0.0.1:{port}"))
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "kustomization.yaml").write_text("resources: [configmap.yaml]\n")
+    (base / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: ml}\n"
+    )
+    kubectl = Kubectl(str(config), "ci")
+    deployment = Workload("deployment.apps", "churn", "ml")
+    service = Workload("inferenceservice.serving.kserve.io", "churn", "ml")
+    argvs = [
+        kubectl.apply_argv(base, dry_run=True),
+        kubectl.apply_argv(base, dry_run=False),
+        kubectl.get_argv(deployment),
+        kubectl.wait_argv(deployment, 5),
+        kubectl.wait_argv(service, 5, generation=3),
+        kubectl.wait_argv(service, 5),
+        kubectl.undo_argv(deployment),
+        kubectl.restore_argv(base / "configmap.yaml"),
+    ]
+    for argv in argvs:
+        done = kubectl.run(argv, timeout=60)
+        assert done.returncode != 0
+        assert f"127.0.0.1:{port}" in done.stderr and "refused" in done.stderr, (argv, done.stderr)
+    bogus = kubectl.run(kubectl.argv("wait", "--for=bogus", "deployment.apps/churn"), timeout=60)
+    assert "unrecognized condition" in bogus.stderr and f"127.0.0.1:{port}" not in bogus.stderr
+
+
 def test_the_workload_follows_the_target() -> None:
     assert workload_of(parse_deploy_config({"namespace": "ml"}, default_name="churn")).ref == (
         "deployment.apps/churn"
