@@ -254,7 +254,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_pushed_before_it_is_known(
     assert not github_api.pulls(REPO)
 
 
-def test_the_token_reaches_git_only_through_its_environment(tmp_path: Path) -> None:
+def test_the_token_reaches_git_only_through_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GIT_CONFIG_COUNT", raising=False)
     git = Git(tmp_path, "https://github.com/acme/cluster-state.git", TOKEN)
     assert git.env["GIT_CONFIG_COUNT"] == "1"
     assert git.env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
@@ -270,6 +273,13 @@ def test_the_token_reaches_git_only_through_its_environment(tmp_path: Path) -> N
     )
     assert done.stdout.strip() == git.env["GIT_CONFIG_VALUE_0"]
     assert "GIT_CONFIG_COUNT" not in Git(tmp_path, str(tmp_path), TOKEN).env  # a path: no token
+    # Entries the environment has already are kept; ours comes after them.
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.autocrlf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "false")
+    both = Git(tmp_path, "https://github.com/acme/cluster-state.git", TOKEN).env
+    assert both["GIT_CONFIG_COUNT"] == "2" and both["GIT_CONFIG_KEY_0"] == "core.autocrlf"
+    assert both["GIT_CONFIG_KEY_1"] == "http.https://github.com/.extraheader"
     assert (
         public_url(f"https://x-access-token:{TOKEN}@github.com/acme/c.git") == "https://github.com/acme/c.git"
     )

@@ -121,15 +121,17 @@ class Git:
     def __init__(self, folder: Path, repository: str, token: str | None) -> None:
         self.folder = folder
         self.env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
-        for key in [k for k in self.env if k.startswith("GIT_CONFIG_")]:
-            del self.env[key]
         parts = urllib.parse.urlsplit(repository)
         if token and parts.scheme == "https":
+            # Added after any GIT_CONFIG_<n> entries the environment has already, not over them.
+            index = int(self.env.get("GIT_CONFIG_COUNT", "0") or 0)
             basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
             self.env.update(
-                GIT_CONFIG_COUNT="1",
-                GIT_CONFIG_KEY_0=f"http.https://{parts.netloc.rsplit('@', 1)[-1]}/.extraheader",
-                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+                {
+                    "GIT_CONFIG_COUNT": str(index + 1),
+                    f"GIT_CONFIG_KEY_{index}": f"http.https://{parts.netloc.rsplit('@', 1)[-1]}/.extraheader",
+                    f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}",
+                }
             )
 
     def run(
