@@ -149,7 +149,9 @@ def test_first_run_commits_pushes_and_opens_one_pull_request(
     }
     outputs = (tmp_path / "outputs.txt").read_text()
     assert "pull-request-number<<" in outputs and "\n1\n" in outputs
-    assert TOKEN not in out + outputs + result_file.read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"Pull request [#1](https://github.com/{REPO}/pull/1) created." in summary
+    assert TOKEN not in out + outputs + summary + result_file.read_text()
 
 
 def test_a_rerun_changes_nothing_and_a_new_release_updates_the_same_pull_request(

@@ -507,4 +507,6 @@ def handle_gitops(args: argparse.Namespace, ctx: Context) -> Outcome:
     if args.result_file:
         path = write_json_atomic(args.result_file, result.to_dict())
         outputs["result-file"] = str(path)
-    return Outcome(result=result, passed=True, text=text, outputs=outputs)
+    from mlci_lib.deploy.summary import gitops_markdown
+
+    return Outcome(result=result, passed=True, text=text, summary=gitops_markdown(result), outputs=outputs)

@@ -10,6 +10,7 @@ from mlci_lib.report.escape import code, text
 if TYPE_CHECKING:
     from mlci_lib.deploy.analyze import CanaryVerdict
     from mlci_lib.deploy.apply import ApplyVerdict
+    from mlci_lib.deploy.gitops import GitopsResult
     from mlci_lib.deploy.verify import DeployVerdict
 
 _ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "undefined": "❌", "skipped": "➖"}
@@ -63,4 +64,19 @@ def apply_markdown(v: ApplyVerdict) -> str:
     )
     if v.verification is not None:
         lines.extend(["", deploy_markdown(v.verification)])
+    return "\n".join(lines) + "\n"
+
+
+def gitops_markdown(r: GitopsResult) -> str:
+    what = f"committed {code((r.commit or '')[:12])} to" if r.changed else "no change on"
+    lines = [
+        f"### mlci deploy gitops: {text(r.model_name)} {code(r.image_digest)}",
+        "",
+        f"{what} {code(r.branch)} of {code(r.repository)} ({code(r.path + '/base')}).",
+    ]
+    if r.pull_request is not None:
+        pull = r.pull_request
+        lines.append(f"Pull request [#{pull.number}]({text(pull.url)}) {text(pull.action)}.")
+    if r.note:
+        lines.append(text(r.note))
     return "\n".join(lines) + "\n"
