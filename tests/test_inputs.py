@@ -68,6 +68,8 @@ OUT_OF_RANGE = [
     ("serve", "--max-concurrent-work", "-2"),
     ("serve", "--max-columns", "0.5"),
     ("deploy verify", "--requests", "0"),
+    ("deploy apply", "--timeout", "0"),
+    ("deploy apply", "--requests", "100001"),
     ("serve", "--log-sample-rate", "1.5"),
     ("serve", "--log-max-rows", "0"),
     ("serve", "--log-max-bytes", "-1"),
@@ -95,6 +97,7 @@ _REST = {
     "image smoke": ["img", "--model", "model", "--sample-data", "d.csv"],
     "serve": ["model"],
     "deploy verify": ["http://127.0.0.1:9", "--smoke", "s.json"],
+    "deploy apply": ["--image", "i", "--kubeconfig", "k", "--no-verify"],
     "monitor render": ["--model", "m", "--reference", "r.csv", "-o", "out"],
 }
 

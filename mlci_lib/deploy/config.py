@@ -21,6 +21,8 @@
       image-pull-secrets: [registry-credentials]
       rollout: {steps: [10, 50], pause: 5m, analysis: true, prometheus: http://prometheus:9090}
                                     # an Argo Rollouts canary instead of the Deployment (rollouts.py)
+      flagger: {prometheus: http://prometheus:9090}
+                                    # a Flagger MetricTemplate for the canary's error rate (flagger.py)
 
 Every value is checked here, before anything is rendered, with an error that names the key.
 """
@@ -32,6 +34,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from mlci_lib.deploy.flagger import FlaggerConfig, parse_flagger
 from mlci_lib.deploy.rollouts import RolloutConfig, parse_rollout
 from mlci_lib.errors import ConfigError
 
@@ -68,6 +71,7 @@ _KEYS = {
     "annotations",
     "image-pull-secrets",
     "rollout",
+    "flagger",
 }
 
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
@@ -100,6 +104,7 @@ class DeployConfig:
     annotations: dict[str, str]
     image_pull_secrets: tuple[str, ...]
     rollout: RolloutConfig | None = None
+    flagger: FlaggerConfig | None = None
 
 
 def _did_you_mean(key: str) -> str:
@@ -228,6 +233,12 @@ def parse_deploy_config(raw: Any, *, default_name: str | None, where: str = "dep
             f"{where}.rollout renders an Argo Rollout, which needs target: kubernetes",
             hint="KServe splits traffic itself (canaryTrafficPercent); drop rollout for target: kserve",
         )
+    flagger = parse_flagger(raw.get("flagger"), f"{where}.flagger")
+    if flagger is not None and (target != "kubernetes" or rollout is not None):
+        raise ConfigError(
+            f"{where}.flagger renders a MetricTemplate for Flagger, which drives a Deployment",
+            hint="use it with target: kubernetes, and without rollout: Argo Rollouts or Flagger, not both",
+        )
     secrets = raw.get("image-pull-secrets") or []
     if not isinstance(secrets, list):
         raise ConfigError(f"{where}.image-pull-secrets must be a list of secret names")
@@ -247,4 +258,5 @@ def parse_deploy_config(raw: Any, *, default_name: str | None, where: str = "dep
         annotations=_string_map(raw.get("annotations"), f"{where}.annotations", labels=False),
         image_pull_secrets=tuple(_name(s, f"{where}.image-pull-secrets") for s in secrets),
         rollout=rollout,
+        flagger=flagger,
     )

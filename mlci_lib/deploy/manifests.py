@@ -342,6 +342,7 @@ def manifests(config: DeployConfig, release: Release) -> dict[str, dict[str, Any
     else:
         found = {
             "deployment.yaml": deployment(config, release),
+            "metrictemplate.yaml": _metric_template(config, release),
             "service.yaml": service(config, release),
             "horizontalpodautoscaler.yaml": autoscaler(config, release),
             "poddisruptionbudget.yaml": disruption_budget(config, release),
@@ -349,6 +350,14 @@ def manifests(config: DeployConfig, release: Release) -> dict[str, dict[str, Any
             "servicemonitor.yaml": service_monitor(config, release),
         }
     return {name: body for name, body in found.items() if body is not None}
+
+
+def _metric_template(config: DeployConfig, release: Release) -> dict[str, Any] | None:
+    if config.flagger is None:
+        return None
+    from mlci_lib.deploy.flagger import metric_template
+
+    return metric_template(config, release_labels(config, release))
 
 
 def kustomization(config: DeployConfig, files: list[str]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from mlci_lib.report.escape import code, text
 
 if TYPE_CHECKING:
     from mlci_lib.deploy.analyze import CanaryVerdict
+    from mlci_lib.deploy.apply import ApplyVerdict
+    from mlci_lib.deploy.gitops import GitopsResult
     from mlci_lib.deploy.verify import DeployVerdict
 
 _ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "undefined": "❌", "skipped": "➖"}
@@ -42,4 +44,39 @@ def deploy_markdown(v: DeployVerdict) -> str:
     ]
     lines.extend(f"- {_ICONS.get(c.outcome, '➖')} {text(c.name)}: {text(c.message, 600)}" for c in v.checks)
     lines.extend(f"- {_ICONS[r.outcome]} {text(describe(r), 600)}" for r in v.latency_rules)
+    return "\n".join(lines) + "\n"
+
+
+def apply_markdown(v: ApplyVerdict) -> str:
+    word = "✅ deployed" if v.passed else "↩️ rolled back" if v.undone else "❌ failed"
+    lines = [
+        f"### mlci deploy apply: {word}",
+        "",
+        f"{code(v.model_name)} {code(v.image_digest)} on {code(v.cluster.context)} "
+        f"({code(v.cluster.server)}) as {code(v.namespace + '/' + v.workload)}"
+        + (f", revision {code(v.revision)}" if v.revision else "")
+        + f", {v.started_at} to {v.finished_at}.",
+        "",
+    ]
+    lines.extend(f"- applied {code(a.object)} {text(a.action)}" for a in v.applied)
+    lines.extend(
+        f"- {_ICONS['pass' if s.passed else 'fail']} {text(s.name)}: {text(s.message, 600)}" for s in v.steps
+    )
+    if v.verification is not None:
+        lines.extend(["", deploy_markdown(v.verification)])
+    return "\n".join(lines) + "\n"
+
+
+def gitops_markdown(r: GitopsResult) -> str:
+    what = f"committed {code((r.commit or '')[:12])} to" if r.changed else "no change on"
+    lines = [
+        f"### mlci deploy gitops: {text(r.model_name)} {code(r.image_digest)}",
+        "",
+        f"{what} {code(r.branch)} of {code(r.repository)} ({code(r.path + '/base')}).",
+    ]
+    if r.pull_request is not None:
+        pull = r.pull_request
+        lines.append(f"Pull request [#{pull.number}]({text(pull.url)}) {text(pull.action)}.")
+    if r.note:
+        lines.append(text(r.note))
     return "\n".join(lines) + "\n"

@@ -3,9 +3,11 @@
 No cluster is needed: every built-in kind is validated, strictly (no unknown field), against the
 OpenAPI schemas of the configured Kubernetes version bundled with ``kubernetes-validate``; and
 when ``kubectl`` is on the PATH, ``kubectl kustomize`` builds the folder, which proves the
-kustomization and its resource list hold together. Custom resources (ServiceMonitor,
-InferenceService) have no bundled schema: their fields are checked by the tests against what the
-operators document, and the policy scan covers their pod specs.
+kustomization and its resource list hold together. Custom resources with a vendored CRD schema
+(InferenceService, ServiceMonitor, PrometheusRule, MetricTemplate, Rollout, AnalysisTemplate: see
+:mod:`mlci_lib.deploy.crds`)
+are validated against it as strictly; the built-in parts of Argo's Rollout and AnalysisTemplate
+(pod template, Job) are also validated as the built-in objects they are.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from mlci_lib.errors import ConfigError, InputError
 
-#: Kinds defined by custom resource definitions, which kubernetes-validate has no schema for.
+#: Kinds defined by custom resource definitions, which kubernetes-validate has no schema for
+#: (those in crds.SCHEMA_FILES are validated against their CRD's schema instead).
 CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
@@ -37,8 +40,24 @@ class ValidationReport:
 
 
 def validate_manifest(body: dict[str, Any], version: str, *, where: str) -> bool:
-    """Validate one manifest strictly; False when it is a custom kind (nothing to validate against)."""
+    """Validate one manifest strictly; False when it is a custom kind with no schema to validate against."""
     import jsonschema
+
+    from mlci_lib.deploy import crds
+
+    if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
+        from mlci_lib.deploy.rollouts import embedded_objects
+
+        # A custom resource's built-in parts (a Rollout's pod template, an analysis Job) are
+        # validated as the built-in objects they are, against the Kubernetes version's own
+        # schemas (an operator's CRD carries the pod spec of the release it was built with).
+        for part in embedded_objects(body):
+            validate_manifest(part, version, where=f"{where} ({part['kind']} inside {body.get('kind')})")
+    if crds.has_schema(body):
+        crds.validate_custom(body, where=where)
+        return True
+    if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
+        return False
 
     try:
         import kubernetes_validate.utils as kv
@@ -47,15 +66,6 @@ def validate_manifest(body: dict[str, Any], version: str, *, where: str) -> bool
             "validating manifests needs kubernetes-validate, which is not installed",
             hint="pip install 'mlci[deploy]' (or pip install kubernetes-validate)",
         ) from None
-
-    if (body.get("apiVersion"), body.get("kind")) in CUSTOM_KINDS:
-        from mlci_lib.deploy.rollouts import embedded_objects
-
-        # A custom resource's built-in parts (a Rollout's pod template, an analysis Job) are
-        # validated as the built-in objects they are.
-        for part in embedded_objects(body):
-            validate_manifest(part, version, where=f"{where} ({part['kind']} inside {body.get('kind')})")
-        return False
     try:
         kv.validate(body, version, strict=True)
     except jsonschema.ValidationError as exc:  # kubernetes-validate's own error subclasses it

@@ -137,17 +137,23 @@ def expected_from(smoke: Mapping[str, Any], release: Mapping[str, Any] | None, *
     )
 
 
+def check_url(url: str) -> urllib.parse.SplitResult:
+    """The deployment's address, split; InputError unless it is an http(s) URL with a host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"URL {url!r} is not an http(s) address", hint="e.g. http://churn.ml.svc")
+    return parts
+
+
 class _Client:
     """One keep-alive connection to the deployment; a refused connection names the URL."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"URL {url!r} is not an http(s) address", hint="e.g. http://churn.ml.svc")
+        parts = check_url(url)
         self.url = url.rstrip("/")
         self.prefix = parts.path.rstrip("/")
         kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.connection = kind(parts.hostname, parts.port, timeout=timeout)
+        self.connection = kind(str(parts.hostname), parts.port, timeout=timeout)
 
     def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json"} if body is not None else {}

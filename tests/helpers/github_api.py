@@ -5,12 +5,15 @@ pagination, rate-limit headers, the 65,536-character body limit):
 
 - ``GET/POST /repos/{owner}/{repo}/issues/{number}/comments``, ``PATCH .../issues/comments/{id}``
 - ``GET/POST /repos/{owner}/{repo}/issues``, ``GET/PATCH .../issues/{number}``
+- pull requests: ``GET/POST /repos/{owner}/{repo}/pulls`` (``state``, ``head=owner:branch`` and
+  ``base`` filters; 422 "A pull request already exists" for a second open one of the same head and
+  base), ``GET/PATCH .../pulls/{number}``; a pull request is also an issue, numbered with them
 - who the token is: ``POST /graphql`` with ``viewer { login databaseId }``, which answers for
   every kind of token, and ``GET /user``, which answers 403 "Resource not accessible by
   integration" for an installation token (``GITHUB_TOKEN``, a GitHub App's) as GitHub does
 
 and lets a test script failures (``fail_next``, ``rate_limit_next``, ``forbid_writes``, ``missing``)
-and read back what was posted (``comments``, ``issues``, ``requests``); ``add_comment``,
+and read back what was posted (``comments``, ``issues``, ``pulls``, ``requests``); ``add_comment``,
 ``add_issue`` and ``close_issue`` play what other people do in between. ``identity`` is the user
 the token acts as (``github-actions[bot]`` by default, an installation token: set
 ``installation_token = False`` for a personal one); what it writes is authored by it. Use the ``github_api``
@@ -84,6 +87,7 @@ class GitHubStandIn:
         self._comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._issues: dict[str, list[dict[str, Any]]] = {}
         self._numbers: dict[str, itertools.count[int]] = {}
+        self._pulls: dict[str, list[dict[str, Any]]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         # shutdown() waits for the loop to poll; the default half second adds up over many tests.
@@ -147,6 +151,10 @@ class GitHubStandIn:
     def issues(self, repository: str) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(i) for i in self._issues.get(repository, [])]
+
+    def pulls(self, repository: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(p) for p in self._pulls.get(repository, [])]
 
     def add_comment(
         self, repository: str, number: int, body: str, *, user: dict[str, Any] | None = None
@@ -292,6 +300,9 @@ class GitHubStandIn:
                 return 200, {"errors": [{"message": "this stand-in answers only the viewer query"}]}, {}
             viewer = {"login": self.identity["login"], "databaseId": self.identity.get("id")}
             return 200, {"data": {"viewer": viewer}}, {}
+        pulls = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls(?:/(\d+))?", path)
+        if pulls:
+            return self._route_pulls(method, pulls.group(1), pulls.group(2), query, body)
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues(?:/(comments/)?(\d+))?(/comments)?", path)
         if not match:
             return not_found
@@ -355,6 +366,88 @@ class GitHubStandIn:
                             issue["labels"] = [{"name": name} for name in body["labels"]]
                         return 200, issue, {}
             return not_found
+        return not_found
+
+    def _route_pulls(
+        self, method: str, repo: str, number_text: str | None, query: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``/repos/{repo}/pulls[/{number}]``, with GitHub's shapes (a subset of the fields)."""
+        not_found: tuple[int, Any, dict[str, str]] = (404, {"message": "Not Found"}, {})
+        if repo in self.missing:
+            return not_found
+        owner = repo.split("/")[0]
+        if method in ("POST", "PATCH"):
+            if self.forbid_writes:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            if not isinstance(body, dict):
+                return 400, {"message": "Problems parsing JSON"}, {}
+            if len(str(body.get("body") or "")) > BODY_LIMIT:
+                return 422, {"message": "Validation Failed", "errors": [{"message": "body is too long"}]}, {}
+        pulls = self._pulls.setdefault(repo, [])
+        if number_text is None:
+            if method == "GET":
+                state = query.get("state", "open")
+                found = [p for p in pulls if state == "all" or p["state"] == state]
+                if ":" in query.get("head", ""):  # "owner:branch"; without the owner GitHub ignores it
+                    found = [p for p in found if p["head"]["label"] == query["head"]]
+                if "base" in query:
+                    found = [p for p in found if p["base"]["ref"] == query["base"]]
+                return self._page(found, f"/repos/{repo}/pulls", query)
+            if method == "POST":
+                head, base, title = body.get("head"), body.get("base"), body.get("title")
+                if not all(isinstance(v, str) and v for v in (head, base, title)):
+                    return 422, {"message": "Validation Failed", "errors": [{"code": "missing_field"}]}, {}
+                label = head if ":" in head else f"{owner}:{head}"
+                if any(
+                    p["state"] == "open" and p["head"]["label"] == label and p["base"]["ref"] == base
+                    for p in pulls
+                ):
+                    message = f"A pull request already exists for {label}."
+                    return (
+                        422,
+                        {"message": "Validation Failed", "errors": [{"code": "custom", "message": message}]},
+                        {},
+                    )
+                issue = self._new_issue(
+                    repo, {"title": title, "body": body.get("body") or ""}, pull_request=True
+                )
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                pull = {
+                    "id": next(self._ids),
+                    "number": issue["number"],
+                    "state": "open",
+                    "title": title,
+                    "body": body.get("body"),
+                    "draft": bool(body.get("draft", False)),
+                    "merged": False,
+                    "user": dict(self.identity),
+                    "head": {"label": label, "ref": label.split(":", 1)[1]},
+                    "base": {"label": f"{owner}:{base}", "ref": base},
+                    "url": f"{self.url}/repos/{repo}/pulls/{issue['number']}",
+                    "html_url": f"https://github.com/{repo}/pull/{issue['number']}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                pulls.append(pull)
+                return 201, pull, {}
+            return not_found
+        for pull in pulls:
+            if pull["number"] == int(number_text):
+                if method == "GET":
+                    return 200, pull, {}
+                if method == "PATCH":
+                    if "title" in body and (not isinstance(body["title"], str) or not body["title"]):
+                        return 422, {"message": "Validation Failed"}, {}
+                    for key in ("title", "body", "state"):
+                        if key in body:
+                            pull[key] = body[key]
+                    if "base" in body:
+                        pull["base"] = {"label": f"{owner}:{body['base']}", "ref": body["base"]}
+                    pull["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    for issue in self._issues.get(repo, []):  # the pull request's issue side
+                        if issue["number"] == pull["number"]:
+                            issue.update({k: pull[k] for k in ("title", "body", "state")})
+                    return 200, pull, {}
         return not_found
 
     def _page(
