@@ -74,6 +74,10 @@ _EXPORTS: dict[str, str] = {
     "verify_deployment": "mlci_lib.deploy.verify",
     "DeployVerdict": "mlci_lib.deploy.verify",
     "analyze_canary": "mlci_lib.deploy.analyze",
+    "apply_release": "mlci_lib.deploy.apply",
+    "ApplyVerdict": "mlci_lib.deploy.apply",
+    "publish": "mlci_lib.deploy.gitops",
+    "GitopsResult": "mlci_lib.deploy.gitops",
     "CanaryVerdict": "mlci_lib.deploy.analyze",
     # monitor
     "monitor_logs": "mlci_lib.monitor.monitor",
@@ -126,6 +130,8 @@ if TYPE_CHECKING:
         CanaryVerdict as CanaryVerdict,
         analyze_canary as analyze_canary,
     )
+    from mlci_lib.deploy.apply import ApplyVerdict as ApplyVerdict, apply_release as apply_release
+    from mlci_lib.deploy.gitops import GitopsResult as GitopsResult, publish as publish
     from mlci_lib.deploy.verify import (
         DeployVerdict as DeployVerdict,
         verify_deployment as verify_deployment,
