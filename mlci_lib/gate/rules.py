@@ -32,7 +32,9 @@ from mlci_lib.errors import ConfigError, UsageError
 from mlci_lib.gate.metrics import canonical_name, known_metric
 from mlci_lib.options import check_keys
 
-POLICIES = ("fail", "warn", "pass")
+#: What an inconclusive required rule does to the verdict.
+InconclusivePolicy = Literal["fail", "warn", "pass"]
+POLICIES: tuple[InconclusivePolicy, ...] = ("fail", "warn", "pass")
 METRIC_CHECKS = ("min", "max", "max-drop", "max-relative-drop", "min-improvement", "min-relative-improvement")
 SLICE_CHECKS = ("min", "max", "max-gap")
 LATENCY_CHECKS = ("max", "max-increase", "max-relative-increase")
@@ -78,7 +80,7 @@ class GateRules:
     resamples: int | None = None
     confidence: float | None = None
     seed: int | None = None
-    on_inconclusive: str | None = None
+    on_inconclusive: InconclusivePolicy | None = None
     source: str = "(inline)"
 
     @property
@@ -275,11 +277,12 @@ def check_confidence(value: Any, where: str) -> float:
     return number
 
 
-def check_policy(value: Any, where: str) -> str:
+def check_policy(value: Any, where: str) -> InconclusivePolicy:
     text = str(value).strip().lower()
-    if text not in POLICIES:
-        raise ConfigError(f"{where} must be one of {', '.join(POLICIES)}, got {value!r}")
-    return text
+    for policy in POLICIES:
+        if text == policy:
+            return policy
+    raise ConfigError(f"{where} must be one of {', '.join(POLICIES)}, got {value!r}")
 
 
 def load_gate_rules(path: str | os.PathLike[str]) -> GateRules:

@@ -40,16 +40,13 @@ from mlci_lib.gate.predictions import (
 )
 from mlci_lib.gate.rules import (
     GateRules,
+    InconclusivePolicy,
     MetricRule,
-    check_confidence,
-    check_policy,
-    check_positive_int,
-    check_resamples,
-    check_seed,
     load_gate_rules,
     merge_inline_rules,
     parse_rules,
 )
+from mlci_lib.gate.settings import GateSettings
 from mlci_lib.results import Result
 
 if TYPE_CHECKING:
@@ -76,7 +73,6 @@ OUTCOMES: tuple[Outcome, ...] = (PASS, FAIL, INCONCLUSIVE, UNDEFINED, SKIPPED)
 POWER = 0.80
 #: MLflow's margin for "strictly better" when a relative change cannot be computed (zero baseline).
 ZERO_BASELINE_MARGIN = 1e-10
-DEFAULT_SLICE_MIN_SIZE = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +127,7 @@ class GateVerdict(Result):
     passed: bool
     status: Status
     method: Method
-    on_inconclusive: str
+    on_inconclusive: InconclusivePolicy
     confidence: float
     resamples: int
     seed: int
@@ -667,22 +663,17 @@ def run_gate(
     candidate model itself, when given) and ``data_fingerprint`` (of the evaluation data).
     """
     gate_rules = _load_rules(rules, rule)
-    settings = BootstrapSettings(
-        resamples=check_resamples(resamples, "option --resamples")
-        if resamples is not None
-        else (gate_rules.resamples if gate_rules.resamples is not None else BootstrapSettings.resamples),
-        confidence=check_confidence(confidence, "option --confidence")
-        if confidence is not None
-        else (gate_rules.confidence or BootstrapSettings.confidence),
-        seed=check_seed(seed, "option --seed") if seed is not None else (gate_rules.seed or 0),
+    resolved = GateSettings.resolve(
+        gate_rules,
+        resamples=resamples,
+        confidence=confidence,
+        seed=seed,
+        on_inconclusive=on_inconclusive,
+        slice_column=slice_column,
+        slice_min_size=slice_min_size,
     )
-    policy = check_policy(on_inconclusive or gate_rules.on_inconclusive or "fail", "option --on-inconclusive")
-    slice_columns = list(dict.fromkeys([*gate_rules.slice_columns, *slice_column]))
-    if gate_rules.slice_metrics and not slice_columns:
-        raise UsageError("slice rules need slice columns", hint="set slices.columns or --slice-column")
-    if slice_min_size is not None:
-        slice_min_size = check_positive_int(slice_min_size, "option --slice-min-size")
-    min_size = slice_min_size or gate_rules.slice_min_size or DEFAULT_SLICE_MIN_SIZE
+    settings, policy = resolved.bootstrap, resolved.on_inconclusive
+    slice_columns, min_size = list(resolved.slice_columns), resolved.slice_min_size
     columns = Columns(
         id=id_column or "id",
         label=label_column,
@@ -869,7 +860,7 @@ def _side_metrics(
 def _verdict(
     results: list[RuleResult],
     slice_rows: list[SliceRow],
-    policy: str,
+    policy: InconclusivePolicy,
     settings: BootstrapSettings,
     method: Method,
     task: str | None,

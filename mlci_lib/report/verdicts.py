@@ -31,8 +31,6 @@ SUPPORTED: dict[str, int] = {PIPELINE: 1, GATE: 1, DATA_CHECK: 1, DRIFT: 1}
 KINDS = {PIPELINE: "pipeline", GATE: "gate", DATA_CHECK: "data-check", DRIFT: "drift"}
 STAGE_STATUSES = ("passed", "failed", "skipped", "error")
 RULE_OUTCOMES = ("pass", "fail", "inconclusive", "undefined", "skipped")
-#: What an inconclusive rule does to a gate verdict (its ``on_inconclusive``).
-INCONCLUSIVE_POLICIES = ("fail", "warn", "pass")
 
 
 @dataclasses.dataclass(frozen=True)
