@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from mlci_lib.gate import run_gate
+from mlci_lib.gate.checks import POWER, detectable_multiplier
 from mlci_lib.gate.render import verdict_markdown, verdict_text
-from mlci_lib.gate.verdict import POWER, detectable_multiplier
 
 N = 300
 MAX_DROP = 0.02

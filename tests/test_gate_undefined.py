@@ -14,7 +14,7 @@ import pytest
 
 from mlci_lib.gate import run_gate
 from mlci_lib.gate.render import verdict_markdown, verdict_text
-from mlci_lib.gate.verdict import GateVerdict
+from mlci_lib.gate.results import GateVerdict
 from mlci_lib.report.verdicts import load_verdict
 
 

@@ -141,7 +141,7 @@ def _gate_rules(verdict: Any) -> list[Any]:
     """The rules of a gate verdict (as the pipeline embeds it), rebuilt for the annotations."""
     import dataclasses
 
-    from mlci_lib.gate.verdict import RuleResult
+    from mlci_lib.gate.results import RuleResult
 
     if not isinstance(verdict, dict) or verdict.get("schema") != "mlci.gate-verdict":
         return []

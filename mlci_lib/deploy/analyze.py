@@ -45,6 +45,18 @@ from mlci_lib.deploy.canary_stats import (
 from mlci_lib.deploy.prometheus import PrometheusClient
 from mlci_lib.errors import ConfigError, InputError, UsageError
 from mlci_lib.gate.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, interval
+from mlci_lib.gate.checks import POWER
+from mlci_lib.gate.results import (
+    FAIL,
+    INCONCLUSIVE,
+    OUTCOMES,
+    PASS,
+    SKIPPED,
+    UNDEFINED,
+    Outcome,
+    RuleKind,
+    RuleResult,
+)
 from mlci_lib.gate.rules import (
     LatencyRule,
     check_confidence,
@@ -52,18 +64,6 @@ from mlci_lib.gate.rules import (
     check_resamples,
     check_seed,
     load_gate_rules,
-)
-from mlci_lib.gate.verdict import (
-    FAIL,
-    INCONCLUSIVE,
-    OUTCOMES,
-    PASS,
-    POWER,
-    SKIPPED,
-    UNDEFINED,
-    Outcome,
-    RuleKind,
-    RuleResult,
 )
 from mlci_lib.options import check_keys
 from mlci_lib.results import Result
@@ -364,7 +364,7 @@ def _guidance(result: RuleResult, se: float, n: int, confidence: float, unit: st
     As the gate does: the standard error scales as 1/√n, so n decides a distance d from the
     threshold with 80% power once (z_{1-α/2} + z_{0.80}) × SE × √(n₀/n) ≤ d.
     """
-    from mlci_lib.gate.verdict import detectable_multiplier
+    from mlci_lib.gate.checks import detectable_multiplier
 
     if result.value is None or n <= 0 or not math.isfinite(se):
         return result

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from mlci_lib.errors import InputError, ServiceError
+from mlci_lib.gate.results import FAIL, PASS, SKIPPED, RuleResult
 from mlci_lib.gate.rules import GateRules
-from mlci_lib.gate.verdict import FAIL, PASS, SKIPPED, RuleResult
 from mlci_lib.results import Result
 
 SMOKE_SCHEMA = "mlci.image-smoke"
@@ -262,7 +262,7 @@ def verify_deployment(
     latency_rules: tuple[RuleResult, ...] = ()
     measured = None
     if gate_rules is not None and gate_rules.latency:
-        from mlci_lib.gate.verdict import _latency_checks
+        from mlci_lib.gate.checks import latency_checks
 
         body_one = json.dumps({"rows": rows[:1]}).encode()
         durations = []
@@ -278,7 +278,7 @@ def verify_deployment(
             measured = {k: getattr(figures, k) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")}
             needs_base = any(c != "max" for r in gate_rules.latency for c in r.checks)
             latency_rules = tuple(
-                _latency_checks(
+                latency_checks(
                     gate_rules, measured, expected.latency if needs_base and expected.latency else None
                 )
             )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from mlci_lib.gate.metrics import METRICS
 from mlci_lib.gate.predictions import compute_metrics
+from mlci_lib.gate.results import GateVerdict, RuleResult
 from mlci_lib.gate.rules import GateRules, load_gate_rules
-from mlci_lib.gate.verdict import GateVerdict, RuleResult, run_gate
+from mlci_lib.gate.verdict import run_gate
 
 __all__ = [
     "METRICS",

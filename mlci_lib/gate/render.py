@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from mlci_lib.report.escape import code, text
 
 if TYPE_CHECKING:
-    from mlci_lib.gate.verdict import GateVerdict, RuleResult
+    from mlci_lib.gate.results import GateVerdict, RuleResult
 
 _ICONS = {
     "pass": "✅ pass",
