@@ -61,7 +61,7 @@ def test_bad_data_fails_with_counts_samples_and_annotations(
     assert age["unexpected_share"] == pytest.approx(2 / 60)
     assert failures[("expect_column_values_to_be_in_set", "plan")]["sample_unexpected"] == ["enterprise"]
     markdown = summary.read_text()
-    assert "Data check failed: 4 of 19 expectations failed" in markdown
+    assert "### mlci data check: ❌ 4 of 19 expectations failed" in markdown
     assert "`'enterprise'`" in markdown
     assert "passed<<" in outputs.read_text() and "\nfalse\n" in outputs.read_text()
 

@@ -73,7 +73,7 @@ def test_data_check_action_passes_fails_and_rejects(act_binary: str, tmp_path: P
 
     assert run.outcome("bad") == "failure"
     assert run.outputs("bad")["passed"] == "false" and run.outputs("bad")["failed"] == "4"
-    assert "Data check failed: 4 of 19 expectations failed" in run.summary
+    assert "### mlci data check: ❌ 4 of 19 expectations failed" in run.summary
     assert "`'enterprise'`" in run.summary
     errors = run.error_lines
     assert any("expect_column_values_to_be_in_set on column 'plan' failed" in e for e in errors), errors

@@ -204,14 +204,16 @@ def test_individual_verdicts_render_every_section(real: dict[str, Path]) -> None
     assert cells[1] == f"{accuracy['candidate']:.4f}" and cells[2] == f"{accuracy['baseline']:.4f}"
     assert cells[3] == f"{accuracy['delta']:+.4f}"
     assert cells[4] == f"[{low:+.4f}, {high:+.4f}]"
-    assert cells[5] == "change ≥ -0.0100" and cells[6] == "✅ pass"
+    assert cells[5] == "change ≥ -0.0100" and cells[8] == "✅ pass"
+    # The report's gate table is the job summary's: detectable effect and rows needed included.
+    assert cells[6] == f"±{accuracy['mde']:.4f}" and "| detectable | rows needed |" in text
     assert "| latency p95\\_ms max | 9.5000 ms |" in text and "❌ fail" in text
     assert "`region=north`" in text  # slices table
     assert "xychart-beta" in text and '"accuracy cand", "accuracy base"' in text
 
     data = report.section("data-check")
     assert data is not None and "expectations failed" in data
-    assert "`gold`" in data and "expect\\_column\\_values\\_to\\_be\\_in\\_set" in data
+    assert "`'gold'`" in data and "expect\\_column\\_values\\_to\\_be\\_in\\_set" in data
 
     drift = report.section("drift")
     assert drift is not None

@@ -159,6 +159,7 @@ def test_drift_summary_with_hostile_names_and_levels(tmp_path: Path) -> None:
 
 
 def test_pipeline_summary_and_report_with_hostile_stage_messages(tmp_path: Path) -> None:
+    from mlci_lib.pipeline.render import pipeline_markdown
     from mlci_lib.pipeline.verdict import PipelineVerdict, StageRecord
 
     stages = tuple(
@@ -170,7 +171,7 @@ def test_pipeline_summary_and_report_with_hostile_stage_messages(tmp_path: Path)
         git={"commit": "b" * 40, "ref": HOSTILE[3]}, data_fingerprint=None, stages=stages,
         model={"name": HOSTILE[0], "version": "1"},
     )  # fmt: skip
-    assert_inert(verdict.markdown())
+    assert_inert(pipeline_markdown(verdict))
     path = tmp_path / "pipeline.json"
     path.write_text(json.dumps(verdict.to_dict()))
     report = tmp_path / "report.md"

@@ -77,6 +77,7 @@ def register(subparsers: Any) -> None:
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.data.check import check_data
+    from mlci_lib.data.render import check_markdown
     from mlci_lib.errors import UsageError
     from mlci_lib.files import write_json_atomic
 
@@ -108,7 +109,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
         result=result,
         passed=result.passed,
         text=text,
-        summary=result.markdown(),
+        summary=check_markdown(result),
         outputs=outputs,
         annotations=annotations,
     )

@@ -131,6 +131,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         load_drift_config,
         write_verdict,
     )
+    from mlci_lib.drift.render import drift_markdown
 
     thresholds = {
         method: value
@@ -179,7 +180,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         result=verdict,
         passed=verdict.passed,
         text=text,
-        summary=verdict.markdown(),
+        summary=drift_markdown(verdict),
         outputs=outputs,
         annotations=annotations,
     )

@@ -60,6 +60,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.cli.gate_cmd import rule_annotations
     from mlci_lib.errors import MlciError
     from mlci_lib.pipeline import load_config, run_pipeline
+    from mlci_lib.pipeline.render import pipeline_markdown
     from mlci_lib.pipeline.verdict import ERROR
     from mlci_lib.report.champion import TITLE, missing_champion, no_champion_markdown, no_champion_message
     from mlci_lib.runner import Annotation
@@ -106,7 +107,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         annotations.append(
             Annotation("error", failed.message, title=f"mlci run: {failed.name} {failed.status}")
         )
-    summary = verdict.markdown()
+    summary = pipeline_markdown(verdict)
     no_champion = missing_champion(verdict.to_dict())
     if no_champion is not None:
         annotations.append(

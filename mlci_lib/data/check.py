@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlci_lib.data.suite import Expectation, Suite, load_suite
 from mlci_lib.errors import ConfigError, InputError
-from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 from mlci_lib.values import shown
 
@@ -83,55 +82,6 @@ class DataCheckResult(Result):
     @property
     def failures(self) -> tuple[ExpectationOutcome, ...]:
         return tuple(e for e in self.expectations if not e.success)
-
-    def markdown(self, *, max_rows: int = 100) -> str:
-        icon = "✅" if self.passed else "❌"
-        if self.passed:
-            head = f"### {icon} Data check passed: {self.evaluated} expectations"
-        else:
-            head = f"### {icon} Data check failed: {self.failed} of {self.evaluated} expectations failed"
-        lines = [
-            head,
-            "",
-            f"Data {code(self.data)} ({self.rows:,} rows, {self.columns} columns), suite {code(self.suite)} "
-            f"from {code(self.suite_source)}, {text(self.engine)}.",
-            "",
-        ]
-        lines += [f"- **{text(problem)}**" for problem in self.problems]
-        if self.problems:
-            lines.append("")
-        failures = [e for e in self.expectations if not e.success]
-        passes = [e for e in self.expectations if e.success]
-        header = [
-            "| # | expectation | column | result | unexpected | share | sample unexpected / observed |",
-            "| ---: | --- | --- | :---: | ---: | ---: | --- |",
-        ]
-        if failures:
-            lines += header + [_row(e) for e in failures[:max_rows]]
-            if len(failures) > max_rows:
-                lines.append(f"\n… and {len(failures) - max_rows} more failures (see the result JSON).")
-            lines.append("")
-        if passes:
-            lines += ["<details><summary>Passed expectations</summary>", "", *header]
-            lines += [_row(e) for e in passes[:max_rows]]
-            lines += ["", "</details>", ""]
-        return "\n".join(lines)
-
-
-def _row(e: ExpectationOutcome) -> str:
-    mark = "✅" if e.success else "❌"
-    if e.exception:
-        detail = f"error: {text(e.exception)}"
-    elif e.sample_unexpected:
-        detail = ", ".join(code(sample) for sample in _distinct_samples(e.sample_unexpected))
-    elif e.observed_value is not None:
-        detail = f"observed {code(_short(e.observed_value))}"
-    else:
-        detail = ""
-    count = "" if e.unexpected_count is None else f"{e.unexpected_count:,}"
-    share = "" if e.unexpected_share is None else f"{e.unexpected_share:.2%}"
-    column = code(e.column) if e.column else ""
-    return f"| {e.index + 1} | {text(e.type)} | {column} | {mark} | {count} | {share} | {detail} |"
 
 
 def _distinct_samples(values: tuple[Any, ...]) -> list[str]:

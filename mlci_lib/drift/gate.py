@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlci_lib.errors import ConfigError, InputError
-from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 
 if TYPE_CHECKING:
@@ -134,40 +133,6 @@ class DriftVerdict(Result):
     reasons: tuple[str, ...]
     #: How the statistics were computed (bin edges and sides, share floor, test variants).
     conventions: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def markdown(self) -> str:
-        icon = "✅" if self.passed else "❌"
-        head = (
-            f"### {icon} Drift: {len(self.drifted_features)} of {len(self.features)} features drifted "
-            f"({self.drift_share:.0%}, gate {self.max_drift_share:.0%})"
-        )
-        lines = [head, ""]
-        if self.reasons:
-            lines += [f"- {text(reason)}" for reason in self.reasons] + [""]
-        lines += [
-            f"Reference {code(self.reference)} ({self.reference_rows:,} rows), "
-            f"current {code(self.current)} ({self.current_rows:,} rows).",
-            "",
-            "| feature | kind | method | value | threshold | drifted | PSI | JS | missing ref → cur |",
-            "| --- | --- | --- | ---: | ---: | :---: | ---: | ---: | ---: |",
-        ]
-        rows = ([self.prediction] if self.prediction else []) + list(self.features)
-        for feature in rows:
-            name = code(feature.name) + (" (prediction)" if feature is self.prediction else "")
-            if feature.critical:
-                name += " (critical)"
-            mark = "❌" if feature.drifted else "✅"
-            extra = (
-                f" · unseen: {', '.join(code(level, 40) for level in feature.unseen_levels[:10])}"
-                if feature.unseen_levels
-                else ""
-            )
-            lines.append(
-                f"| {name}{extra} | {feature.kind} | {feature.method} | {_num(feature.value)} | "
-                f"{_num(feature.threshold)} | {mark} | {_num(feature.psi)} | {_num(feature.js_distance)} | "
-                f"{feature.reference_missing_share:.1%} → {feature.current_missing_share:.1%} |"
-            )
-        return "\n".join(lines) + "\n"
 
 
 def _num(value: float | None) -> str:

@@ -56,7 +56,9 @@ class MonitorVerdict(Result):
         if self.reasons:
             lines.append("")
         if self.drift is not None:
-            lines.append(self.drift.markdown())
+            from mlci_lib.drift.render import drift_markdown
+
+            lines.append(drift_markdown(self.drift, title="Drift"))
         lines.append("Not checked in this version: " + "; ".join(self.not_checked) + ".")
         return "\n".join(lines) + "\n"
 

@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from mlci_lib.report.escape import code, text
 from mlci_lib.results import Result
 
 StageStatus = Literal["passed", "failed", "skipped", "error"]
@@ -102,31 +101,6 @@ class PipelineVerdict(Result):
         if self.image:
             lines.append(f"  image: {self.image.get('reference')}")
         return "\n".join(lines)
-
-    def markdown(self) -> str:
-        icon = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️", ERROR: "💥"}
-        if self.passed:
-            head = "### ✅ mlci pipeline passed"
-        elif self.failed_stage:
-            head = f"### ❌ mlci pipeline failed at {code(self.failed_stage)}"
-        else:
-            head = f"### mlci pipeline {text(self.status)}"
-        lines = [head, "", "| stage | status | time | detail |", "| --- | --- | ---: | --- |"]
-        for r in self.stages:
-            detail = text(r.message, 600)
-            lines.append(f"| {text(r.name)} | {icon[r.status]} {r.status} | {r.duration_s:.1f}s | {detail} |")
-        links = []
-        if self.git.get("commit"):
-            links.append(f"commit {code(str(self.git['commit'])[:12])}")
-        if self.data_fingerprint:
-            links.append(f"data {code(self.data_fingerprint[:19])}")
-        if self.model:
-            links.append(f"model {code(self.model.get('name'))} v{text(self.model.get('version'))}")
-        if self.image and self.image.get("digest"):
-            links.append(f"image {code(self.image.get('digest'))}")
-        if links:
-            lines += ["", " → ".join(links)]
-        return "\n".join(lines) + "\n"
 
 
 def verdict_from_dict(data: Mapping[str, Any]) -> PipelineVerdict:

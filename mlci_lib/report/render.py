@@ -61,8 +61,43 @@ def _as_verdict(item: Any, index: int) -> Verdict:
     )
 
 
-_SECTION = {"gate": md.gate_section, "data-check": md.data_check_section, "drift": md.drift_section}
 _TITLES = {"gate": "Metric gate", "data-check": "Data check", "drift": "Drift"}
+
+
+def _section(verdict: Verdict, title: str) -> str:
+    """A verdict's section, by the same renderer its command's job summary uses.
+
+    The verdict was validated against its schema; ``from_dict`` turns it into its result class.
+    """
+    from mlci_lib.result_schemas import from_dict
+
+    what = f"verdict file {verdict.source}"
+    if verdict.kind == "gate":
+        from mlci_lib.gate.render import verdict_markdown
+        from mlci_lib.gate.results import GateVerdict
+
+        return verdict_markdown(from_dict(GateVerdict, verdict.data, what=what), title=title).rstrip()
+    if verdict.kind == "data-check":
+        from mlci_lib.data.check import DataCheckResult
+        from mlci_lib.data.render import check_markdown
+
+        return check_markdown(from_dict(DataCheckResult, verdict.data, what=what), title=title).rstrip()
+    if verdict.kind == "drift":
+        from mlci_lib.drift.gate import DriftVerdict
+        from mlci_lib.drift.render import drift_markdown
+
+        return drift_markdown(from_dict(DriftVerdict, verdict.data, what=what), title=title).rstrip()
+    raise AssertionError(f"no section for a {verdict.kind} verdict")  # validate_verdict knows the kinds
+
+
+def _stages(pipeline: Verdict) -> str:
+    from mlci_lib.pipeline.render import stages_markdown
+    from mlci_lib.pipeline.verdict import PipelineVerdict
+    from mlci_lib.result_schemas import from_dict
+
+    verdict = from_dict(PipelineVerdict, pipeline.data, what=f"verdict file {pipeline.source}")
+    stages = stages_markdown(verdict.stages)
+    return f"### Stages\n\n{stages}" if stages else ""
 
 
 def render_report(
@@ -140,7 +175,7 @@ def render_report(
         no_champion = missing_champion(pdata)
         if no_champion is not None:
             sections.append(md.Section("no-champion", no_champion_markdown(no_champion)))
-        sections.append(md.Section("stages", md.stages_section(pdata.get("stages") or [])))
+        sections.append(md.Section("stages", _stages(pipeline)))
     counts: dict[str, int] = {}
     for _, verdict in parts:
         counts[verdict.kind] = counts.get(verdict.kind, 0) + 1
@@ -151,7 +186,7 @@ def render_report(
         if counts[verdict.kind] > 1:
             label += f" ({name if name != verdict.kind else Path(verdict.source).name})"
         key = verdict.kind if counts[verdict.kind] == 1 else f"{verdict.kind}-{seen[verdict.kind]}"
-        sections.append(md.Section(key, _SECTION[verdict.kind](verdict.data, title=label)))
+        sections.append(md.Section(key, _section(verdict, label)))
     if plot_files:
         sections.append(
             md.Section("plots", md.plots_section([Path(p).name for p in plot_files], plots_folder))
