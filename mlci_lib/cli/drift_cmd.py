@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlci_lib.cli.columns import add_column_options
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 from mlci_lib.errors import UsageError
 from mlci_lib.options import parse_list
@@ -89,10 +90,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="quantile bins for numeric features (10)",
     )
-    parser.add_argument(
-        "--prediction-column",
-        default=None,
-        help="column of model predictions; its drift fails the gate ('prediction' when present)",
+    add_column_options(
+        parser,
+        ("prediction",),
+        help={
+            "prediction": "column of model predictions; its drift fails the gate "
+            "(default: 'prediction' when present)"
+        },
     )
     add_result_file(
         parser, "--verdict-file", what="verdict file", default="", help="write the verdict JSON here"

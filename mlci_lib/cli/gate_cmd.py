@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlci_lib.cli.columns import add_column_options, columns_from
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 
 DEFAULT_VERDICT_FILE = "mlci-gate-verdict.json"
@@ -77,22 +78,7 @@ def register(subparsers: Any) -> None:
     inputs.add_argument("--candidate-latency", metavar="FILE", help="candidate latency JSON (mlci.latency)")
     inputs.add_argument("--baseline-latency", metavar="FILE", help="baseline latency JSON (mlci.latency)")
     cols = parser.add_argument_group("columns of the predictions files")
-    cols.add_argument(
-        "--id-column", metavar="NAME", help="row id to join candidate and baseline (default: id)"
-    )
-    cols.add_argument("--label-column", default="label", metavar="NAME", help="true label (default: label)")
-    cols.add_argument(
-        "--prediction-column", default="prediction", metavar="NAME", help="prediction (default: prediction)"
-    )
-    cols.add_argument(
-        "--score-column", default="score", metavar="NAME", help="positive-class probability (default: score)"
-    )
-    cols.add_argument(
-        "--proba-prefix",
-        default="proba_",
-        metavar="PREFIX",
-        help="class probability columns (default: proba_)",
-    )
+    add_column_options(cols, help={"id": "row id to join candidate and baseline (default: id)"})
     cols.add_argument("--pos-label", metavar="CLASS", help="the positive class (default: 1 for 0/1 labels)")
     cols.add_argument(
         "--task",
@@ -158,11 +144,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         rule=args.rule,
         candidate_latency=args.candidate_latency,
         baseline_latency=args.baseline_latency,
-        id_column=args.id_column,
-        label_column=args.label_column,
-        prediction_column=args.prediction_column,
-        score_column=args.score_column,
-        proba_prefix=args.proba_prefix,
+        columns=columns_from(args),
         pos_label=args.pos_label,
         task=args.task,
         slice_column=args.slice_column,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlci_lib.cli.columns import add_column_options, columns_from
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file, number
 
 _PUSH = """\
@@ -137,9 +138,13 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="where to write (default mlci-baseline.csv)",
     )
-    baseline.add_argument("--label-column", default="label", metavar="NAME", help="label column of the data")
-    baseline.add_argument(
-        "--id-column", default="id", metavar="NAME", help="row id column, kept when present"
+    add_column_options(
+        baseline,
+        ("label", "id"),
+        help={
+            "label": "label column of the data (default: label)",
+            "id": "row id column, kept when present (default: id)",
+        },
     )
     baseline.add_argument(
         "--keep-column",
@@ -148,8 +153,8 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="a column to keep (slices), repeatable",
     )
-    baseline.add_argument(
-        "--proba-prefix", default="proba_", metavar="PREFIX", help="multiclass columns prefix"
+    add_column_options(
+        baseline, ("proba-prefix",), help={"proba-prefix": "multiclass columns prefix (default: proba_)"}
     )
     baseline.add_argument(
         "--missing-ok", action="store_true", help="succeed without writing when the alias does not exist yet"
@@ -345,14 +350,16 @@ def handle_baseline(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.registry.baseline import baseline_predictions
 
     _mask_secrets(args, ctx)
+    columns = columns_from(args)
     result = baseline_predictions(
         args.model_ref,
         args.data,
         args.output,
-        label_column=args.label_column or None,
-        id_column=args.id_column or None,
+        # An empty option on the command line writes predictions without labels or ids.
+        label_column=None if args.label_column == "" else columns.label,
+        id_column=None if args.id_column == "" else columns.id,
         keep_columns=args.keep_column,
-        proba_prefix=args.proba_prefix,
+        proba_prefix=columns.proba_prefix,
         tracking_uri=args.tracking_uri,
         allow_pickle=args.allow_pickle,
         trusted_types=trusted_types_from(args.trust_type),

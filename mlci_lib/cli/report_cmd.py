@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlci_lib.cli.columns import add_column_options, columns_from
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 
 DEFAULT_REPORT_FILE = "mlci-report.md"
@@ -72,19 +73,7 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help=f"where to write the PNG plots (default {DEFAULT_PLOTS_DIR})",
     )
-    plots.add_argument("--label-column", default="label", metavar="NAME", help="true label (default label)")
-    plots.add_argument(
-        "--prediction-column", default="prediction", metavar="NAME", help="prediction (default prediction)"
-    )
-    plots.add_argument(
-        "--score-column", default="score", metavar="NAME", help="positive-class probability (default score)"
-    )
-    plots.add_argument(
-        "--proba-prefix",
-        default="proba_",
-        metavar="PREFIX",
-        help="class probability columns (default proba_)",
-    )
+    add_column_options(plots, ("label", "prediction", "score", "proba-prefix"))
     plots.add_argument("--pos-label", default="", metavar="CLASS", help="the positive class (default 1)")
     plots.add_argument(
         "--task", choices=("binary", "multiclass", "regression"), help="the task (default: inferred)"
@@ -153,6 +142,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     for name in PLOT_FILES:
         ctx.results.claim(Path(args.plots_dir or DEFAULT_PLOTS_DIR) / name, what="plot", json_record=False)
     git = git_context()
+    columns = columns_from(args)
     report = render_report(
         *args.verdict,
         plots_dir=args.plots_dir or DEFAULT_PLOTS_DIR,
@@ -160,10 +150,10 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         title=args.title,
         git={k: v for k, v in _git_links(git).items() if v},
         columns={
-            "label_column": args.label_column,
-            "prediction_column": args.prediction_column,
-            "score_column": args.score_column,
-            "proba_prefix": args.proba_prefix,
+            "label_column": columns.label,
+            "prediction_column": columns.prediction,
+            "score_column": columns.score,
+            "proba_prefix": columns.proba_prefix,
             "pos_label": args.pos_label or None,
             "task": args.task,
         },

@@ -168,6 +168,7 @@ def run_gate(
     prediction_column: str = "prediction",
     score_column: str = "score",
     proba_prefix: str = "proba_",
+    columns: Columns | None = None,
     pos_label: str | None = None,
     task: str | None = None,
     slice_column: Sequence[str] = (),
@@ -185,6 +186,8 @@ def run_gate(
     metrics JSON file, a DataFrame of predictions, or a mapping of metric values; ``baseline``
     may be None (absolute rules only). ``rules`` is a gate file path, a mapping of the same
     shape, or :class:`GateRules`. Options given here override the gate file's settings.
+    The column names are the single ``*_column`` keywords, or all at once as ``columns`` (the
+    CLI's parameter object), not both.
 
     The verdict records what it was computed on, so that a push or a promotion can refuse it for
     another model: the candidate predictions file's fingerprint, the digest of ``model`` (the
@@ -202,7 +205,7 @@ def run_gate(
     )
     settings, policy = resolved.bootstrap, resolved.on_inconclusive
     slice_columns, min_size = list(resolved.slice_columns), resolved.slice_min_size
-    columns = Columns(
+    single = Columns(
         id=id_column or "id",
         label=label_column,
         prediction=prediction_column,
@@ -210,6 +213,13 @@ def run_gate(
         proba_prefix=proba_prefix,
         id_explicit=bool(id_column),
     )
+    if columns is None:
+        columns = single
+    elif single != Columns():
+        raise UsageError(
+            "run_gate takes the column names as columns= or as the *_column keywords, not both",
+            hint="put every column name into the Columns object",
+        )
     notes: list[str] = []
     has_metric_rules = bool(gate_rules.metrics or gate_rules.slice_metrics)
     cand = base = None
