@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlci_lib.cli.framework import Context, Outcome, add_command
 from mlci_lib.pipeline.config import STAGES as _STAGES
+
+if TYPE_CHECKING:
+    from mlci_lib.results import Result
+
+R = TypeVar("R", bound="Result")
 
 _DESCRIPTION = f"""\
 Run the pipeline that mlci.yaml declares. Stages run in this order, each when the file has an entry
@@ -138,46 +143,32 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     return outcome
 
 
+def _stage_result(verdict: Any, cls: type[R]) -> R | None:
+    """A stage's embedded verdict as its result class, as the annotations of its command use it.
+
+    None for another kind, or for one not of its schema: then the stage line is the annotation.
+    """
+    from mlci_lib.result_schemas import SchemaError, from_dict
+
+    if not isinstance(verdict, dict) or verdict.get("schema") != cls.SCHEMA:
+        return None
+    try:
+        return from_dict(cls, verdict, what="the stage verdict")
+    except SchemaError:
+        return None
+
+
 def _gate_rules(verdict: Any) -> list[Any]:
-    """The rules of a gate verdict (as the pipeline embeds it), rebuilt for the annotations."""
-    import dataclasses
+    """The rules of a gate verdict (as the pipeline embeds it), for the annotations."""
+    from mlci_lib.gate.results import GateVerdict
 
-    from mlci_lib.gate.results import RuleResult
-
-    if not isinstance(verdict, dict) or verdict.get("schema") != "mlci.gate-verdict":
-        return []
-    names = {f.name for f in dataclasses.fields(RuleResult)}
-    rules = []
-    for item in verdict.get("rules") or []:
-        if not isinstance(item, dict):
-            continue
-        fields = {k: v for k, v in item.items() if k in names}
-        if isinstance(fields.get("interval"), list):
-            fields["interval"] = tuple(fields["interval"])
-        try:
-            rules.append(RuleResult(**fields))
-        except TypeError:  # a rule without the fields describe() needs: fall back to the stage line
-            return []
-    return rules
+    gate = _stage_result(verdict, GateVerdict)
+    return list(gate.rules) if gate is not None else []
 
 
 def _failed_expectations(verdict: Any) -> list[Any]:
     """The failed expectations of a data-check result (as the pipeline embeds it)."""
-    import dataclasses
+    from mlci_lib.data.check import DataCheckResult
 
-    from mlci_lib.data.check import ExpectationOutcome
-
-    if not isinstance(verdict, dict) or verdict.get("schema") != "mlci.data-check":
-        return []
-    names = {f.name for f in dataclasses.fields(ExpectationOutcome)}
-    failed = []
-    for item in verdict.get("expectations") or []:
-        if not isinstance(item, dict) or item.get("success") is not False:
-            continue
-        fields = {k: v for k, v in item.items() if k in names}
-        fields["sample_unexpected"] = tuple(fields.get("sample_unexpected") or ())
-        try:
-            failed.append(ExpectationOutcome(**fields))
-        except TypeError:  # not the fields describe() needs: fall back to the stage line
-            return []
-    return failed
+    check = _stage_result(verdict, DataCheckResult)
+    return list(check.failures) if check is not None else []
