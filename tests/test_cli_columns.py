@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mlci_lib.cli import build_parser
-from mlci_lib.cli.columns import columns_from
+from mlci_lib.cli.columns import columns_from, defaults
 from mlci_lib.cli.framework import argv_from_action_inputs, find_command_parser
 from mlci_lib.errors import UsageError
 from mlci_lib.gate.predictions import Columns
@@ -50,6 +50,12 @@ REPORT = ["report"]
 )  # fmt: skip
 def test_columns_from_the_options(command: list[str], argv: list[str], expected: Columns) -> None:
     assert columns_from(parse(command, argv)) == expected
+
+
+def test_the_parser_defaults_are_the_columns_defaults() -> None:
+    fields = Columns()
+    shown = {"id": None, "label": fields.label, "prediction": fields.prediction, "score": fields.score}
+    assert defaults() == {**shown, "proba-prefix": fields.proba_prefix}
 
 
 def test_every_column_option_is_one_action_input() -> None:

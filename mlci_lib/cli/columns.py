@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlci_lib.gate.predictions import Columns
 
-#: Option -> (metavar, default help). The defaults are Columns' own.
-_OPTIONS: dict[str, tuple[str, str]] = {
-    "id": ("NAME", "row id column (default: id)"),
-    "label": ("NAME", "true label column (default: label)"),
-    "prediction": ("NAME", "prediction column (default: prediction)"),
-    "score": ("NAME", "positive-class probability column (default: score)"),
-    "proba-prefix": ("PREFIX", "prefix of the class probability columns (default: proba_)"),
+#: Option -> (metavar, parser default, help). The defaults are Columns' own (a test checks); the
+#: id has none, so that naming it is known (a named id column must exist).
+_OPTIONS: dict[str, tuple[str, str | None, str]] = {
+    "id": ("NAME", None, "row id column (default: id)"),
+    "label": ("NAME", "label", "true label column"),
+    "prediction": ("NAME", "prediction", "prediction column"),
+    "score": ("NAME", "score", "positive-class probability column"),
+    "proba-prefix": ("PREFIX", "proba_", "prefix of the class probability columns"),
 }
 ALL: tuple[str, ...] = tuple(_OPTIONS)
 
@@ -37,15 +38,25 @@ def add_column_options(
     names: Sequence[str] = ALL,
     *,
     help: Mapping[str, str] | None = None,
+    default: Mapping[str, str | None] | None = None,
 ) -> None:
     """Add the column options ``names`` (of :data:`ALL`) to ``group``.
 
-    No option has a parser default: :func:`columns_from` fills what was not given from
-    :class:`Columns`, and so knows whether the id column was named (then it must exist).
+    ``help`` narrows an option's meaning for the command; ``default`` replaces its default where
+    the command's differs (``mlci drift``: no prediction column unless the data has one).
     """
     for name in names:
-        metavar, text = _OPTIONS[name]
-        group.add_argument(_flag(name), metavar=metavar, help=(help or {}).get(name, text))
+        metavar, default_value, text = _OPTIONS[name]
+        default_value = (default or {}).get(name, default_value)
+        shown = (help or {}).get(name, text)
+        if default_value is not None:
+            shown += f" (default: {default_value})"
+        group.add_argument(_flag(name), metavar=metavar, default=default_value, help=shown)
+
+
+def defaults() -> dict[str, str | None]:
+    """The parser default of each column option."""
+    return {name: default for name, (_, default, _) in _OPTIONS.items()}
 
 
 def columns_from(args: argparse.Namespace) -> Columns:

@@ -97,6 +97,7 @@ def register(subparsers: Any) -> None:
             "prediction": "column of model predictions; its drift fails the gate "
             "(default: 'prediction' when present)"
         },
+        default={"prediction": None},
     )
     add_result_file(
         parser, "--verdict-file", what="verdict file", default="", help="write the verdict JSON here"

@@ -142,7 +142,7 @@ def register(subparsers: Any) -> None:
         baseline,
         ("label", "id"),
         help={
-            "label": "label column of the data (default: label)",
+            "label": "label column of the data",
             "id": "row id column, kept when present (default: id)",
         },
     )
@@ -153,9 +153,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="a column to keep (slices), repeatable",
     )
-    add_column_options(
-        baseline, ("proba-prefix",), help={"proba-prefix": "multiclass columns prefix (default: proba_)"}
-    )
+    add_column_options(baseline, ("proba-prefix",), help={"proba-prefix": "multiclass columns prefix"})
     baseline.add_argument(
         "--missing-ok", action="store_true", help="succeed without writing when the alias does not exist yet"
     )
