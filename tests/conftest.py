@@ -24,3 +24,17 @@ def _clean_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "MLCI_")) or name in ("MLFLOW_TRACKING_URI", "RUNNER_TEMP"):
             monkeypatch.delenv(name, raising=False)
+
+
+#: Markers of tests that start a real component: each is slow by nature (an engine, a server, a
+#: workflow run or a JVM), so the fast tier, ``scripts/test -m "not slow"``, leaves them out too.
+_COMPONENT_MARKERS = ("docker", "mlflow", "workflow", "spark")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not item.get_closest_marker("slow") and any(
+            item.get_closest_marker(m) for m in _COMPONENT_MARKERS
+        ):
+            item.add_marker(pytest.mark.slow)
