@@ -25,14 +25,23 @@ examples:
 """
 
 CHECK_DESCRIPTION = """\
-Compare the inputs and predictions logged by `mlci serve --log-dir` with the training reference:
-each input with the drift statistics of `mlci drift` (PSI by default), and the predictions with
-the model's predictions on the reference. One verdict, mlci.monitor-verdict; exit 1 when it
-fails. Only rows of the model given by --model (its digest) are read: a log of another model is
-an input error.
+Judge the rows `mlci serve --log-dir` logged in a window, per model version (several --model for
+a canary and its stable release sharing the logs): input drift against the training reference
+(the drift statistics of `mlci drift`, PSI by default); prediction drift against the model's
+predictions on --evaluation (else on --reference); data quality (the training suite of `mlci data
+check`, with --suite); realized performance on the rows a --labels file joins (the gate's
+metrics and bootstrap intervals); and estimated performance from the logged probabilities
+(confidence-based estimation, valid only when the model is calibrated on --evaluation: the
+verdict flags it when not). Rules in --config use the gate file's grammar (metrics: accuracy:
+{min: 0.8}; estimated_accuracy: {min: 0.8}; drift; data-quality; min-rows; on-inconclusive;
+on-no-traffic). One verdict, mlci.monitor-verdict; exit 1 when it does not pass (an empty
+window never passes). Rows of a model not given by --model are an input error (exit 2), and so
+are labels that join no logged row.
 
 examples:
   mlci monitor check --logs 'logs/*.jsonl' --reference train.csv --model model/ --window 24h
+  mlci monitor check --logs logs/ --reference train.csv --model model/ --evaluation test.csv \\
+      --suite suite.yml --labels labels.csv --config monitor.yml --verdict-file verdict.json
 """
 
 
@@ -102,7 +111,13 @@ def register(subparsers: Any) -> None:
         help="prediction log files, folders or globs (repeatable)",
     )
     check.add_argument("--reference", required=True, metavar="DATA", help="training data of the model")
-    check.add_argument("--model", required=True, metavar="MODEL", help="the model that wrote the logs")
+    check.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="MODEL",
+        help="the model that wrote the logs (repeatable: one per version in the logs)",
+    )
     check.add_argument(
         "--window", metavar="DURATION", help="only rows of the last 90m, 24h, 7d... (default: all)"
     )
@@ -113,6 +128,29 @@ def register(subparsers: Any) -> None:
     check.add_argument(
         "--trust-type", action="append", default=[], metavar="TYPE", help="an extra type skops may load"
     )
+    check.add_argument("--config", metavar="FILE", help="monitor rules (YAML), in the gate file's grammar")
+    check.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="an inline rule: 'estimated_accuracy min=0.8'",
+    )
+    check.add_argument(
+        "--labels", metavar="FILE", help="labels that arrived later (CSV, Parquet, JSON Lines)"
+    )
+    check.add_argument(
+        "--label-column", default="label", metavar="NAME", help="label column (default: label)"
+    )
+    check.add_argument(
+        "--label-id-column",
+        metavar="NAME",
+        help="join labels on this logged input (a user id) instead of request_id (and row)",
+    )
+    check.add_argument(
+        "--evaluation", metavar="DATA", help="labelled evaluation data: calibration and reference predictions"
+    )
+    check.add_argument("--suite", metavar="FILE", help="the training data's expectation suite (data quality)")
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -141,20 +179,21 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
         drift_config=args.drift_config,
         allow_pickle=args.allow_pickle,
         trusted_types=trusted_types_from(args.trust_type),
+        labels=args.labels,
+        label_column=args.label_column,
+        label_id_column=args.label_id_column,
+        evaluation=args.evaluation,
+        suite=args.suite,
+        config=args.config,
+        rules=args.rule,
     )
-    outputs = {"passed": str(verdict.passed).lower()}
+    outputs = {"passed": str(verdict.passed).lower(), "status": verdict.status}
     if args.verdict_file:
         write_json_atomic(args.verdict_file, verdict.to_dict())
         outputs["verdict-file"] = args.verdict_file
-    status = "passed" if verdict.passed else "FAILED"
-    text = f"monitor {status}: {verdict.rows} logged rows of {verdict.model['name']}"
-    if verdict.drift is not None:
-        text += f", {len(verdict.drift.drifted_features)} of {len(verdict.drift.features)} inputs drifted"
-        if verdict.drift.prediction is not None and verdict.drift.prediction.drifted:
-            text += ", predictions drifted"
-    for reason in verdict.reasons:
-        text += f"\n  {reason}"
-    text += "\n  not checked yet: " + "; ".join(verdict.not_checked)
+    from mlci_lib.monitor.monitor import verdict_text
+
+    text = verdict_text(verdict)
     return Outcome(
         result=verdict,
         passed=verdict.passed,

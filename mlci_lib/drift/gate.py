@@ -422,6 +422,11 @@ def load_drift_config(path: str | os.PathLike[str] | None, **overrides: Any) -> 
 
     raw: dict[str, Any] = dict(read_mapping(path, what="drift config")) if path else {}
     where = f"drift config {path}" if path else "drift options"
+    return parse_drift_config(raw, where=where, **overrides)
+
+
+def parse_drift_config(raw: Mapping[str, Any], *, where: str, **overrides: Any) -> DriftConfig:
+    """A drift config from a mapping (a file's content, or a section of another config)."""
     from mlci_lib.options import check_keys
 
     check_keys(raw, sorted(_CONFIG_KEYS), where=where)

@@ -61,7 +61,7 @@ def _as_verdict(item: Any, index: int) -> Verdict:
     )
 
 
-_TITLES = {"gate": "Metric gate", "data-check": "Data check", "drift": "Drift"}
+_TITLES = {"gate": "Metric gate", "data-check": "Data check", "drift": "Drift", "monitor": "Monitor"}
 
 
 def _section(verdict: Verdict, title: str) -> str:
@@ -87,6 +87,10 @@ def _section(verdict: Verdict, title: str) -> str:
         from mlci_lib.drift.render import drift_markdown
 
         return drift_markdown(from_dict(DriftVerdict, verdict.data, what=what), title=title).rstrip()
+    if verdict.kind == "monitor":
+        from mlci_lib.report.monitor import monitor_section
+
+        return monitor_section(verdict.data, title=title)
     raise AssertionError(f"no section for a {verdict.kind} verdict")  # validate_verdict knows the kinds
 
 

@@ -25,10 +25,11 @@ PIPELINE = "mlci.pipeline-verdict"
 GATE = "mlci.gate-verdict"
 DATA_CHECK = "mlci.data-check"
 DRIFT = "mlci.drift-verdict"
+MONITOR = "mlci.monitor-verdict"
 #: Schema -> the newest schema_version this release reads.
-SUPPORTED: dict[str, int] = {PIPELINE: 1, GATE: 1, DATA_CHECK: 1, DRIFT: 1}
+SUPPORTED: dict[str, int] = {PIPELINE: 1, GATE: 1, DATA_CHECK: 1, DRIFT: 1, MONITOR: 2}
 #: Schema -> short kind used in section names.
-KINDS = {PIPELINE: "pipeline", GATE: "gate", DATA_CHECK: "data-check", DRIFT: "drift"}
+KINDS = {PIPELINE: "pipeline", GATE: "gate", DATA_CHECK: "data-check", DRIFT: "drift", MONITOR: "monitor"}
 STAGE_STATUSES = ("passed", "failed", "skipped", "error")
 RULE_OUTCOMES = ("pass", "fail", "inconclusive", "undefined", "skipped")
 
@@ -56,6 +57,7 @@ _TOOLS = {
     GATE: "'mlci gate'",
     DATA_CHECK: "'mlci data check'",
     DRIFT: "'mlci drift'",
+    MONITOR: "'mlci monitor check'",
 }
 
 
@@ -114,7 +116,7 @@ def validate_verdict(data: Any, *, source: str, where: str = "") -> Verdict:
                 and embedded["schema"] != PIPELINE
             ):
                 validate_verdict(embedded, source=source, where=f"{prefix}stages[{i}].verdict".strip())
-    decided = {PIPELINE: _pipeline_decision, GATE: _gate_decision}.get(schema)
+    decided = {PIPELINE: _pipeline_decision, GATE: _gate_decision, MONITOR: _monitor_decision}.get(schema)
     if decided is not None:
         should, why = decided(data)
         if data["passed"] is not should:
@@ -141,6 +143,18 @@ def _gate_decision(d: Mapping[str, Any]) -> tuple[bool, str]:
     if status is not None and status not in ("pass", "warn"):
         return False, f"its status is {status!r}"
     return True, "every required rule passed" + (f" (inconclusive ones under {policy})" if unsure else "")
+
+
+def _monitor_decision(d: Mapping[str, Any]) -> tuple[bool, str]:
+    """What a monitor verdict's own rules decide: a gate's decision over every version's rules."""
+    versions = d["versions"]
+    if not versions:
+        return False, "it holds no logged row (an empty window never passes)"
+    rules = [r for v in versions for r in v["rules"]]
+    should, why = _gate_decision({"on_inconclusive": d["on_inconclusive"], "rules": rules})
+    if should and d.get("status") not in ("pass", "warn"):
+        return False, f"its status is {d.get('status')!r}"
+    return should, why
 
 
 def _pipeline_decision(d: Mapping[str, Any]) -> tuple[bool, str]:

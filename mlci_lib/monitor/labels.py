@@ -1,0 +1,181 @@
+"""Labels that arrive after the predictions, joined back onto the logged rows.
+
+A labels file (CSV, Parquet, JSON Lines) holds a label column and a key: the request id the
+server logged (``request_id``, with ``row`` when a request carried several rows), or a user id
+column that the model received as an input (``--label-id-column customer_id`` joins on the logged
+``inputs.customer_id``). Each key appears once in the labels file; many logged rows may share it
+(one customer, many requests). Labels that join no logged row of the window are an input error,
+never an empty pass; a partial join is reported with its counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Any
+
+from mlci_lib.errors import InputError
+from mlci_lib.results import Result
+from mlci_lib.values import shown
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinCounts(Result):
+    """How a labels file met the logged rows."""
+
+    SCHEMA = "mlci.monitor-label-join"
+
+    source: str
+    key: tuple[str, ...]
+    label_column: str
+    #: Rows of the labels file, and those whose label is missing (not used).
+    label_rows: int
+    missing_labels: int
+    #: Logged rows in the window, and those that got a label.
+    logged_rows: int
+    joined_rows: int
+    #: Labels whose key matched no logged row of the window (another window, or unknown ids).
+    unmatched_labels: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelJoin:
+    counts: JoinCounts
+    #: The labels file's labels (missing ones left out), in their own dtype.
+    values: "np.ndarray"
+    #: For each logged row, the index of its label in ``values``, or -1.
+    position: "np.ndarray"
+
+    @property
+    def joined(self) -> "np.ndarray":
+        return self.position >= 0
+
+    def labels_of(self, rows: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+        """For the logged rows selected by the boolean ``rows``: which got a label, and the labels."""
+        picked = self.position[rows]
+        has = picked >= 0
+        return has, self.values[picked[has]]
+
+
+def _keys(frame: "pd.DataFrame", columns: list[str]) -> Any:
+    """The key columns as one comparable index: numbers as numbers, anything else as text."""
+    import pandas as pd
+
+    parts = []
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            parts.append(series.astype("float64").to_numpy())
+        else:
+            parts.append(series.astype(str).to_numpy())
+    if len(parts) == 1:
+        return pd.Index(parts[0])
+    return pd.MultiIndex.from_arrays(parts)
+
+
+def _align_kinds(logged: "pd.DataFrame", labels: "pd.DataFrame", pairs: list[tuple[str, str]]) -> None:
+    """A key numeric on one side and text on the other compares as text on both."""
+    import pandas as pd
+
+    for log_col, label_col in pairs:
+        numeric = [
+            pd.api.types.is_numeric_dtype(f[c].dtype) for f, c in ((logged, log_col), (labels, label_col))
+        ]
+        if numeric[0] != numeric[1]:
+            for frame, column in ((logged, log_col), (labels, label_col)):
+                values = frame[column]
+                if pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
+                    values = values.astype("Int64")
+                frame[column] = values.astype(str)
+
+
+def join_labels(
+    logged: "pd.DataFrame",
+    labels: "str | os.PathLike[str]",
+    *,
+    label_column: str = "label",
+    id_column: str | None = None,
+) -> LabelJoin:
+    """Join the labels file onto ``logged`` (flat log rows: ``request_id``, ``row``, ``inputs.*``)."""
+    import numpy as np
+
+    from mlci_lib.tables import read_table
+
+    frame = read_table(labels, what="labels file")
+    source = str(labels)
+    if label_column not in frame.columns:
+        raise InputError(
+            f"labels file {source} has no column {label_column!r}",
+            hint="name its label column with --label-column (it has "
+            + ", ".join(map(str, frame.columns[:8]))
+            + ")",
+        )
+    if id_column:
+        logged_key = f"inputs.{id_column}"
+        if id_column not in frame.columns:
+            raise InputError(
+                f"labels file {source} has no column {id_column!r} (option --label-id-column)",
+                hint="write the id column in the labels file, or join on request_id",
+            )
+        if logged_key not in logged.columns:
+            raise InputError(
+                f"option --label-id-column {id_column!r}: the logged rows have no input {id_column!r}",
+                hint="name an input the model receives (and the server logs), or join on request_id",
+            )
+        pairs = [(logged_key, id_column)]
+    else:
+        if "request_id" not in frame.columns:
+            raise InputError(
+                f"labels file {source} has no request_id column to join on",
+                hint="write the request id the server echoed (X-Request-Id), or join on an input "
+                "column with --label-id-column",
+            )
+        pairs = [("request_id", "request_id")]
+        if "row" in frame.columns:
+            pairs.append(("row", "row"))
+        elif "row" in logged.columns and logged["row"].to_numpy().max(initial=0) > 0:
+            raise InputError(
+                f"labels file {source} joins on request_id, but some logged requests hold several rows",
+                hint="add a 'row' column (the row's position in its request, as logged), "
+                "or join on an input column with --label-id-column",
+            )
+    keyed = frame[[c for _, c in pairs] + [label_column]].copy()
+    log_keys = logged[[c for c, _ in pairs]].copy()
+    _align_kinds(log_keys, keyed, pairs)
+    missing = keyed[label_column].isna().to_numpy()
+    keyed = keyed[~missing]
+    label_index = _keys(keyed, [c for _, c in pairs])
+    if not label_index.is_unique:
+        duplicated = label_index[label_index.duplicated()][0]
+        raise InputError(
+            f"labels file {source} gives key {shown(duplicated)} more than one label",
+            hint="keep one label per " + " and ".join(c for _, c in pairs),
+        )
+    position = label_index.get_indexer(_keys(log_keys, [c for c, _ in pairs]))
+    joined = position >= 0
+    values = keyed[label_column].to_numpy()
+    used = np.zeros(len(keyed), dtype=bool)
+    used[position[joined]] = True
+    counts = JoinCounts(
+        source=source,
+        key=tuple(c for _, c in pairs),
+        label_column=label_column,
+        label_rows=len(frame),
+        missing_labels=int(missing.sum()),
+        logged_rows=len(logged),
+        joined_rows=int(joined.sum()),
+        unmatched_labels=int((~used).sum()),
+    )
+    if counts.joined_rows == 0:
+        sample_label = shown(label_index[0]) if len(label_index) else "none"
+        sample_log = shown(log_keys.iloc[0].tolist()[0]) if len(log_keys) else "none"
+        raise InputError(
+            f"labels file {source}: none of its {len(keyed):,} labels joins a logged row of the window "
+            f"on {' and '.join(counts.key)} (labels like {sample_label}, logged like {sample_log})",
+            hint="pass the labels of these logs (and window), or the key they share with --label-id-column",
+        )
+    return LabelJoin(counts=counts, values=values, position=position)
