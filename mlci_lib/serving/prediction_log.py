@@ -327,6 +327,7 @@ class _Writer:
         self.metrics = metrics
         self.say = say
         self.sequence = 0
+        self._tag = os.urandom(4).hex()
         self.file: IO[str] | None = None
         self.buffer: list[dict[str, Any]] = []  # Parquet rows, written when the file closes
         self.rows = 0
@@ -339,7 +340,10 @@ class _Writer:
     def _open(self, now: float) -> None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
         self.sequence += 1
-        name = f"{FILE_PREFIX}{stamp}Z-{os.getpid()}-{self.sequence:06d}.{self.settings.format}"
+        # The time and pid alone collide: two replicas in containers are both pid 1, and two logs
+        # in one process (two served models) open files in the same second; a random tag keeps
+        # one log from replacing another's file.
+        name = f"{FILE_PREFIX}{stamp}Z-{os.getpid()}-{self._tag}-{self.sequence:06d}.{self.settings.format}"
         self.final = self.folder / name
         self.temp = self.folder / f".{name}.partial"
         if self.settings.format == "jsonl":
