@@ -279,6 +279,12 @@ def test_the_training_suite_runs_on_the_logged_inputs(setup: dict[str, Any]) -> 
     skipped = " ".join(version["data_quality_skipped"])
     assert "'label'" in skipped and "table-wide" in skipped
     assert rule(version, "data quality")["outcome"] == "fail"
+    label_only = setup["root"] / "label-only.yml"
+    label_only.write_text("name: labels\ncolumns:\n  label: {allowed: [0, 1]}\n")
+    code, verdict, _ = check(setup, "--suite", str(label_only))
+    assert code == 1  # a suite with nothing to check on the logs never passes them
+    outcome = rule(verdict["versions"][0], "data quality")
+    assert outcome["outcome"] == "undefined" and "no expectation on the model's inputs" in outcome["message"]
     advisory = setup["root"] / "advisory.yml"
     advisory.write_text("data-quality: warn\n")
     code, verdict, _ = check(setup, "--suite", str(suite), "--config", str(advisory))

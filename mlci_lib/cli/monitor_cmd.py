@@ -160,7 +160,6 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.files import write_json_atomic
     from mlci_lib.models import trusted_types_from
     from mlci_lib.monitor.monitor import monitor_logs
-    from mlci_lib.runner import Annotation
 
     until = None
     if args.until:
@@ -200,8 +199,27 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
         text=text,
         summary=verdict.markdown(),
         outputs=outputs,
-        annotations=[Annotation("error", r, title="mlci monitor") for r in verdict.reasons],
+        annotations=_annotations(verdict),
     )
+
+
+def _annotations(verdict: Any) -> list[Any]:
+    """An error for each required rule that fails the verdict, a warning for the other rules not passed."""
+    from mlci_lib.runner import Annotation
+
+    if not verdict.versions:
+        return [Annotation("error", r, title="mlci monitor") for r in verdict.reasons]
+    out = []
+    for version in verdict.versions:
+        for rule in version.rules:
+            if rule.outcome not in ("fail", "undefined", "inconclusive"):
+                continue
+            failing = rule.required and (rule.outcome != "inconclusive" or verdict.on_inconclusive == "fail")
+            message = f"{version.label}: {rule.rule} {rule.outcome}" + (
+                f": {rule.message}" if rule.message else ""
+            )
+            out.append(Annotation("error" if failing else "warning", message, title="mlci monitor"))
+    return out
 
 
 def handle_render(args: argparse.Namespace, ctx: Context) -> Outcome:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlci_lib.errors import InputError
 from mlci_lib.results import Result
@@ -61,20 +61,38 @@ class LabelJoin:
         return has, self.values[picked[has]]
 
 
-def _keys(frame: "pd.DataFrame", columns: list[str]) -> Any:
-    """The key columns as one comparable index: numbers as numbers, anything else as text."""
+def _key_values(series: "pd.Series") -> "np.ndarray":
+    """A key column's values: numbers as floats, anything else as text."""
     import pandas as pd
 
-    parts = []
-    for column in columns:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-            parts.append(series.astype("float64").to_numpy())
-        else:
-            parts.append(series.astype(str).to_numpy())
-    if len(parts) == 1:
-        return pd.Index(parts[0])
-    return pd.MultiIndex.from_arrays(parts)
+    values: np.ndarray
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.astype("float64").to_numpy()
+    else:
+        values = series.astype(str).to_numpy(dtype=object)
+    return values
+
+
+def _codes(
+    logged: "pd.DataFrame", labels: "pd.DataFrame", pairs: list[tuple[str, str]]
+) -> tuple["np.ndarray", "np.ndarray"]:
+    """One integer per key on both sides, equal where the keys are: a hash join on numbers.
+
+    Each key column is factorized over both sides at once, and the columns' codes are folded
+    into one (refactorized after each column, so they stay small); a tuple index of a million
+    (request id, row) pairs costs many times more to build and probe.
+    """
+    import numpy as np
+    import pandas as pd
+
+    n = len(logged)
+    combined = np.zeros(n + len(labels), dtype=np.int64)
+    for log_column, label_column in pairs:
+        values = np.concatenate([_key_values(logged[log_column]), _key_values(labels[label_column])])
+        codes, uniques = pd.factorize(values)
+        combined = combined * (len(uniques) + 1) + (codes + 1)
+        combined, _ = pd.factorize(combined)
+    return combined[:n], combined[n:]
 
 
 def _align_kinds(logged: "pd.DataFrame", labels: "pd.DataFrame", pairs: list[tuple[str, str]]) -> None:
@@ -102,6 +120,7 @@ def join_labels(
 ) -> LabelJoin:
     """Join the labels file onto ``logged`` (flat log rows: ``request_id``, ``row``, ``inputs.*``)."""
     import numpy as np
+    import pandas as pd
 
     from mlci_lib.tables import read_table
 
@@ -148,14 +167,17 @@ def join_labels(
     _align_kinds(log_keys, keyed, pairs)
     missing = keyed[label_column].isna().to_numpy()
     keyed = keyed[~missing]
-    label_index = _keys(keyed, [c for _, c in pairs])
+    log_codes, label_codes = _codes(log_keys, keyed, pairs)
+    label_index = pd.Index(label_codes)
     if not label_index.is_unique:
-        duplicated = label_index[label_index.duplicated()][0]
+        first = int(np.flatnonzero(label_index.duplicated())[0])
+        key = keyed.iloc[first][[c for _, c in pairs]].tolist()
+        shown_key = shown(key[0] if len(key) == 1 else tuple(key))
         raise InputError(
-            f"labels file {source} gives key {shown(duplicated)} more than one label",
+            f"labels file {source} gives key {shown_key} more than one label",
             hint="keep one label per " + " and ".join(c for _, c in pairs),
         )
-    position = label_index.get_indexer(_keys(log_keys, [c for c, _ in pairs]))
+    position = label_index.get_indexer(log_codes)
     joined = position >= 0
     values = keyed[label_column].to_numpy()
     used = np.zeros(len(keyed), dtype=bool)
@@ -171,7 +193,7 @@ def join_labels(
         unmatched_labels=int((~used).sum()),
     )
     if counts.joined_rows == 0:
-        sample_label = shown(label_index[0]) if len(label_index) else "none"
+        sample_label = shown(keyed.iloc[0][pairs[0][1]]) if len(keyed) else "none"
         sample_log = shown(log_keys.iloc[0].tolist()[0]) if len(log_keys) else "none"
         raise InputError(
             f"labels file {source}: none of its {len(keyed):,} labels joins a logged row of the window "

@@ -420,20 +420,25 @@ def _settings(cfg: MonitorConfig) -> "BootstrapSettings":
 
 
 def _version_groups(logged: "pd.DataFrame") -> list[tuple[tuple[str, str | None], "np.ndarray"]]:
+    """The rows of each (digest, version) in the logs, by version then digest."""
     import numpy as np
     import pandas as pd
 
-    digest = logged["model.digest"].astype(str)
-    version = (
-        logged["model.version"].map(lambda v: None if v is None or v != v else str(v))
-        if "model.version" in logged.columns
-        else pd.Series([None] * len(logged))
-    )
-    key = pd.MultiIndex.from_arrays([digest.to_numpy(), version.fillna("\0").to_numpy()])
-    codes, uniques = pd.factorize(key)
+    digest_codes, digests = pd.factorize(logged["model.digest"].astype(str))
+    if "model.version" in logged.columns:
+        version_codes, versions = pd.factorize(logged["model.version"], use_na_sentinel=True)
+    else:
+        version_codes, versions = np.full(len(logged), -1), pd.Index([])
+    # One code per pair: a million rows of one version are one group, found without a sort.
+    combined = digest_codes.astype(np.int64) * (len(versions) + 1) + (version_codes + 1)
+    present = np.unique(combined)
     out = []
-    for i, (d, v) in enumerate(uniques):
-        out.append(((str(d), None if v == "\0" else str(v)), np.flatnonzero(codes == i)))
+    for code in present:
+        digest = str(digests[code // (len(versions) + 1)])
+        index = code % (len(versions) + 1) - 1
+        version = None if index < 0 else str(versions[index])
+        rows = np.arange(len(logged)) if len(present) == 1 else np.flatnonzero(combined == code)
+        out.append(((digest, version), rows))
     return sorted(out, key=lambda item: (item[0][1] or "", item[0][0]))
 
 
@@ -500,17 +505,27 @@ def _judge_version(
         from mlci_lib.data.check import check_data
 
         applied, skipped = _suite_for_inputs(ctx.suite, ctx.names)
-        quality = dataclasses.replace(check_data(current, applied), data="logged inputs")
-        rules.append(
-            _rule(
-                "data quality", "data-quality", value=float(quality.failed), comparison="<=", threshold=0.0,
-                outcome=PASS if quality.passed else FAIL, required=(cfg.data_quality or "pass") == "pass",
-                message="" if quality.passed else "; ".join(
-                    [*quality.problems, *(e.describe() for e in quality.failures[:3])]
-                ),
-                statistic="failed expectations",
-            )
-        )  # fmt: skip
+        required = (cfg.data_quality or "pass") == "pass"
+        if not applied.expectations:  # an empty suite passes anything: never a silent pass
+            rules.append(
+                _rule(
+                    "data quality", "data-quality", value=None, comparison="<=", threshold=0.0,
+                    outcome=UNDEFINED, required=required, statistic="failed expectations",
+                    message=f"suite {ctx.suite.source} has no expectation on the model's inputs",
+                )
+            )  # fmt: skip
+        else:
+            quality = dataclasses.replace(check_data(current, applied), data="logged inputs")
+            rules.append(
+                _rule(
+                    "data quality", "data-quality", value=float(quality.failed), comparison="<=",
+                    threshold=0.0, outcome=PASS if quality.passed else FAIL, required=required,
+                    message="" if quality.passed else "; ".join(
+                        [*quality.problems, *(e.describe() for e in quality.failures[:3])]
+                    ),
+                    statistic="failed expectations",
+                )
+            )  # fmt: skip
     else:
         not_checked.append("data quality of the logged inputs (no --suite)")
     classes = model.loaded.classes if model.loaded.is_classifier else None
@@ -801,7 +816,14 @@ def _estimated(
         intervals={k: interval_of(points[k], draws[k], ctx.settings.confidence) for k in names},
         calibration=calibration,
     )
-    return estimate, [_estimated_name(r) for r in results]
+    # The estimate's validity is a rule of its own, advisory: an uncalibrated model's verdict is
+    # at best a warning, even with no rule on its estimate (a rule on it is undefined, and fails).
+    valid = _rule(
+        "calibration", "calibration", value=finite(calibration.ece), comparison="<=", threshold=cfg.max_ece,
+        outcome=PASS if calibration.calibrated else FAIL, required=False, statistic="ECE",
+        message="" if calibration.calibrated and not calibration.ece > cfg.max_ece else calibration.message,
+    )  # fmt: skip
+    return estimate, [valid, *(_estimated_name(r) for r in results)]
 
 
 def _estimated_name(result: RuleResult) -> RuleResult:
