@@ -15,7 +15,6 @@ import os
 from typing import TYPE_CHECKING
 
 from mlci_lib.errors import InputError
-from mlci_lib.results import Result
 from mlci_lib.values import shown
 
 if TYPE_CHECKING:
@@ -24,10 +23,8 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True)
-class JoinCounts(Result):
-    """How a labels file met the logged rows."""
-
-    SCHEMA = "mlci.monitor-label-join"
+class JoinCounts:
+    """How a labels file met the logged rows (part of the monitor verdict)."""
 
     source: str
     key: tuple[str, ...]
@@ -61,16 +58,14 @@ class LabelJoin:
         return has, self.values[picked[has]]
 
 
-def _key_values(series: "pd.Series") -> "np.ndarray":
-    """A key column's values: numbers as floats, anything else as text."""
+def _key_values(series: "pd.Series") -> "pd.Series":
+    """A key column's values: numbers as floats, anything else as text (pandas' Arrow strings,
+    which factorize many times faster than Python strings)."""
     import pandas as pd
 
-    values: np.ndarray
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        values = series.astype("float64").to_numpy()
-    else:
-        values = series.astype(str).to_numpy(dtype=object)
-    return values
+        return series.astype("float64").reset_index(drop=True)
+    return series.astype(str).reset_index(drop=True)
 
 
 def _codes(
@@ -88,7 +83,9 @@ def _codes(
     n = len(logged)
     combined = np.zeros(n + len(labels), dtype=np.int64)
     for log_column, label_column in pairs:
-        values = np.concatenate([_key_values(logged[log_column]), _key_values(labels[label_column])])
+        values = pd.concat(
+            [_key_values(logged[log_column]), _key_values(labels[label_column])], ignore_index=True
+        )
         codes, uniques = pd.factorize(values)
         combined = combined * (len(uniques) + 1) + (codes + 1)
         combined, _ = pd.factorize(combined)

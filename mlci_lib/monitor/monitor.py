@@ -217,13 +217,24 @@ def _in_window(
 
     if logged.empty:
         return logged
-    stamps = pd.to_datetime(logged["timestamp"], utc=True, format="ISO8601")
-    keep = stamps <= pd.Timestamp(end)
+    # The rows of one request share a time: parse each distinct time once.
+    import numpy as np
+
+    codes, distinct = pd.factorize(logged["timestamp"])
+    try:
+        stamps = pd.to_datetime(pd.Series(distinct), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"a prediction log holds a timestamp that is not an ISO 8601 time ({exc})",
+            hint="pass the logs mlci serve wrote",
+        ) from None
+    inside = (stamps <= pd.Timestamp(end)).to_numpy()
     if since is not None:
-        keep &= stamps > pd.Timestamp(since)
+        inside &= (stamps > pd.Timestamp(since)).to_numpy()
+    keep = np.where(codes >= 0, inside[codes], False)  # a row without a time is in no window
     if bool(keep.all()):
         return logged
-    return logged[keep.to_numpy()].reset_index(drop=True)
+    return logged[keep].reset_index(drop=True)
 
 
 def _class_index(values: "np.ndarray", classes: Sequence[Any], what: str) -> "np.ndarray":

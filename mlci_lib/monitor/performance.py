@@ -36,8 +36,6 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlci_lib.results import Result
-
 if TYPE_CHECKING:
     import numpy as np
 
@@ -57,10 +55,8 @@ class CalibrationBin:
 
 
 @dataclasses.dataclass(frozen=True)
-class Calibration(Result):
+class Calibration:
     """Calibration of the predicted-class probability on the labelled evaluation set."""
-
-    SCHEMA = "mlci.calibration"
 
     source: str
     rows: int
