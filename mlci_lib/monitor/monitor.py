@@ -27,12 +27,23 @@ import datetime
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlci_lib.data.check import DataCheckResult
 from mlci_lib.drift.gate import DriftConfig, DriftVerdict
 from mlci_lib.errors import ConfigError, InputError
-from mlci_lib.gate.verdict import FAIL, INCONCLUSIVE, OUTCOMES, PASS, SKIPPED, UNDEFINED, RuleResult
+from mlci_lib.gate.verdict import (
+    FAIL,
+    INCONCLUSIVE,
+    OUTCOMES,
+    PASS,
+    SKIPPED,
+    UNDEFINED,
+    Comparison,
+    Outcome,
+    RuleKind,
+    RuleResult,
+)
 from mlci_lib.monitor.config import ESTIMATED_PREFIX, MonitorConfig
 from mlci_lib.monitor.labels import JoinCounts
 from mlci_lib.monitor.performance import EstimatedPerformance, RealizedPerformance
@@ -49,7 +60,8 @@ if TYPE_CHECKING:
 
 #: The column both frames carry the predictions in (a name no input of a model has).
 PREDICTION_COLUMN = "mlci.prediction"
-STATUSES = ("pass", "warn", "fail", "inconclusive")
+#: A verdict's (and a version's) status; inconclusive never passes.
+Status = Literal["pass", "warn", "fail", "inconclusive"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +73,7 @@ class VersionReport:
     digest: str
     rows: int
     passed: bool
-    status: str
+    status: Status
     rules: tuple[RuleResult, ...]
     drift: DriftVerdict | None
     data_quality: DataCheckResult | None
@@ -84,7 +96,7 @@ class MonitorVerdict(Result):
 
     passed: bool
     #: pass | warn | fail | inconclusive (an empty window under on-no-traffic: inconclusive).
-    status: str
+    status: Status
     model: dict[str, Any]
     models: tuple[dict[str, Any], ...]
     files: tuple[str, ...]
@@ -122,12 +134,12 @@ def parse_window(text: str | None, option: str = "--window") -> datetime.timedel
 
 def _rule(
     rule: str,
-    kind: str,
+    kind: "RuleKind",
     *,
     value: float | None,
-    comparison: str,
+    comparison: "Comparison",
     threshold: float,
-    outcome: str,
+    outcome: "Outcome",
     required: bool = True,
     message: str = "",
     metric: str = "",
@@ -141,7 +153,7 @@ def _rule(
     )  # fmt: skip
 
 
-def decide(rules: Sequence[RuleResult], policy: str) -> tuple[bool, str]:
+def decide(rules: Sequence[RuleResult], policy: str) -> tuple[bool, Status]:
     """(passed, status) of a set of rules under ``on-inconclusive``, as the gate decides."""
     failing = [r for r in rules if r.required and r.outcome in (FAIL, UNDEFINED)]
     unsure = [r for r in rules if r.required and r.outcome == INCONCLUSIVE]
@@ -230,7 +242,7 @@ def _in_window(
         ) from None
     inside = (stamps <= pd.Timestamp(end)).to_numpy()
     if since is not None:
-        inside &= (stamps > pd.Timestamp(since)).to_numpy()
+        inside = inside & (stamps > pd.Timestamp(since)).to_numpy()
     keep = np.where(codes >= 0, inside[codes], False)  # a row without a time is in no window
     if bool(keep.all()):
         return logged
@@ -354,7 +366,7 @@ def monitor_logs(
         "confidence": settings.confidence,
     }
     if logged.empty:
-        status = "inconclusive" if cfg.on_no_traffic == "inconclusive" else "fail"
+        status: Status = "inconclusive" if cfg.on_no_traffic == "inconclusive" else "fail"
         return MonitorVerdict(
             passed=False, status=status, rows=0, versions=(), drift=None, labels=None,
             reasons=("no logged row in the window: no traffic, or the logs of another window",),
