@@ -668,8 +668,6 @@ class _Evaluation:
 
 
 def _evaluation(model: _Model, ctx: _Context, classes: Any, pos_index: int | None) -> _Evaluation | None:
-    import numpy as np
-
     if ctx.evaluation is None:
         return None
     key = "evaluation-summary"
@@ -692,7 +690,6 @@ def _evaluation(model: _Model, ctx: _Context, classes: Any, pos_index: int | Non
         predicted = _class_index(predictions, classes, f"the model's predictions on {ctx.evaluation_name}")
     summary = _Evaluation(metrics, proba, predicted, labels_index)
     model.cache[key] = summary
-    _ = np  # numpy is imported for the arrays' types
     return summary
 
 
@@ -722,8 +719,6 @@ def _realized(
     ctx: _Context,
 ) -> tuple[RealizedPerformance, list[RuleResult]]:
     """The gate's metrics, intervals and checks on the rows of this version that got a label."""
-    import numpy as np
-
     from mlci_lib.gate.bootstrap import bootstrap_metrics
     from mlci_lib.gate.metrics import default_metrics, metric_for_task, point_metric, undefined_reason
     from mlci_lib.gate.predictions import encode_arrays
@@ -764,7 +759,6 @@ def _realized(
             confidence=ctx.settings.confidence, undefined=why,
         )  # fmt: skip
     intervals = {name: interval_of(points[name], draws.get(name), ctx.settings.confidence) for name in ruled}
-    _ = np
     return (
         RealizedPerformance(
             rows=len(part), labelled_rows=labelled, metrics={k: finite(v) for k, v in points.items()},
