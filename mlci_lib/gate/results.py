@@ -17,8 +17,10 @@ from mlci_lib.results import Result
 Outcome = Literal["pass", "fail", "inconclusive", "undefined", "skipped"]
 Status = Literal["pass", "warn", "fail"]
 RuleKind = Literal[
-    "metric", "slice", "slice-gap", "latency", "canary-errors", "canary-latency", "canary-predictions"
-]
+    "metric", "slice", "slice-gap", "latency", "canary-errors", "canary-latency", "canary-predictions",
+    # mlci monitor check's rules on a window of production traffic
+    "rows", "drift", "prediction-drift", "data-quality", "estimated", "calibration",
+]  # fmt: skip
 Direction = Literal["higher", "lower"]
 Comparison = Literal[">=", "<=", "|x| <="]
 Method = Literal["bootstrap", "point"]

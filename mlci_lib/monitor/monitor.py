@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from mlci_lib.data.check import DataCheckResult
 from mlci_lib.drift.gate import DriftConfig, DriftVerdict
 from mlci_lib.errors import ConfigError, InputError
-from mlci_lib.gate.verdict import (
+from mlci_lib.gate.results import (
     FAIL,
     INCONCLUSIVE,
     OUTCOMES,
@@ -702,7 +702,7 @@ def _task(classes: Any) -> str:
 
 
 def _undefined(rule: "MetricRule", why: str, evaluation: _Evaluation | None) -> list[RuleResult]:
-    from mlci_lib.gate.verdict import check_metric_rule
+    from mlci_lib.monitor.performance import check_metric_rule
 
     baseline = evaluation.metrics.get(rule.metric) if evaluation is not None else None
     return check_metric_rule(rule, math.nan, baseline=baseline, undefined=why)
@@ -722,8 +722,7 @@ def _realized(
     from mlci_lib.gate.bootstrap import bootstrap_metrics
     from mlci_lib.gate.metrics import default_metrics, metric_for_task, point_metric, undefined_reason
     from mlci_lib.gate.predictions import encode_arrays
-    from mlci_lib.gate.verdict import check_metric_rule
-    from mlci_lib.monitor.performance import finite, interval_of
+    from mlci_lib.monitor.performance import check_metric_rule, finite, interval_of
 
     cfg = ctx.cfg
     labelled = int(has.sum())
@@ -778,10 +777,10 @@ def _estimated(
     n: int,
 ) -> tuple[EstimatedPerformance | None, list[RuleResult]]:
     """Confidence-based performance estimation, valid only when calibration holds."""
-    from mlci_lib.gate.verdict import check_metric_rule
     from mlci_lib.monitor.performance import (
         calibration_gaps,
         check_calibration,
+        check_metric_rule,
         estimated_draws,
         expected_confusion,
         finite,

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from mlci_lib.gate.bootstrap import BootstrapSettings, Draws
+    from mlci_lib.gate.results import RuleResult
+    from mlci_lib.gate.rules import MetricRule
 
 #: Significance of the reliability test.
 RELIABILITY_ALPHA = 0.05
@@ -264,6 +266,35 @@ class RealizedPerformance:
     metrics: dict[str, float | None]
     intervals: dict[str, tuple[float, float] | None]
     message: str = ""
+
+
+def check_metric_rule(
+    rule: "MetricRule",
+    value: float,
+    *,
+    baseline: float | None = None,
+    draws: "Draws | None" = None,
+    rows: int | None = None,
+    confidence: float = 0.95,
+    undefined: str = "",
+) -> list["RuleResult"]:
+    """Decide one metric rule as the gate decides its own, on evidence gathered here.
+
+    ``draws`` (one model: ``values[:, 0]``) give the interval; ``baseline`` (the evaluation set's
+    value) is held fixed by change checks, as the gate holds a baseline known by its metrics only;
+    ``undefined`` says why ``value`` has no value, and the rule is then undefined (never a pass).
+    """
+    from mlci_lib.gate.checks import MetricEvidence, metric_checks
+
+    evidence = MetricEvidence(
+        candidate=value,
+        baseline=baseline,
+        draws=draws,
+        paired=False,
+        rows=rows,
+        candidate_undefined=undefined,
+    )
+    return metric_checks(rule, evidence, confidence)
 
 
 def interval_of(point: float, draws: "Draws | None", confidence: float) -> tuple[float, float] | None:
