@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlci_lib.report.escape import code, text
-from mlci_lib.report.markdown import MAX_TABLE_ROWS, data_check_section, drift_section, num
+from mlci_lib.report.markdown import MAX_TABLE_ROWS, num
 
 _STATUS = {
     "pass": "✅ passed",
@@ -76,6 +76,27 @@ def _rules_table(rules: Sequence[Mapping[str, Any]], confidence: str) -> list[st
     if len(rules) > MAX_TABLE_ROWS:
         lines += ["", f"… and {len(rules) - MAX_TABLE_ROWS} more rules (see the verdict file)."]
     return lines
+
+
+def _drift(data: Mapping[str, Any]) -> str:
+    """A version's drift, by the drift verdict's own renderer."""
+    from mlci_lib.drift.gate import DriftVerdict
+    from mlci_lib.drift.render import drift_markdown
+    from mlci_lib.result_schemas import from_dict
+
+    return drift_markdown(
+        from_dict(DriftVerdict, data, what="the monitor verdict's drift"), title="Drift"
+    ).rstrip()
+
+
+def _quality(data: Mapping[str, Any]) -> str:
+    """A version's data quality, by the data check's own renderer."""
+    from mlci_lib.data.check import DataCheckResult
+    from mlci_lib.data.render import check_markdown
+    from mlci_lib.result_schemas import from_dict
+
+    result = from_dict(DataCheckResult, data, what="the monitor verdict's data quality")
+    return check_markdown(result, title="Data quality").rstrip()
 
 
 def _performance(v: Mapping[str, Any], confidence: str) -> list[str]:
@@ -155,7 +176,7 @@ def _version(v: Mapping[str, Any], confidence: str) -> list[str]:
         lines += [
             f"<details{open_}><summary>Drift</summary>",
             "",
-            drift_section(drift, title="Drift"),
+            _drift(drift),
             "",
             "</details>",
             "",
@@ -166,7 +187,7 @@ def _version(v: Mapping[str, Any], confidence: str) -> list[str]:
         lines += [
             f"<details{open_}><summary>Data quality</summary>",
             "",
-            data_check_section(quality, title="Data quality"),
+            _quality(quality),
         ]
         skipped = v.get("data_quality_skipped") or []
         if skipped:
