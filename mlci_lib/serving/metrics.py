@@ -6,10 +6,12 @@ feature (count, sum, sum of squares, min, max) so the monitoring side can follow
 and the prediction log's written and dropped rows.
 
 Each :class:`ServingMetrics` has its own registry (never the library's global one), so two
-services in one process (tests, benchmarks) keep apart. The per-request work is kept small:
-a request counts itself and appends its predictions and input block to a pending list; the
-class counts and feature summaries are computed per batch of pending requests, vectorised,
-when the list grows long or when ``/metrics`` is scraped.
+services in one process (tests, benchmarks) keep apart. The per-request work is one append
+under a lock: the request (endpoint, status, latency), its predictions and its input block go to
+a pending list, and the counters, the latency histogram, the class counts and the feature
+summaries are updated per batch of pending requests, vectorised where they can be. A batch is
+folded when ``/metrics`` is scraped, and by a background thread once the list grows long, so no
+request waits for a fold.
 
 The metric names are those of the hand-written exposition this replaced (see
 ``tests/test_monitor_metrics.py``); ``prometheus_client`` adds ``*_created`` series for counters
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -43,6 +46,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 
 #: Requests whose predictions wait before their counts are folded in (and the scrape folds).
 FOLD_EVERY = 256
+#: Pending requests beyond which a request folds them itself: the background thread is late.
+FOLD_LIMIT = 16 * FOLD_EVERY
 
 #: Why a prediction-log row was not written (the ``reason`` label of the dropped counter).
 DROP_REASONS = ("queue_full", "write_error")
@@ -84,6 +89,9 @@ class ServingMetrics:
             self._log_dropped.labels(reason=reason)
         self._lock = threading.Lock()
         self._pending: list[tuple[Any, Any]] = []
+        self._pending_requests: list[tuple[str, int, float]] = []
+        self._fold_due = threading.Event()
+        self._folder: threading.Thread | None = None
         self._fold_lock = threading.Lock()
         self._rows = 0
         self._classes: dict[str, int] = {str(c): 0 for c in classes or ()}
@@ -104,11 +112,12 @@ class ServingMetrics:
     # -- updates, on the request's thread ------------------------------------------------------
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
-        self._requests.labels(endpoint=endpoint, code=str(status)).inc()
-        if endpoint == "/predict":
-            self._latency.observe(seconds)
         with self._lock:
+            self._pending_requests.append((endpoint, status, seconds))
             self._total_requests += 1
+            waiting = len(self._pending_requests)
+        if waiting >= FOLD_EVERY:
+            self._due(waiting)
 
     def total_requests(self) -> int:
         with self._lock:
@@ -124,9 +133,26 @@ class ServingMetrics:
             self._classifier = True
         with self._lock:
             self._pending.append((predictions, features if self._features else None))
-            due = len(self._pending) >= FOLD_EVERY
-        if due:
+            waiting = len(self._pending)
+        if waiting >= FOLD_EVERY:
+            self._due(waiting)
+
+    def _due(self, waiting: int) -> None:
+        """A batch is due: the background thread folds it (the request folds only past the limit)."""
+        if waiting >= FOLD_LIMIT:
             self.fold()
+            return
+        if self._folder is None:
+            with self._lock:
+                if self._folder is None:
+                    self._folder = threading.Thread(
+                        target=_fold_when_due,
+                        args=(weakref.ref(self), self._fold_due),
+                        name="mlci-metrics-fold",
+                        daemon=True,
+                    )
+                    self._folder.start()
+        self._fold_due.set()
 
     def log_dropped(self, rows: int, reason: str) -> None:
         self._log_dropped.labels(reason=reason).inc(rows)
@@ -149,6 +175,9 @@ class ServingMetrics:
         with self._fold_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
+                requests, self._pending_requests = self._pending_requests, []
+            if requests:
+                self._fold_requests(requests)
             if not pending:
                 return
             values = [np.asarray(p).reshape(-1) for p, _ in pending]
@@ -185,10 +214,20 @@ class ServingMetrics:
                         self._f_min[i] = min(self._f_min[i], float(low[i]))
                         self._f_max[i] = max(self._f_max[i], float(high[i]))
 
+    def _fold_requests(self, requests: list[tuple[str, int, float]]) -> None:
+        counts: dict[tuple[str, int], int] = {}
+        for endpoint, status, seconds in requests:
+            counts[endpoint, status] = counts.get((endpoint, status), 0) + 1
+            if endpoint == "/predict":
+                self._latency.observe(seconds)
+        for (endpoint, status), count in counts.items():
+            self._requests.labels(endpoint=endpoint, code=str(status)).inc(count)
+
     def render(self) -> str:
         """The metrics page (Prometheus text format 0.0.4)."""
         from prometheus_client import generate_latest
 
+        self.fold()  # the request counters too, before the registry reads them
         return generate_latest(self.registry).decode()
 
     def _families(self) -> Iterator[Any]:
@@ -232,6 +271,20 @@ class ServingMetrics:
                     if self._f_count[i]:
                         gauge.add_metric([name], values[i])
                 yield gauge
+
+
+def _fold_when_due(metrics: weakref.ref[ServingMetrics], due: threading.Event) -> None:
+    """Fold each batch once it is due; end with the metrics object (a weak reference keeps no
+    finished service alive)."""
+    while True:
+        due.wait(1.0)
+        current = metrics()
+        if current is None:
+            return
+        if due.is_set():
+            due.clear()
+            current.fold()
+        del current
 
 
 class _Folded:

@@ -35,7 +35,7 @@ from typing import Any
 
 from mlci_lib.errors import InputError, MlciError, ModelLoadError, ServiceError
 from mlci_lib.results import Result
-from mlci_lib.serving import oip
+from mlci_lib.serving import fast_path, oip
 from mlci_lib.serving.http_server import (
     DEFAULT_MAX_CONCURRENT_WORK,
     DEFAULT_MAX_CONNECTIONS,
@@ -60,19 +60,6 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_PORT = 8080
 #: How ``mlci serve`` predicts: with the model's own library, or converted to ONNX (onnxruntime).
 RUNTIMES = ("native", "onnx")
-
-#: scikit-learn classifiers whose predict() is exactly classes_[argmax(predict_proba(X))], so the
-#: server computes probabilities once. Others (SVC, pipelines, anything unknown) call predict().
-ARGMAX_CLASSIFIERS = frozenset(
-    {
-        "HistGradientBoostingClassifier",
-        "RandomForestClassifier",
-        "ExtraTreesClassifier",
-        "DecisionTreeClassifier",
-        "ExtraTreeClassifier",
-    }
-)
-
 
 #: What the warm-up hint names as the library a model loads with.
 _FRAMEWORK_NAMES = {
@@ -129,7 +116,11 @@ class ModelService:
             self._columns: Any = pd.Index(self._numeric_names, dtype=object)
         else:
             self._columns = None
-        self._argmax_predicts = self.classifier and type(estimator).__name__ in ARGMAX_CLASSIFIERS
+        #: The estimator the numeric fast path predicts with (see :mod:`fast_path`): the model
+        #: itself until :meth:`warm_up` has checked a view that takes the bare matrix.
+        self._matrix_model = estimator
+        self._matrix_input: Callable[[Any], Any] = self._frame_of
+        self._argmax_predicts = self.classifier and fast_path.argmax_predicts(estimator)
         # ONNX classifiers give labels and probabilities from one run of the graph.
         self._joint = getattr(estimator, "predict_with_probabilities", None) if self.classifier else None
 
@@ -149,6 +140,43 @@ class ModelService:
                 f"{_FRAMEWORK_NAMES.get(self.model.framework, 'scikit-learn')}, "
                 "or pass --warmup-data with a few real input rows",
             ) from None
+        self._choose_fast_path(frame)
+
+    def _choose_fast_path(self, frame: Any) -> None:
+        """Use the matrix view and the one-pass labels only where they answer as the model does.
+
+        Compared on the warm-up rows and on pseudo-random ones, to the last bit, against today's
+        path: the model itself on the matrix as a DataFrame with the signature's column names.
+        """
+        names = self._numeric_names
+        estimator = self.model.estimator
+        if names is None or self._joint is not None:
+            return
+        try:
+            matrix = fast_path.check_rows(self.model.prepare(frame), names, self._integer_positions)
+        except (InputError, KeyError, TypeError, ValueError):
+            return
+        framed = self._frame_of(matrix)
+        if self._argmax_predicts and not fast_path.verify_labels(estimator, framed):
+            self._argmax_predicts = False
+        view = fast_path.matrix_view(estimator, names)
+        if view is None or view is estimator:
+            return
+        if self._argmax_predicts and not fast_path.verify_labels(view, matrix):
+            return
+        if fast_path.verify(estimator, view, framed, matrix, classifier=self.classifier):
+            self._matrix_model = view
+            self._matrix_input = _same
+
+    @property
+    def fast_path(self) -> dict[str, bool]:
+        """Which shortcuts the numeric fast path takes (for tests and the benchmark)."""
+        return {
+            "matrix": self._numeric_names is not None,
+            "bare_matrix": self._matrix_model is not self.model.estimator
+            or (self._numeric_names is not None and self._columns is None),
+            "one_pass": bool(self._argmax_predicts),
+        }
 
     def numeric_matrix(self, payload: Any) -> Any:
         """The rows as a float64 matrix in signature order, straight from the JSON payload.
@@ -178,7 +206,9 @@ class ModelService:
         import numpy as np
 
         try:
-            matrix = np.array(rows, dtype=np.float64)
+            # Column-major, as a DataFrame's own array is: a linear model's matrix product then
+            # sums in the same order, so its answers equal the model's on the frame to the bit.
+            matrix = np.array(rows, dtype=np.float64, order="F")
         except OverflowError:  # an integer beyond float64: the general path explains it
             return None
         if self._integer_positions:
@@ -203,8 +233,9 @@ class ModelService:
             matrix = self.numeric_matrix(payload)
             if matrix is not None:
                 return 200, self._predict_ready(
-                    self._frame_of(matrix),
+                    self._matrix_input(matrix),
                     matrix,
+                    estimator=self._matrix_model,
                     request_id=request_id,
                     logged=(matrix, self._numeric_names),
                 )
@@ -247,8 +278,10 @@ class ModelService:
         observe: bool = True,
         request_id: str | None = None,
         logged: tuple[Any, Any] | None = None,
+        estimator: Any = None,
     ) -> dict[str, Any]:
-        estimator = self.model.estimator
+        if estimator is None:
+            estimator = self.model.estimator
         body: dict[str, Any] = {}
         if self._joint is not None:
             predictions, probabilities = self._joint(ready)
@@ -258,8 +291,8 @@ class ModelService:
         elif self.classifier:
             probabilities = estimator.predict_proba(ready)
             if self._argmax_predicts:
-                # predict() of these estimators is classes_[argmax(predict_proba)]: one pass, not two.
-                predictions = estimator.classes_[probabilities.argmax(axis=1)]
+                # One pass, not two: predict() of these is the class of the largest probability.
+                predictions = fast_path.labels_from_probabilities(estimator, ready, probabilities)
             else:
                 predictions = estimator.predict(ready)
             body["predictions"] = predictions.tolist()
@@ -275,6 +308,10 @@ class ModelService:
             if log is not None and request_id is not None and logged is not None:
                 log.submit(request_id, logged[0], predictions, probabilities, columns=logged[1])
         return body
+
+
+def _same(matrix: Any) -> Any:
+    return matrix
 
 
 def _numeric_rows(payload: Any, names: list[str]) -> list[list[Any]] | None:
