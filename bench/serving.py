@@ -10,6 +10,13 @@ and the installed dependencies (from the image's own layer history).
     .venv/bin/python bench/serving.py                          # 4 scenarios, 3 rounds of 5 s each
     .venv/bin/python bench/serving.py --seconds 2 --rounds 1   # quicker
     .venv/bin/python bench/serving.py --image REF --skip-http
+
+With ``--against REV`` it compares mlci with itself instead: the serving runtime of git revision
+REV (extracted with ``git archive``) against this working tree, both up at once and alternating
+per run, for a HistGradientBoosting and a LogisticRegression model on 1-row requests at
+concurrency 1 and 16 (medians, and the range over the rounds):
+
+    .venv/bin/python bench/serving.py --against main --seconds 3 --rounds 3
 """
 
 from __future__ import annotations
@@ -117,11 +124,15 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def start_server(kind: str, folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    kind: str, folder: Path, port: int, log: Path, *, model: str = "mlci", code: Path | None = None
+) -> subprocess.Popen[bytes]:
     python = sys.executable
     if kind == "mlci":
-        command = [python, "-m", "mlci_lib", "serve", str(folder / "mlci"), "--port", str(port)]
+        command = [python, "-m", "mlci_lib", "serve", str(folder / model), "--port", str(port)]
         env = dict(os.environ)
+        if code is not None:  # another revision's mlci_lib
+            env["PYTHONPATH"] = str(code)
     else:
         mlflow = str(Path(python).parent / "mlflow")
         command = [
@@ -283,6 +294,118 @@ def http_bench(seconds: float, rounds: int) -> None:
         )
 
 
+# -- this tree against another revision -----------------------------------------------------
+
+COMPARE_SCENARIOS = [(1, 1), (1, 16)]
+
+
+def make_compare_models(folder: Path) -> Path:
+    """HistGradientBoosting (100 trees) and LogisticRegression on the same 8 numeric features."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from mlci_lib.models import save_model
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(5000, 8)), columns=[f"f{i}" for i in range(8)])
+    frame["f7"] = rng.integers(0, 10, 5000)
+    target = ((frame.f0 + frame.f1 * frame.f2 + 0.3 * frame.f7) > 1).astype(int)
+    for name, model in (
+        ("hgb", HistGradientBoostingClassifier(max_iter=100, random_state=0)),
+        ("lr", LogisticRegression(max_iter=500)),
+    ):
+        save_model(model.fit(frame, target), folder / name, sample_input=frame.head(), name=name)
+    sample = frame.sample(1, random_state=1)
+    body = folder / "body-1.json"
+    body.write_text(
+        json.dumps({"dataframe_split": {"columns": list(sample.columns), "data": sample.to_numpy().tolist()}})
+    )
+    return body
+
+
+def extract_revision(revision: str, into: Path) -> Path:
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", revision, "mlci_lib"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def compare_bench(revision: str, seconds: float, rounds: int) -> None:
+    import statistics
+
+    with tempfile.TemporaryDirectory(prefix="mlci-bench-") as scratch:
+        folder = Path(scratch)
+        (folder / "old").mkdir()
+        old_code = extract_revision(revision, folder / "old")
+        print(f"preparing the models; {revision} against this tree ...", flush=True)
+        body = make_compare_models(folder)
+        rows: list[str] = []
+        for model in ("hgb", "lr"):
+            servers = {"old": old_code, "new": None}
+            ports = {side: free_port() for side in servers}
+            processes = []
+            try:
+                for side, code in servers.items():
+                    log = folder / f"{model}-{side}.log"
+                    processes.append(start_server("mlci", folder, ports[side], log, model=model, code=code))
+                    try:
+                        wait_http(f"http://127.0.0.1:{ports[side]}/health", 300)
+                    except RuntimeError:
+                        print(log.read_text()[-3000:])
+                        raise
+                urls = {side: f"http://127.0.0.1:{port}/predict" for side, port in ports.items()}
+                answers = {}
+                for side, url in urls.items():
+                    request = urllib.request.Request(
+                        url, body.read_bytes(), {"Content-Type": "application/json"}
+                    )
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        answers[side] = json.loads(response.read())
+                    run_client(url, body, 1, 1.0)  # warm-up
+                same = answers["old"] == answers["new"]
+                for _rows, concurrency in COMPARE_SCENARIOS:
+                    runs: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+                    for round_ in range(rounds):
+                        for side in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
+                            runs[side].append(run_client(urls[side], body, concurrency, seconds))
+
+                    def spread(values: list[float]) -> str:
+                        middle = statistics.median(values)
+                        return f"{middle:.0f} ({min(values):.0f}-{max(values):.0f})"
+
+                    old_rps = statistics.median(r["rps"] for r in runs["old"])
+                    new_rps = statistics.median(r["rps"] for r in runs["new"])
+                    old_p99 = statistics.median(r["p99_ms"] for r in runs["old"])
+                    new_p99 = statistics.median(r["p99_ms"] for r in runs["new"])
+                    ratios = [n["rps"] / o["rps"] for o, n in zip(runs["old"], runs["new"], strict=True)]
+                    line = (
+                        f"| {model} | {concurrency} | {spread([r['rps'] for r in runs['old']])} | "
+                        f"{spread([r['rps'] for r in runs['new']])} | "
+                        f"{new_rps / old_rps:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | "
+                        f"{old_p99:.1f} | {new_p99:.1f} | {new_p99 / old_p99:.2f} | {same} |"
+                    )
+                    print(line, flush=True)
+                    rows.append(line)
+            finally:
+                for process in processes:
+                    stop_server(process)
+    print()
+    print(f"{revision} (old) against this tree (new); req/s as median (range over {rounds} rounds)")
+    print(
+        "| model | concurrency | old req/s | new req/s | new/old | old p99 ms | new p99 ms | p99 new/old "
+        "| same answer |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for line in rows:
+        print(line)
+
+
 # -- image size -----------------------------------------------------------------------------
 
 
@@ -349,8 +472,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per scenario and server (median kept)")
     parser.add_argument("--image", help="also print the size of this serving image")
     parser.add_argument("--skip-http", action="store_true", help="only the image size")
+    parser.add_argument("--against", metavar="REV", help="compare this tree's runtime with git revision REV")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if args.against:
+        compare_bench(args.against, args.seconds, args.rounds)
+        return
     if not args.skip_http:
         http_bench(args.seconds, args.rounds)
     if args.image:
