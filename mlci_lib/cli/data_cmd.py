@@ -10,7 +10,9 @@ from mlci_lib.runner import Annotation
 
 CHECK_DESCRIPTION = """\
 Validate DATA (CSV, Parquet, JSON Lines, or a folder of Parquet files) against SUITE with
-Great Expectations 1.x in an ephemeral context (no GX project folder needed).
+Great Expectations 1.x semantics (no GX project folder needed). --engine native (the default)
+evaluates the common expectation types natively, as GX does, and the others on GX; --engine gx
+runs all of them on GX.
 
 SUITE is a GX expectation suite JSON as GX writes it, or mlci's compact YAML:
 
@@ -49,6 +51,13 @@ def register(subparsers: Any) -> None:
         default=5,
         help="unexpected values to show per failed expectation (5)",
     )
+    check.add_argument(
+        "--engine",
+        default="native",
+        metavar="ENGINE",
+        help="native (default: common expectation types evaluated natively with GX's semantics, "
+        "the others on GX) or gx (every expectation on Great Expectations)",
+    )
     profile = add_command(
         group, "profile", handle_profile, "profile data into a starter suite", PROFILE_DESCRIPTION
     )
@@ -76,14 +85,16 @@ def register(subparsers: Any) -> None:
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
-    from mlci_lib.data.check import check_data
+    from mlci_lib.data.check import ENGINES, check_data
     from mlci_lib.data.render import check_markdown
     from mlci_lib.errors import UsageError
     from mlci_lib.files import write_json_atomic
 
     if not 0 <= args.sample_size <= 100:
         raise UsageError(f"option --sample-size must be from 0 to 100, got {args.sample_size}")
-    result = check_data(args.data, args.suite, sample_size=args.sample_size)
+    if args.engine not in ENGINES:
+        raise UsageError(f"option --engine must be one of {', '.join(ENGINES)}, got {args.engine!r}")
+    result = check_data(args.data, args.suite, sample_size=args.sample_size, engine=args.engine)
     outputs = {
         "passed": "true" if result.passed else "false",
         "evaluated": str(result.evaluated),

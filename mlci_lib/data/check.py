@@ -1,8 +1,11 @@
-"""Run an expectation suite on data with Great Expectations 1.x, in an ephemeral context.
+"""Run an expectation suite on data with Great Expectations 1.x semantics.
 
-No GX project folder is read or written. The verdict fails closed: data without rows fails, a
-missing column is a failed expectation, an expectation that raised counts as failed, and an
-expectation type GX does not know is an input error that names it.
+Two engines give one verdict. ``native`` (the default) evaluates the common expectation types
+itself, with GX's semantics (:mod:`mlci_lib.data.native`), and runs every other expectation on
+GX; GX is not imported when the suite needs nothing from it. ``gx`` runs every expectation on
+GX. GX runs in an ephemeral context: no GX project folder is read or written. The verdict fails
+closed: data without rows fails, a missing column is a failed expectation, an expectation that
+raised counts as failed, and an expectation type GX does not know is an input error that names it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from mlci_lib.values import shown
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: How ``mlci data check`` evaluates a suite (``--engine``).
+ENGINES = ("native", "gx")
 
 #: Expectations that compare the column's dtype; pandas 3's ``str`` dtype is unknown to GX there.
 _TYPE_EXPECTATIONS = {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
@@ -178,7 +184,6 @@ def _prepare_frame(frame: "pd.DataFrame", suite: Suite) -> "pd.DataFrame":
 
 
 def _outcome(index: int, expectation: Expectation, gx_result: Any, sample_size: int) -> ExpectationOutcome:
-    result = dict(gx_result.result or {})
     info = gx_result.exception_info or {}
     message = None
     if info.get("raised_exception"):
@@ -188,9 +193,23 @@ def _outcome(index: int, expectation: Expectation, gx_result: Any, sample_size: 
             if isinstance(value, dict) and value.get("raised_exception"):
                 message = value.get("exception_message") or "raised an exception"
                 break
+    return outcome_of(
+        index, expectation, bool(gx_result.success), dict(gx_result.result or {}), message, sample_size
+    )
+
+
+def outcome_of(
+    index: int,
+    expectation: Expectation,
+    success: bool,
+    result: dict[str, Any],
+    message: str | None,
+    sample_size: int,
+) -> ExpectationOutcome:
+    """The outcome of an expectation from what GX (or the native engine) reported."""
     percent = result.get("unexpected_percent")
     sample = result.get("partial_unexpected_list") or []
-    success = bool(gx_result.success) and message is None
+    success = bool(success) and message is None
     return ExpectationOutcome(
         index=index,
         type=expectation.type,
@@ -212,12 +231,20 @@ def check_data(
     suite: "str | os.PathLike[str] | Suite | dict[str, Any]",
     *,
     sample_size: int = 5,
+    engine: str = "native",
 ) -> DataCheckResult:
-    """Validate ``data`` (a table file or a data frame) against ``suite`` with GX 1.x."""
+    """Validate ``data`` (a table file or a data frame) against ``suite`` with GX 1.x semantics.
+
+    ``engine="native"`` evaluates the common expectation types natively and the others on GX;
+    ``engine="gx"`` runs all of them on GX.
+    """
     import pandas as pd
 
+    from mlci_lib.data import native
     from mlci_lib.tables import read_table, require_uniform_types
 
+    if engine not in ENGINES:
+        raise InputError(f"unknown data check engine {engine!r}", hint=f"use --engine {' or '.join(ENGINES)}")
     loaded = load_suite(suite)
     if isinstance(data, pd.DataFrame):
         frame, data_name = data, "<data frame>"
@@ -226,10 +253,11 @@ def check_data(
     require_uniform_types(frame, file=data_name, what="data")
     if sample_size < 0:
         raise InputError(f"sample size must be 0 or more, got {sample_size}")
-    gx_expectations = gx_suite(loaded)  # unknown types fail before any data is touched
-    import great_expectations as gx
-
-    engine = f"Great Expectations {gx.__version__}"
+    covered = [engine == "native" and native.covers(e) for e in loaded.expectations]
+    uncovered = [e for e, ok in zip(loaded.expectations, covered, strict=True) if not ok]
+    if uncovered:
+        # Unknown types and bad arguments fail before any expectation is evaluated.
+        gx_suite(dataclasses.replace(loaded, expectations=tuple(uncovered)))
     if len(frame) == 0:
         problem = "the data has no rows (an empty table passes no check)"
         outcomes = tuple(
@@ -238,19 +266,68 @@ def check_data(
             )
             for i, e in enumerate(loaded.expectations)
         )
-        return DataCheckResult(
-            passed=False,
-            data=data_name,
-            suite=loaded.name,
-            suite_source=loaded.source,
-            rows=0,
-            columns=len(frame.columns),
-            evaluated=len(outcomes),
-            failed=len(outcomes),
-            expectations=outcomes,
-            problems=(problem,),
-            engine=engine,
-        )
+        return _result(loaded, data_name, frame, outcomes, (problem,), _engine_name(engine, len(uncovered)))
+    prepared = _prepare_frame(frame, loaded)
+    found: dict[int, ExpectationOutcome] = {}
+    if engine == "native":
+        columns = native.Columns(prepared)
+        for index, (expectation, ok) in enumerate(zip(loaded.expectations, covered, strict=True)):
+            if not ok:
+                continue
+            answer = native.dtype_in_list(expectation, columns) or native.evaluate(
+                expectation, columns, sample_size
+            )
+            if answer is not None:
+                found[index] = outcome_of(
+                    index, expectation, answer.success, answer.result, None, sample_size
+                )
+    rest = [i for i in range(len(loaded.expectations)) if i not in found]
+    if rest:
+        part = dataclasses.replace(loaded, expectations=tuple(loaded.expectations[i] for i in rest))
+        for index, outcome in zip(rest, _run_gx(part, prepared, sample_size), strict=True):
+            found[index] = dataclasses.replace(outcome, index=index)
+    outcomes = tuple(found[i] for i in range(len(loaded.expectations)))
+    return _result(loaded, data_name, frame, outcomes, (), _engine_name(engine, len(rest)))
+
+
+def _engine_name(engine: str, on_gx: int) -> str:
+    from importlib.metadata import version
+
+    gx = f"Great Expectations {version('great_expectations')}"
+    if engine == "gx":
+        return gx
+    if on_gx == 0:
+        return "mlci native engine (Great Expectations 1.x semantics)"
+    return f"mlci native engine, {on_gx} expectation{'s' if on_gx != 1 else ''} on {gx}"
+
+
+def _result(
+    loaded: Suite,
+    data_name: str,
+    frame: "pd.DataFrame",
+    outcomes: tuple[ExpectationOutcome, ...],
+    problems: tuple[str, ...],
+    engine: str,
+) -> DataCheckResult:
+    failed = sum(1 for o in outcomes if not o.success)
+    return DataCheckResult(
+        passed=failed == 0 and not problems,
+        data=data_name,
+        suite=loaded.name,
+        suite_source=loaded.source,
+        rows=len(frame),
+        columns=len(frame.columns),
+        evaluated=len(outcomes),
+        failed=failed,
+        expectations=outcomes,
+        problems=problems,
+        engine=engine,
+    )
+
+
+def _run_gx(suite: Suite, frame: "pd.DataFrame", sample_size: int) -> list[ExpectationOutcome]:
+    """Outcomes of ``suite`` on ``frame`` from GX itself, in the suite's order."""
+    gx_expectations = gx_suite(suite)
     context = _gx_context()
     asset = context.data_sources.add_pandas("mlci").add_dataframe_asset("data")
     definition = asset.add_batch_definition_whole_dataframe("whole")
@@ -262,27 +339,13 @@ def check_data(
 
     validator = Validator(
         batch_definition=definition,
-        batch_parameters={"dataframe": _prepare_frame(frame, loaded)},
+        batch_parameters={"dataframe": frame},
         result_format={"result_format": "BASIC", "partial_unexpected_count": max(sample_size, 1)},
     )
     validation = validator.validate_expectation_suite(context.suites.add(gx_expectations))
     # GX returns results in its own order; match them to the suite by configuration.
-    by_position = _match_results(loaded, validation.results)
-    outcomes = tuple(_outcome(i, e, by_position[i], sample_size) for i, e in enumerate(loaded.expectations))
-    failed = sum(1 for o in outcomes if not o.success)
-    return DataCheckResult(
-        passed=failed == 0,
-        data=data_name,
-        suite=loaded.name,
-        suite_source=loaded.source,
-        rows=len(frame),
-        columns=len(frame.columns),
-        evaluated=len(outcomes),
-        failed=failed,
-        expectations=outcomes,
-        problems=(),
-        engine=engine,
-    )
+    by_position = _match_results(suite, validation.results)
+    return [_outcome(i, e, by_position[i], sample_size) for i, e in enumerate(suite.expectations)]
 
 
 def _key(kind: str, kwargs: Any) -> str:
