@@ -106,8 +106,19 @@ class Columns:
         self._domain: dict[str, Any] = {}
 
     def notnull(self, name: str) -> Any:
+        """A NumPy boolean mask of the non-missing values (``Series.notnull``, without its index)."""
         if name not in self._notnull:
-            self._notnull[name] = self.frame[name].notnull()
+            import numpy as np
+
+            column = self.frame[name]
+            kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+            if kind in "iub" and kind:
+                mask = np.ones(len(column), dtype=bool)  # NumPy integers and booleans hold no NA
+            elif kind == "f":
+                mask = ~np.isnan(column.to_numpy())
+            else:
+                mask = column.notnull().to_numpy(dtype=bool)
+            self._notnull[name] = mask
         return self._notnull[name]
 
     def domain(self, name: str) -> Any:
@@ -220,8 +231,12 @@ def _condition(kind: str, kwargs: Mapping[str, Any], series: Any) -> Any:
         low, high, strict_low, strict_high = bounds
 
         def between(column: Any) -> Any:
-            above = True if low is None else (column > low if strict_low else column >= low)
-            below = True if high is None else (column < high if strict_high else column <= high)
+            import numpy as np
+
+            # NumPy dtypes: the comparison pandas would make, without its per-operation overhead.
+            values = column.to_numpy() if isinstance(column.dtype, np.dtype) else column
+            above = True if low is None else (values > low if strict_low else values >= low)
+            below = True if high is None else (values < high if strict_high else values <= high)
             return above & below
 
         return between
