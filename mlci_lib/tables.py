@@ -99,7 +99,9 @@ def read_table(
     if fmt in ("parquet", "csv"):
         table = read_arrow(file, what=what, columns=columns, require_rows=require_rows)
         try:
-            return table.to_pandas()
+            # Column by column, each Arrow buffer released once converted: the read then peaks
+            # near one copy of the data instead of the Arrow table plus the whole frame.
+            return table.to_pandas(self_destruct=True, split_blocks=True)
         except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
             raise _unreadable(file, fmt, what, exc) from None
     _check_file(file, fmt, what)

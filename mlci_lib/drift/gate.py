@@ -20,6 +20,7 @@ from mlci_lib.errors import ConfigError, InputError
 from mlci_lib.results import Result
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 NUMERIC_METHODS = ("psi", "ks", "js")
@@ -189,10 +190,24 @@ def _numeric_values(series: "pd.Series") -> "Any":
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _sorted_present(values: "np.ndarray") -> tuple["np.ndarray", int]:
+    """The non-missing values sorted, and how many were missing, with one copy of the column at
+    most: a fresh array (a converted column, or the non-missing values) is sorted in place."""
+    import numpy as np
+
+    missing = np.isnan(values)
+    count = int(missing.sum())
+    if count:
+        values = values[~missing]
+    elif not (values.flags.owndata and values.flags.writeable):
+        return np.sort(values), 0  # the frame's own buffer: never sorted in place
+    values.sort()
+    return values, count
+
+
 def _feature(
     name: str, ref: "pd.Series", cur: "pd.Series", kind: str, rule: FeatureRule, config: DriftConfig
 ) -> FeatureDrift:
-    import numpy as np
 
     from mlci_lib.drift import stats
 
@@ -201,11 +216,8 @@ def _feature(
     chi_stat: float | None
     chi_p: float | None
     if kind == "numeric":
-        ref_values, cur_values = _numeric_values(ref), _numeric_values(cur)
-        ref_nan, cur_nan = np.isnan(ref_values), np.isnan(cur_values)
-        ref_sorted = np.sort(ref_values[~ref_nan])
-        cur_sorted = np.sort(cur_values[~cur_nan])
-        ref_missing, cur_missing = int(ref_nan.sum()), int(cur_nan.sum())
+        ref_sorted, ref_missing = _sorted_present(_numeric_values(ref))
+        cur_sorted, cur_missing = _sorted_present(_numeric_values(cur))
         binned = stats.bin_numeric(ref_sorted, cur_sorted, ref_missing, cur_missing, config.bins)
         ks_stat, ks_p = stats.ks_two_sample(ref_sorted, cur_sorted)
         chi_stat = chi_p = None
