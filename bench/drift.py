@@ -6,6 +6,9 @@ files, `detect_drift` on them (reading included), and, for scale, SciPy's `ks_2s
 13 numeric features alone. Target: drift within 5x the read time.
 
     .venv/bin/python bench/drift.py [--rows 1000000] [--repeat 2]
+
+It also prints drift's peak memory in a fresh process, above what the imports take, against the
+in-memory size of both frames (``--skip-memory`` to leave it out).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-scipy", action="store_true", help="do not time SciPy's ks_2samp")
+    parser.add_argument("--skip-memory", action="store_true", help="do not measure peak memory")
     args = parser.parse_args()
     from mlci_lib.drift import detect_drift
     from mlci_lib.tables import read_table
@@ -58,7 +62,38 @@ def main() -> int:
             f"for scale: scipy ks_2samp on the 13 numeric features alone: {scipy_s:.2f} s "
             f"({scipy_s / drift_s:.1f}x mlci drift's whole run)"
         )
+    if not args.skip_memory:
+        ref, cur = frames
+        size = (ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum()) / 2**20
+        peak = peak_memory(reference, current)
+        print(
+            f"peak memory of a drift run above its imports: {peak:.0f} MB; both frames: {size:.0f} MB "
+            f"({peak / size:.2f}x; target at most 1.5x)"
+        )
     return 0
+
+
+def peak_memory(reference: Path, current: Path) -> float:
+    """MB a fresh process's peak grows by while ``detect_drift`` runs, imports excluded."""
+    import subprocess
+
+    script = CACHE / "drift-memory.py"
+    # VmHWM (this process's own high-water mark), not ru_maxrss: Linux carries ru_maxrss over
+    # from the parent that forked the process, which here holds both frames already.
+    script.write_text(
+        "import warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import numpy, pandas, pyarrow.parquet, scipy.special\n"
+        "from mlci_lib.drift import detect_drift\n"
+        "def hwm():\n"
+        "    line = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
+        "    return int(line.split()[1]) / 1024\n"
+        "base = hwm()\n"
+        f"detect_drift({str(reference)!r}, {str(current)!r})\n"
+        "print(hwm() - base)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
