@@ -222,6 +222,7 @@ def test_generated_frames_read_from_files_get_gx_outcomes(tmp_path: Path, fmt: s
     _assert_same(ours, theirs)
 
 
+@pytest.mark.slow
 def test_a_compact_suite_runs_without_importing_gx(tmp_path: Path) -> None:
     data, suite = FIXTURES / "customers_bad.csv", FIXTURES / "customers.suite.yaml"
     script = (
