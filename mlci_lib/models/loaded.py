@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from mlci_lib.errors import InputError
+from mlci_lib.models.plain_table import PlainTable, coerce_plain
 from mlci_lib.models.signature import ModelSignature
 
 if TYPE_CHECKING:
@@ -47,8 +48,18 @@ class LoadedModel:
         classes = getattr(self.estimator, "classes_", None)
         return None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]
 
-    def prepare(self, frame: pd.DataFrame, *, source: str = "input") -> pd.DataFrame:
-        """Validate and order ``frame``'s columns as the model expects them."""
+    @overload
+    def prepare(self, frame: PlainTable, *, source: str = ...) -> PlainTable: ...
+    @overload
+    def prepare(self, frame: pd.DataFrame, *, source: str = ...) -> pd.DataFrame: ...
+    def prepare(self, frame: Any, *, source: str = "input") -> Any:
+        """Validate and order ``frame``'s columns as the model expects them.
+
+        A PlainTable (the ONNX runtime's table, without pandas) is coerced by the signature's
+        rules into one (see :mod:`mlci_lib.models.plain_table`).
+        """
+        if isinstance(frame, PlainTable):
+            return frame if self.signature is None else coerce_plain(self.signature, frame, source=source)
         if self.signature is not None:
             return self.signature.coerce(frame, source=source)
         names = getattr(self.estimator, "feature_names_in_", None)

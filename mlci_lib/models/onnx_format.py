@@ -34,6 +34,8 @@ from mlci_lib.models.signature import ModelSignature
 if TYPE_CHECKING:
     import numpy as np
 
+    from mlci_lib.models.plain_table import PlainTable
+
 #: Key of mlci's JSON metadata in an ONNX model's ``metadata_props``.
 METADATA_KEY = "mlci"
 ONNX_REQUIREMENTS: tuple[str, ...] = ("onnxruntime",)
@@ -389,11 +391,16 @@ class OnnxRegressor:
         return f"{type(self).__name__}({self.file.name})"
 
     def feed(self, rows: Any) -> dict[str, Any]:
-        """The graph's inputs from a DataFrame, or from a float matrix in signature column order."""
+        """The graph's inputs from a DataFrame, a PlainTable (the serving image's table, without
+        pandas), or a float matrix in signature column order."""
         import numpy as np
+
+        from mlci_lib.models.plain_table import PlainTable
 
         if isinstance(rows, np.ndarray):
             return self._feed_matrix(rows)
+        if isinstance(rows, PlainTable):
+            return self._feed_plain(rows)
         present = set(rows.columns)
         if self.layout == "tensor":
             only = self.inputs[0]
@@ -412,6 +419,44 @@ class OnnxRegressor:
             return {only.name: self._tensor(rows if same else rows[columns], only)}
         self._require(self.columns, present)
         return {i.name: self._column(rows[i.name], i) for i in self.inputs}
+
+    def _feed_plain(self, table: PlainTable) -> dict[str, Any]:
+        import numpy as np
+
+        present = set(table.columns)
+        if self.layout == "tensor":
+            only = self.inputs[0]
+            columns = self.columns or table.columns
+            self._require(columns, present)
+            if only.width is not None and len(columns) != only.width:
+                raise InputError(
+                    f"input: the ONNX graph's input {only.name!r} takes {only.width} columns per row, "
+                    f"got {len(columns)} ({', '.join(columns)})"
+                )
+            parts = [self._plain_column(table.column(c), c, only.dtype) for c in columns]
+            return {only.name: np.hstack(parts) if parts else np.empty((len(table), 0), only.dtype)}
+        self._require(self.columns, present)
+        return {i.name: self._plain_column(table.column(i.name), i.name, i.dtype) for i in self.inputs}
+
+    @staticmethod
+    def _plain_column(values: Sequence[Any], name: str, dtype: str) -> Any:
+        """One column as a ``[rows, 1]`` tensor of ``dtype``; the PlainTable twin of :meth:`_column`."""
+        import numpy as np
+
+        from mlci_lib.models.plain_table import numbers_of
+        from mlci_lib.values import is_missing
+
+        if dtype == "object":
+            text = ["" if is_missing(v) else str(v) for v in values]  # as in _column: no missing string
+            return np.array(text, dtype=object).reshape(-1, 1)
+        column = (
+            values
+            if getattr(values, "dtype", None) == np.float64
+            else numbers_of(values, f"input: column {name!r}")
+        )
+        if dtype in ("int64", "int32", "bool") and np.isnan(column).any():
+            raise InputError(f"input: column {name!r} has missing values; the ONNX graph takes whole numbers")
+        return np.asarray(column).astype(dtype, copy=False).reshape(-1, 1)
 
     def _require(self, columns: Sequence[str], present: set[Any]) -> None:
         missing = [c for c in columns if c not in present]

@@ -278,7 +278,7 @@ def _coerce_float(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Series:
     return _numbers(series, where).astype(target)
 
 
-def _boolean_value(value: Any) -> bool | None:
+def boolean_value(value: Any) -> bool | None:
     """True/False for the ways a boolean is written, None when missing; raises ValueError otherwise."""
     value = plain(value)
     if value is None:
@@ -302,7 +302,7 @@ def _coerce_boolean(series: pd.Series, spec: ColumnSpec, where: str) -> pd.Serie
     values: list[bool | None] = []
     for row, value in enumerate(series):
         try:
-            values.append(_boolean_value(value))
+            values.append(boolean_value(value))
         except ValueError:
             raise _bad(where, "must be true or false", series, row) from None
     has_missing = any(v is None for v in values)

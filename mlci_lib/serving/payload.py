@@ -1,4 +1,5 @@
-"""The request body of ``POST /predict``, turned into a table of rows.
+"""The request body of ``POST /predict``, turned into a table of rows (a DataFrame, or the ONNX
+runtime's :class:`~mlci_lib.models.plain_table.PlainTable`).
 
 Accepted shapes (JSON):
 
@@ -13,10 +14,12 @@ Anything else is a :class:`PayloadError` (HTTP 400) whose message says which sha
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlci_lib.models.plain_table import PlainTable
 
 SHAPES_HINT = (
     'send {"rows": [{"col": value, ...}, ...]}, {"columns": {"col": [values]}} or '
@@ -79,19 +82,38 @@ def _check_scalar_cells(columns: dict[str, list[Any]]) -> None:
                 raise PayloadError(f"column {name!r}, row {row + 1}: nested values are not allowed")
 
 
-def _frame(columns: dict[str, list[Any]], pd: Any) -> pd.DataFrame:
+def _frame(columns: dict[str, list[Any]], pd: Any) -> Any:
     """The cells as JSON gave them, each column ``object``: the model's signature converts them.
 
     Letting pandas guess instead turns a column of whole numbers with one ``null`` into float64,
-    which rounds integers beyond 2**53 before anything can check them.
+    which rounds integers beyond 2**53 before anything can check them. ``pd`` None means the
+    table without pandas (the ONNX runtime's), which keeps the cells as they are too.
     """
     _check_scalar_cells(columns)
+    if pd is None:
+        from mlci_lib.models.plain_table import PlainTable
+
+        return PlainTable(columns)
     return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
 
 
-def rows_to_frame(payload: Any, *, max_columns: int = DEFAULT_MAX_COLUMNS) -> pd.DataFrame:
-    """A DataFrame from any accepted payload shape; raises PayloadError otherwise."""
-    import pandas as pd
+@overload
+def rows_to_frame(payload: Any, *, max_columns: int = ..., plain: Literal[False] = ...) -> pd.DataFrame: ...
+@overload
+def rows_to_frame(payload: Any, *, max_columns: int = ..., plain: Literal[True]) -> PlainTable: ...
+@overload
+def rows_to_frame(payload: Any, *, max_columns: int = ..., plain: bool) -> pd.DataFrame | PlainTable: ...
+def rows_to_frame(payload: Any, *, max_columns: int = DEFAULT_MAX_COLUMNS, plain: bool = False) -> Any:
+    """A DataFrame from any accepted payload shape; raises PayloadError otherwise.
+
+    ``plain``: a :class:`~mlci_lib.models.plain_table.PlainTable` instead, which needs no pandas
+    (what the ONNX runtime predicts on).
+    """
+    pd: Any = None
+    if not plain:
+        import pandas
+
+        pd = pandas
 
     if isinstance(payload, dict):
         if "rows" in payload or "dataframe_records" in payload:
@@ -137,7 +159,7 @@ def _check_width(count: int, max_columns: int) -> None:
         )
 
 
-def _records(records: Any, pd: Any, max_columns: int = DEFAULT_MAX_COLUMNS) -> pd.DataFrame:
+def _records(records: Any, pd: Any, max_columns: int = DEFAULT_MAX_COLUMNS) -> Any:
     if not isinstance(records, list) or not records:
         raise PayloadError(f"rows must be a non-empty list of objects: {SHAPES_HINT}")
     names: dict[str, None] = {}
@@ -151,7 +173,7 @@ def _records(records: Any, pd: Any, max_columns: int = DEFAULT_MAX_COLUMNS) -> p
     return _frame(columns, pd)
 
 
-def _columns(columns: dict[str, Any], pd: Any) -> pd.DataFrame:
+def _columns(columns: dict[str, Any], pd: Any) -> Any:
     if not columns:
         raise PayloadError(f"columns must not be empty: {SHAPES_HINT}")
     lengths = set()
@@ -164,7 +186,7 @@ def _columns(columns: dict[str, Any], pd: Any) -> pd.DataFrame:
     return _frame(columns, pd)
 
 
-def _split(split: Any, pd: Any) -> pd.DataFrame:
+def _split(split: Any, pd: Any) -> Any:
     if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
         raise PayloadError(f"dataframe_split needs 'columns' and 'data': {SHAPES_HINT}")
     names = [str(n) for n in split["columns"]]

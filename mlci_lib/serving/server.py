@@ -123,6 +123,8 @@ class ModelService:
         self._argmax_predicts = self.classifier and fast_path.argmax_predicts(estimator)
         # ONNX classifiers give labels and probabilities from one run of the graph.
         self._joint = getattr(estimator, "predict_with_probabilities", None) if self.classifier else None
+        #: Requests become a PlainTable, not a DataFrame: the ONNX runtime's image has no pandas.
+        self.plain = model.framework == "onnx"
 
     def warm_up(self, frame: Any) -> None:
         """Predict on ``frame`` once; raises ModelLoadError when the model cannot answer."""
@@ -239,7 +241,7 @@ class ModelService:
                     request_id=request_id,
                     logged=(matrix, self._numeric_names),
                 )
-            frame = rows_to_frame(payload, max_columns=self.max_columns)
+            frame = rows_to_frame(payload, max_columns=self.max_columns, plain=self.plain)
             return 200, self.predict_frame(frame, request_id=request_id)
         except PayloadError as exc:
             return exc.status, {"error": str(exc)}
@@ -368,21 +370,30 @@ def _version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def synthetic_rows(model: Any, n: int = 2) -> Any:
-    """Warm-up rows from the model's signature: zeros, false and empty text."""
+    """Warm-up rows from the model's signature: zeros, false and empty text.
+
+    A PlainTable for an ONNX model, whose serving image has no pandas; a DataFrame otherwise.
+    """
+    columns: dict[Any, list[Any]]
+    if model.signature is not None:
+        columns = {c.name: [c.placeholder()] * n for c in model.signature.columns}
+    elif getattr(model.estimator, "feature_names_in_", None) is not None:
+        columns = {str(c): [0.0] * n for c in model.estimator.feature_names_in_}
+    else:
+        width = int(getattr(model.estimator, "n_features_in_", 0) or 0)
+        if not width:
+            raise ModelLoadError(
+                f"model {model.source} has no signature to build warm-up rows from",
+                hint="save it with mlci_lib.save_model(..., sample_input=...) or pass --warmup-data",
+            )
+        columns = {i: [0.0] * n for i in range(width)}
+    if model.framework == "onnx":
+        from mlci_lib.models.plain_table import PlainTable
+
+        return PlainTable({str(name): values for name, values in columns.items()})
     import pandas as pd
 
-    if model.signature is not None:
-        return pd.DataFrame({c.name: [c.placeholder()] * n for c in model.signature.columns})
-    names = getattr(model.estimator, "feature_names_in_", None)
-    if names is not None:
-        return pd.DataFrame({str(c): [0.0] * n for c in names})
-    width = int(getattr(model.estimator, "n_features_in_", 0) or 0)
-    if not width:
-        raise ModelLoadError(
-            f"model {model.source} has no signature to build warm-up rows from",
-            hint="save it with mlci_lib.save_model(..., sample_input=...) or pass --warmup-data",
-        )
-    return pd.DataFrame({i: [0.0] * n for i in range(width)})
+    return pd.DataFrame(columns)
 
 
 def read_rows_file(path: str | os.PathLike[str], *, what: str, option: str) -> Any:
@@ -631,7 +642,7 @@ class ModelServer:
                 rows = read_rows_file(self.warmup_data, what="warm-up data", option="--warmup-data")
             elif self.info.get("warmup_rows"):
                 try:
-                    rows = rows_to_frame({"rows": self.info["warmup_rows"]})
+                    rows = rows_to_frame({"rows": self.info["warmup_rows"]}, plain=model.framework == "onnx")
                 except PayloadError as exc:
                     raise ModelLoadError(f"serving info: warmup_rows: {exc}") from None
             else:
