@@ -1,5 +1,6 @@
 """The ONNX runtime's serving image on the real Docker engine: converted at build time, checked,
-smoke-tested against the native model, and without scikit-learn, SciPy or skops inside."""
+smoke-tested against the native model, without scikit-learn, SciPy, skops or pandas inside, and
+its dependency layer at most a third of the scikit-learn runtime's."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlci_lib.image import build_image, smoke_test_image
 from mlci_lib.image.engine import docker_client
@@ -21,12 +24,16 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _data(n: int, seed: int) -> pd.DataFrame:
+    """Numbers with NaN and a text column: requests take the general (pandas-free) path."""
     rng = np.random.default_rng(seed)
+    charges = rng.normal(70, 20, n).round(2)
+    charges[rng.random(n) < 0.1] = np.nan
     return pd.DataFrame(
         {
             "tenure": rng.integers(0, 72, n),
-            "charges": rng.normal(70, 20, n).round(2),
+            "charges": charges,
             "calls": rng.poisson(2, n),
+            "plan": rng.choice(["free", "pro", "team"], n).astype(object),
         }
     )
 
@@ -48,7 +55,13 @@ def test_onnx_image_serves_the_converted_pipeline_without_scikit_learn(
 ) -> None:
     data = _data(200, 0)
     labels = ((data.tenure < 20) | (data.calls > 3)).astype(int)
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(data, labels)
+    prepare = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["tenure", "charges", "calls"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+        ]
+    )
+    pipeline = make_pipeline(prepare, LogisticRegression(max_iter=500)).fit(data, labels)
     model = save_model(pipeline, tmp_path / "model", sample_input=data.head(), name="churn-onnx")
     sample = tmp_path / "sample.csv"
     _data(60, 1).to_csv(sample, index=False)
@@ -80,7 +93,7 @@ def test_onnx_image_serves_the_converted_pipeline_without_scikit_learn(
             built.reference,
             "-c",
             "import importlib.util as u; "
-            "print([m for m in ('sklearn', 'scipy', 'skops', 'onnxruntime') if u.find_spec(m)])",
+            "print([m for m in ('sklearn', 'scipy', 'skops', 'pandas', 'onnxruntime') if u.find_spec(m)])",
         ],
         capture_output=True,
         text=True,
@@ -94,5 +107,9 @@ def test_onnx_image_serves_the_converted_pipeline_without_scikit_learn(
         _dependency_layer_bytes(built.image_id),
         _dependency_layer_bytes(native.image_id),
     )
-    print(f"dependency layer: onnx {onnx_layer / 1e6:.0f} MB, native {native_layer / 1e6:.0f} MB")
-    assert onnx_layer < native_layer
+    print(
+        f"dependency layer: onnx {onnx_layer / 1e6:.1f} MB, native {native_layer / 1e6:.1f} MB "
+        f"({onnx_layer / native_layer:.1%})"
+    )
+    # The issue's target, both layers measured the same way (the size of the COPY of the virtualenv).
+    assert onnx_layer * 3 <= native_layer

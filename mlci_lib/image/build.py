@@ -264,6 +264,7 @@ def build_image(
             port=port,
             labels=labels,
             system_packages=packages,
+            runtime=runtime,
         )
         image_id, steps = _run_build(folder, f"{repo}:{final_tags[0]}", {} if labelled else labels, log)
     client = docker_client()

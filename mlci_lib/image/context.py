@@ -4,6 +4,7 @@ Layout (each folder is one ``COPY`` in the template, ordered from least to most 
 
     Dockerfile
     deps/requirements.txt     pinned serving requirements
+    deps/prune.txt, prune.py  what the install step deletes again, and the script that does it
     deps/wheels/              the wheelhouse (wheelhouse mode only)
     app/mlci_lib/             the serving runtime (this package, without caches)
     bundle/model/             the model folder or file
@@ -44,8 +45,9 @@ SERVING_DISTRIBUTIONS: tuple[str, ...] = (
     "prometheus-client",
 )
 
-#: What the ONNX runtime's image needs instead: no scikit-learn, SciPy, skops or joblib.
-ONNX_SERVING_DISTRIBUTIONS: tuple[str, ...] = ("numpy", "pandas", "onnxruntime", "prometheus-client")
+#: What the ONNX runtime's image needs instead: no scikit-learn, SciPy, skops or joblib, and no
+#: pandas either (its requests are PlainTables, see mlci_lib.models.plain_table).
+ONNX_SERVING_DISTRIBUTIONS: tuple[str, ...] = ("numpy", "onnxruntime", "prometheus-client")
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
@@ -256,8 +258,11 @@ def prepare_context(
     port: int = DEFAULT_PORT,
     labels: Mapping[str, str] | None = None,
     system_packages: Sequence[str] = (),
+    runtime: str = "native",
 ) -> tuple[Path, bool]:
     """Write the complete build context into ``folder``.
+
+    ``runtime`` chooses what the install step prunes (see :mod:`mlci_lib.image.prune`).
 
     Returns the Dockerfile and whether it placed the labels itself (a custom Dockerfile without
     the ``labels`` placeholder gets them from the builder instead).
@@ -285,6 +290,10 @@ def prepare_context(
     deps = folder / "deps"
     deps.mkdir()
     (deps / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    from mlci_lib.image import prune
+
+    (deps / "prune.txt").write_text(prune.prune_text(runtime), encoding="utf-8")
+    shutil.copyfile(prune.__file__, deps / "prune.py")
     if wheelhouse:
         _pip_download(requirements, deps / "wheels", python_version, platform)
     package = Path(mlci_lib.__file__).resolve().parent
