@@ -457,3 +457,31 @@ def test_an_export_without_a_signature_still_serves_rows_in_tensor_order(tmp_pat
         status, body = _post(server.url, {"rows": [{"x": 1.0, "y": 2.0, "z": 3.0}]})
         assert status == 200, body
         assert len(body["predictions"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["lightgbm-classifier", "lightgbm-regressor", "xgboost-classifier"])
+def test_models_saved_in_their_framework_format_convert(tmp_path: Path, kind: str) -> None:
+    """What save_model writes (LightGBM's text, XGBoost's JSON) loads as the framework's Booster
+    behind mlci's adapter; the ONNX runtime converts that too, string labels included."""
+    import lightgbm
+    import xgboost
+
+    frame, labels = _frame()
+    numeric = frame[["age", "income"]]
+    if kind == "lightgbm-classifier":
+        fitted: Any = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(numeric, labels)
+    elif kind == "lightgbm-regressor":
+        fitted = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(numeric, numeric["age"] * 3)
+    else:
+        fitted = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(numeric, labels == "yes")
+    loaded = load_model(save_model(fitted, tmp_path / "model", sample_input=numeric.head()))
+    assert type(loaded.estimator).__name__ in ("LightGBMModel", "XGBoostModel")
+    conversion = convert_model(loaded, numeric, tmp_path / "model.onnx")
+    assert conversion.passed and conversion.rows_checked == len(numeric)
+    served = load_onnx(conversion.path)
+    expected = loaded.estimator.predict(numeric)
+    got = served.estimator.predict(numeric)
+    if kind.endswith("regressor"):
+        np.testing.assert_allclose(got, expected, rtol=conversion.tolerance, atol=conversion.tolerance)
+    else:
+        assert got.tolist() == expected.tolist()

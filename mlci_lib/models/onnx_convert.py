@@ -235,6 +235,17 @@ def _describe(estimator: Any) -> str:
 
 def _convert(estimator: Any, signature: ModelSignature, source: Path) -> tuple[Any, str]:
     """The ONNX ModelProto of ``estimator`` and the converter that made it."""
+    from mlci_lib.models.native_adapter import NativeModel
+
+    if isinstance(estimator, NativeModel) and estimator.framework in ("xgboost", "lightgbm"):
+        # A model loaded from its framework's own file (what save_model writes): its Booster.
+        if estimator.categories:
+            raise ModelLoadError(
+                f"model {source}: a {estimator.framework} model with categorical features has no "
+                "ONNX converter (onnxmltools reads numeric splits only)",
+                hint="serve it with the native runtime (runtime: native)",
+            )
+        estimator = estimator.native
     kind = type(estimator).__module__.split(".")[0]
     if kind in ("xgboost", "lightgbm") and type(estimator).__name__ == "Booster":
         return _convert_booster(estimator, kind, signature, source)
