@@ -5,11 +5,13 @@ on 8 numeric features, each served by ``mlci serve`` with its own library (nativ
 ONNX (``mlci serve model.onnx``, onnxruntime), and with ``--mlflow`` by ``mlflow models serve``. The
 client is bench/serving.py's (a separate process, keep-alive connections, one thread per concurrent
 client); every server gets the same ``dataframe_split`` bodies. Printed per scenario: requests per
-second, p99 latency and the ONNX/native ratio; then in-process prediction time per call for both
+second (with ``--rounds``, the median and the lowest and highest run), p99 latency (of the median
+run) and the ONNX/native ratio; then in-process prediction time per call for both
 runtimes, the limit any server can reach.
 
     .venv/bin/python bench/serving_onnx.py                           # 3 s per run
     .venv/bin/python bench/serving_onnx.py --seconds 1 --mlflow      # quicker, with MLflow
+    .venv/bin/python bench/serving_onnx.py --seconds 1 --rounds 3    # median (lowest–highest) of 3
 """
 
 from __future__ import annotations
@@ -37,13 +39,12 @@ HTTP_HEADER = (
 
 
 def make_models(folder: Path, with_mlflow: bool) -> tuple[dict[str, dict[str, Any]], Any]:
-    import joblib
     import lightgbm
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from mlci_lib.models import LoadedModel, ModelSignature, load_model, save_model
+    from mlci_lib.models import load_model, save_model
     from mlci_lib.models.onnx_convert import convert_model
 
     rng = np.random.default_rng(0)
@@ -57,18 +58,9 @@ def make_models(folder: Path, with_mlflow: bool) -> tuple[dict[str, dict[str, An
     models["HistGradientBoosting"] = {"native": [str(folder / "hgb")], "loaded": hgb_loaded}
 
     lgbm = lightgbm.LGBMClassifier(n_estimators=100, verbose=-1, random_state=0).fit(frame, target)
-    # The bench's own file, so pickle is safe here; the serving runtime is LightGBM either way.
-    joblib.dump(lgbm, folder / "lgbm.joblib")
-    lgbm_loaded = LoadedModel(
-        lgbm,
-        folder / "lgbm.joblib",
-        "pickle",
-        "sha256:bench",
-        ModelSignature.infer(frame),
-        {},
-        framework="lightgbm",
-    )
-    models["LightGBM"] = {"native": [str(folder / "lgbm.joblib"), "--allow-pickle"], "loaded": lgbm_loaded}
+    # Saved as mlci saves it (LightGBM's text format and a signature), as the pipeline would push it.
+    save_model(lgbm, folder / "lgbm", sample_input=frame.head(), name="lgbm")
+    models["LightGBM"] = {"native": [str(folder / "lgbm")], "loaded": load_model(folder / "lgbm")}
 
     for name, entry in models.items():
         started = time.perf_counter()
@@ -130,8 +122,20 @@ def start(kind: str, argv: Any, port: int, log: Path) -> subprocess.Popen[bytes]
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run of median requests per second (its p99 with it)."""
+    return sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
+
+
+def _spread(runs: list[dict[str, float]]) -> str:
+    """Median requests per second, and the lowest and highest of the rounds."""
+    values = sorted(run["rps"] for run in runs)
+    median = _median(runs)["rps"]
+    return f"{median:.0f} ({values[0]:.0f}–{values[-1]:.0f})" if len(values) > 1 else f"{median:.0f}"
+
+
 def http_bench(
-    models: dict[str, dict[str, Any]], bodies: dict[int, Path], folder: Path, seconds: float
+    models: dict[str, dict[str, Any]], bodies: dict[int, Path], folder: Path, seconds: float, rounds: int = 1
 ) -> list[str]:
     table = []
     for name, entry in models.items():
@@ -154,18 +158,22 @@ def http_bench(
             for kind in kinds:
                 serving.run_client(endpoint[kind], bodies[1], 1, 0.5)  # warm-up
             for rows, concurrency in SCENARIOS:
-                got = {
-                    kind: serving.run_client(endpoint[kind], bodies[rows], concurrency, seconds)
-                    for kind in kinds
-                }
-                native, onnx = got["native"], got["onnx"]
-                mlflow = got.get("mlflow")
+                # Rounds interleave the servers, so a busy moment of the machine hits all of them.
+                runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+                for _round in range(rounds):
+                    for kind in kinds:
+                        runs[kind].append(
+                            serving.run_client(endpoint[kind], bodies[rows], concurrency, seconds)
+                        )
+                native, onnx = _median(runs["native"]), _median(runs["onnx"])
+                mlflow = _median(runs["mlflow"]) if "mlflow" in runs else None
                 line = (
-                    f"| {name} | {rows} | {concurrency} | {native['rps']:.0f} | {onnx['rps']:.0f} | "
-                    f"{onnx['rps'] / native['rps']:.1f}x | "
-                    + (f"{mlflow['rps']:.0f} | " if mlflow else "- | ")
+                    f"| {name} | {rows} | {concurrency} | {_spread(runs['native'])} | "
+                    f"{_spread(runs['onnx'])} | "
+                    f"{onnx['rps'] / native['rps'] if native['rps'] else float('nan'):.1f}x | "
+                    + (f"{_spread(runs['mlflow'])} | " if mlflow else "- | ")
                     + f"{native['p99_ms']:.1f} | {onnx['p99_ms']:.1f} | "
-                    f"{sum(int(g['errors']) for g in got.values())} |"
+                    f"{sum(int(g['errors']) for kind in kinds for g in runs[kind])} |"
                 )
                 print(line, flush=True)
                 table.append(line)
@@ -189,14 +197,21 @@ def in_process(models: dict[str, dict[str, Any]], frame: Any, repeats: int) -> l
                 "native": functools.partial(native.estimator.predict_proba, batch),
                 "onnx": functools.partial(onnx.estimator.predict_with_probabilities, batch),
             }
+            spread = {}
             for kind, call in calls.items():
                 call()
-                started = time.perf_counter()
-                for _ in range(repeats):
-                    call()
-                timings[kind] = (time.perf_counter() - started) / repeats * 1e3
+                # Five blocks of calls: the median block's time per call, and the fastest and slowest.
+                blocks = []
+                for _block in range(5):
+                    started = time.perf_counter()
+                    for _ in range(max(1, repeats // 5)):
+                        call()
+                    blocks.append((time.perf_counter() - started) / max(1, repeats // 5) * 1e3)
+                blocks.sort()
+                timings[kind] = blocks[2]
+                spread[kind] = f"{blocks[2]:.3f} ({blocks[0]:.3f}–{blocks[-1]:.3f})"
             line = (
-                f"| {name} | {rows} | {timings['native']:.3f} | {timings['onnx']:.3f} | "
+                f"| {name} | {rows} | {spread['native']} | {spread['onnx']} | "
                 f"{timings['native'] / timings['onnx']:.1f}x |"
             )
             print(line, flush=True)
@@ -209,6 +224,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per run")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs per scenario and server: median (lowest–highest)"
+    )
     parser.add_argument("--repeats", type=int, default=200, help="in-process calls per measurement")
     parser.add_argument("--mlflow", action="store_true", help="also `mlflow models serve` (slow to start)")
     parser.add_argument("--skip-http", action="store_true", help="only the in-process figures")
@@ -222,7 +240,7 @@ def main() -> None:
         if not args.skip_http:
             print(HTTP_HEADER)
             print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            http_bench(models, bodies, folder, args.seconds)
+            http_bench(models, bodies, folder, args.seconds, args.rounds)
         print()
         print("| model | rows/call | native predict_proba ms | ONNX run ms | native/ONNX |")
         print("| --- | ---: | ---: | ---: | ---: |")
