@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mlci_lib.errors import InputError, MlciError
-from mlci_lib.image.prune import ONNX_ABSENT_MODULES, prune_patterns, prune_text
+from mlci_lib.image.prune import EVERY_IMAGE_ABSENT_MODULES, ONNX_ABSENT_MODULES
 from mlci_lib.models import ColumnSpec, LoadedModel, ModelSignature
 from mlci_lib.models.onnx_convert import convert_model
 from mlci_lib.models.onnx_format import load_onnx
@@ -175,16 +175,6 @@ def test_datetime_columns_are_refused_for_a_graph_in_one_line() -> None:
         coerce_plain(signature, PlainTable({"t": ["2024-01-01"]}))
 
 
-def test_the_prune_lists_say_why_and_the_onnx_one_extends_the_common_one() -> None:
-    native, onnx = prune_patterns("native"), prune_patterns("onnx")
-    assert native == onnx[: len(native)] and len(onnx) > len(native)
-    assert "SITE/onnxruntime/capi/libonnxruntime.so*" in onnx and "SITE/numpy/random" not in native
-    text = prune_text("onnx").splitlines()
-    patterns = [line for line in text if not line.startswith("#")]
-    assert patterns == onnx
-    assert all(text[text.index(p) - 1].startswith("# ") for p in patterns)
-
-
 def test_onnx_serving_runs_without_what_its_image_prunes(
     onnx_file: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
@@ -197,7 +187,11 @@ def test_onnx_serving_runs_without_what_its_image_prunes(
     rows = json.loads(sample.to_json(orient="records"))
     model = load_onnx(file)
     expected_labels, expected_probabilities = model.predict(sample)
-    blocked = ["pandas", "sklearn", "scipy", "skops", "onnx", "pyarrow", "joblib", *ONNX_ABSENT_MODULES]
+    blocked = [
+        *("pandas", "sklearn", "scipy", "skops", "onnx", "pyarrow", "joblib"),
+        *EVERY_IMAGE_ABSENT_MODULES,
+        *ONNX_ABSENT_MODULES,
+    ]
     script = textwrap.dedent(
         f"""
         import json, sys, urllib.request

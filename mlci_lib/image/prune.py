@@ -24,7 +24,9 @@ import shutil
 import sys
 import sysconfig
 
-#: Deleted from every serving image: nothing in them runs when a model is served.
+#: Deleted from every serving image: nothing in them runs when a model is served (each image's
+#: smoke test proves it for its runtime; ``tests/test_image_prune.py`` loads and serves a
+#: scikit-learn pipeline without the modules among them, EVERY_IMAGE_ABSENT_MODULES).
 EVERY_IMAGE: tuple[tuple[str, str], ...] = (
     ("SITE/**/tests", "the packages' own test suites"),
     ("SITE/**/*.pyi", "type stubs, read by type checkers only"),
@@ -34,8 +36,6 @@ EVERY_IMAGE: tuple[tuple[str, str], ...] = (
     ("SITE/**/*.h", "C headers, for compiling against the package"),
     ("SITE/**/*.hpp", "C++ headers, for compiling against the package"),
     ("SITE/numpy/_core/lib", "numpy's static math library and pkg-config files, for compiling"),
-    ("SITE/numpy/f2py", "numpy's Fortran wrapper generator, a build tool"),
-    ("bin/f2py", "the command of numpy's Fortran wrapper generator"),
     ("bin/numpy-config", "numpy's build configuration command"),
     ("SITE/numpy/distutils", "numpy's build system for extension modules"),
     ("SITE/numpy/_core/_simd.*", "numpy's SIMD test module"),
@@ -63,6 +63,10 @@ ONNX_IMAGE: tuple[tuple[str, str], ...] = (
     ("SITE/flatbuffers-*.dist-info", "flatbuffers' metadata"),
     ("SITE/packaging", "packaging, which only onnxruntime's tools import"),
     ("SITE/packaging-*.dist-info", "packaging's metadata"),
+    # numpy loads these on first use; in the scikit-learn image SciPy's ``from numpy import *``
+    # is that use (it touches every name in numpy.__all__), here nothing is.
+    ("SITE/numpy/f2py", "numpy's Fortran wrapper generator, a build tool"),
+    ("bin/f2py", "the command of numpy's Fortran wrapper generator"),
     ("SITE/numpy/random", "numpy.random, loaded by numpy only on first use, which never comes"),
     ("SITE/numpy/fft", "numpy.fft, loaded by numpy only on first use, which never comes"),
     ("SITE/numpy/polynomial", "numpy.polynomial, loaded by numpy only on first use, which never comes"),
@@ -70,7 +74,19 @@ ONNX_IMAGE: tuple[tuple[str, str], ...] = (
     ("SITE/numpy/testing", "numpy.testing, for test suites"),
 )
 
-#: The modules the ONNX image's patterns remove, for the test that serves without them.
+#: The modules the patterns for every image remove, for the test that serves without them.
+EVERY_IMAGE_ABSENT_MODULES: tuple[str, ...] = (
+    "numpy.distutils",
+    "numpy._pyinstaller",
+    "numpy._core._simd",
+    "numpy._core._multiarray_tests",
+    "numpy._core._umath_tests",
+    "numpy._core._rational_tests",
+    "numpy._core._struct_ufunc_tests",
+    "numpy._core._operand_flag_tests",
+)
+
+#: The modules the ONNX image's patterns remove on top, for the test that serves without them.
 ONNX_ABSENT_MODULES: tuple[str, ...] = (
     "onnxruntime.transformers",
     "onnxruntime.quantization",
@@ -85,7 +101,6 @@ ONNX_ABSENT_MODULES: tuple[str, ...] = (
     "numpy.ma",
     "numpy.testing",
     "numpy.f2py",
-    "numpy.distutils",
 )
 
 
