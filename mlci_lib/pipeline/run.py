@@ -117,6 +117,7 @@ def run_pipeline(
         git=git,
         say=say,
         command_output=command_output,
+        deployment=dict(previous.deployment) if previous and previous.deployment else None,
     )
     git_info = {
         "commit": git.commit,
@@ -142,6 +143,7 @@ def run_pipeline(
             model=state.model,
             image=state.image,
             config=str(cfg.path),
+            deployment=state.deployment,
         )
 
     from mlci_lib.files import output_file

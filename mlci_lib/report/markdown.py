@@ -83,8 +83,10 @@ def links(
     data_fingerprint: str | None,
     model: Mapping[str, Any] | None,
     image: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None = None,
 ) -> str:
-    """One line: commit → data fingerprint → model version → image digest, with a run link."""
+    """One line: commit → data fingerprint → model version → image digest (→ deployment), with a
+    run link."""
     git = git or {}
     parts = []
     commit = git.get("commit")
@@ -108,6 +110,10 @@ def links(
         parts.append(f"image {code(_short_digest(image.get('digest') or image.get('reference')))}")
     else:
         parts.append("image –")
+    if deployment:
+        from mlci_lib.pipeline.verdict import deployment_markdown
+
+        parts.append(deployment_markdown(deployment))
     line = " → ".join(parts)
     run_url = _safe_url(git.get("run_url"))
     return line + (f" · [run]({run_url})" if run_url else "")
@@ -125,6 +131,7 @@ def provenance(
     data_fingerprint: str | None,
     model: Mapping[str, Any] | None,
     image: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None = None,
 ) -> str:
     """A details table with every identifier in full, for copy-paste."""
     rows = []
@@ -139,6 +146,9 @@ def provenance(
     for key, value in (image or {}).items():
         if value:
             rows.append((f"image {key}", ", ".join(map(str, value)) if isinstance(value, list) else value))
+    for key, value in (deployment or {}).items():
+        if value is not None and value != "":
+            rows.append((f"deployment {key}", value))
     if not rows:
         return ""
     lines = ["<details><summary>Provenance</summary>", "", "| | |", "| --- | --- |"]
