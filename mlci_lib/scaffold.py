@@ -74,7 +74,7 @@ stages:
   # deploy: {{mode: render, verify: {{url: "https://..."}}}}   # render (and verify) the pushed image
   promote: {{}}
 
-deploy:                           # where the image runs: mlci deploy render, the release workflow's deploy job
+deploy:                           # where the image runs (mlci deploy render; the release deploy job)
   target: kubernetes              # or kserve (an InferenceService)
   name: {deploy_name}
   namespace: default
