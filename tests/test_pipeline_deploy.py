@@ -10,6 +10,8 @@ container spec is proven on Docker.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -186,15 +188,6 @@ def test_the_report_links_the_image_to_its_deployment_through_the_escaper() -> N
     assert "deployment: kubernetes ml/churn (render) revision `|<b>x</b>" in verdict.text()
 
 
-def test_a_malformed_deployment_in_a_verdict_is_refused() -> None:
-    from mlci_lib.errors import InputError
-    from mlci_lib.report.verdicts import validate_verdict
-
-    data = _verdict_with({"namespace": ["ml"]}).to_dict()
-    with pytest.raises(InputError, match=r"deployment\.namespace must be text"):
-        validate_verdict(data, source="v.json")
-
-
 # -- a real release, deployed as rendered on Docker ---------------------------------------------
 
 
@@ -349,3 +342,85 @@ def test_nothing_at_the_url_is_one_line_and_exit_2(
     stage = next(s for s in verdict["stages"] if s["name"] == "deploy")
     assert stage["status"] == "error" and "does not answer" in stage["message"], stage
     assert verdict["deployment"] is None, "a deployment that was not verified is not linked"
+
+
+def _variant(released: dict[str, Any], name: str, stage: dict[str, Any]) -> Path:
+    """The released project's pipeline with another deploy stage, beside it (same verdict on disk)."""
+    config = yaml.safe_load(released["config"].read_text())
+    config["stages"]["deploy"] = stage
+    path = released["root"] / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+KUBE_TOKEN = "kube-T0ken-5ecret-0123456789abcdef"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_mode_apply_runs_mlci_deploy_apply_and_masks_the_kubeconfig(released: dict[str, Any]) -> None:
+    """No API server runs here: apply gets as far as asking the cluster, which does not answer."""
+    from mlci_lib.pipeline import run_pipeline
+
+    server = f"https://127.0.0.1:{free_port()}"
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "staging", "cluster": {"server": server}}],
+        "users": [{"name": "deployer", "user": {"token": KUBE_TOKEN}}],
+        "contexts": [{"name": "ci", "context": {"cluster": "staging", "user": "deployer"}}],
+        "current-context": "ci",
+    })  # fmt: skip
+    config = _variant(
+        released, "apply", {"mode": "apply", "apply": {"kubeconfig-env": "KUBECONFIG_CONTENT", "timeout": 30}}
+    )
+    lines: list[str] = []
+    masked: list[str] = []
+    environ = {**os.environ, "KUBECONFIG_CONTENT": kubeconfig, "GITHUB_ACTIONS": "true"}
+    verdict = run_pipeline(
+        config,
+        only=["deploy"],
+        environ=environ,
+        progress=lines.append,
+        command_output=lines.append,
+        mask=masked.append,
+    )
+    stage = verdict.stage("deploy")
+    assert stage is not None and stage.status == "error", verdict.text()
+    assert "mlci deploy apply exited with code 2" in stage.message
+    assert f"cannot read deployment.apps/churn from the cluster ci at {server}" in stage.message
+    assert KUBE_TOKEN in masked, "the kubeconfig's token was not masked for the run"
+    assert not any(KUBE_TOKEN in line for line in lines), "the token reached the log"
+    assert verdict.deployment is None
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_mode_gitops_commits_the_manifests_and_links_the_commit(
+    released: dict[str, Any], tmp_path: Path
+) -> None:
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
+    (seed / "README.md").write_text("cluster state\n")
+    subprocess.run([*git, "add", "-A"], cwd=seed, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "seed"], cwd=seed, check=True)
+    repository = tmp_path / "cluster-state.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(repository)], check=True)
+    gitops = {"repository": str(repository), "path": "apps/churn", "no-pull-request": True}
+    config = _variant(released, "gitops", {"mode": "gitops", "gitops": gitops})
+    assert main(["run", "--config", str(config), "--stage", "deploy"]) == 0
+    verdict = read_verdict(released["root"])
+    link = verdict["deployment"]
+    head = subprocess.run(
+        ["git", "rev-parse", "mlci/deploy-churn"], cwd=repository, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert link["mode"] == "gitops" and link["revision"] == head
+    shown = subprocess.run(
+        ["git", "show", f"{head}:apps/churn/base/deployment.yaml"],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+    )
+    assert released["verdict"]["image"]["reference"] in shown.stdout

@@ -10,8 +10,8 @@ then verify; and the deployment record that links the image digest to where it w
         url: https://churn.example.com
         gate: gate.yaml       # its latency rules, optional
         requests: 50
-      apply: {...}            # options of mlci deploy apply (mode apply), e.g. {timeout: 5m}
-      gitops: {...}           # options of mlci deploy gitops (mode gitops), e.g. {repository: acme/manifests}
+      apply: {kubeconfig-env: KUBECONFIG_CONTENT, timeout: 600}    # mode apply: mlci deploy apply's options
+      gitops: {repository: https://github.com/acme/cluster-state.git, path: apps/churn}   # mode gitops
 
 The release is read from the pipeline verdict as it stands when the stage starts (the image
 stages' results), exactly as ``mlci deploy render --release .mlci/pipeline-verdict.json`` reads it:
@@ -36,7 +36,8 @@ from mlci_lib.pipeline.deploy_settings import DeploySettings
 from mlci_lib.results import Result
 
 #: The runner's files a sub-command must not write to: the outputs and summary are the stage's.
-_RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "MLCI_OUTPUT_FILE")
+_RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "MLCI_OUTPUT_FILE", "MLCI_SUMMARY_FILE")
+_MASK = "::add-mask::"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +102,7 @@ def deploy_release(
     environ: Mapping[str, str],
     result_file: Path,
     on_line: Callable[[str], None] | None = None,
+    mask: Callable[[str], None] | None = None,
 ) -> DeploymentResult:
     """Render the release that ``verdict_file`` (a pipeline verdict) records, then apply or propose
     it (``settings.mode``), then verify it at ``settings.url``; see the module's docstring."""
@@ -115,17 +117,16 @@ def deploy_release(
     output = resolve(settings.output or config.output)
     rendered = render_deployment(release, config, output)
     applied: Mapping[str, Any] | None = None
-    if settings.mode == "apply":
-        applied = apply_manifests(
-            verdict_file, config_file, output, settings.apply, environ, result_file, on_line
-        )
-    elif settings.mode == "gitops":
-        applied = gitops_manifests(
-            verdict_file, config_file, output, settings.gitops, environ, result_file, on_line
-        )
-    deployed_at = _now()
+    run = _Command(verdict_file, config_file, environ, result_file, on_line, mask)
     checked: Mapping[str, Any] | None = None
-    if settings.url and (applied is None or applied.get("passed")):
+    if settings.mode == "apply":
+        applied = apply_manifests(run, settings, resolve)
+        # apply ran the post-deploy checks itself (and undid the rollout when they failed).
+        checked = applied.get("verification")
+    elif settings.mode == "gitops":
+        applied = gitops_manifests(run, settings)
+    deployed_at = _now()
+    if settings.url and settings.mode == "render":
         checked = verify_release(verdict, settings, resolve)
     passed = (applied is None or bool(applied.get("passed"))) and (checked is None or bool(checked["passed"]))
     where = f"{config.target} {config.namespace}/{config.name}"
@@ -147,8 +148,10 @@ def deploy_release(
             else f"; NOT verified at {checked['url']}: {', '.join(failed) or 'see the verdict'}"
         )
     revision = None
-    if applied is not None and applied.get("revision") is not None:
-        revision = str(applied["revision"])
+    if applied is not None:
+        # The rollout's revision (apply), or the manifests repository's commit (gitops).
+        found = applied.get("revision") if settings.mode == "apply" else applied.get("commit")
+        revision = None if found is None else str(found)
     return DeploymentResult(
         passed=passed,
         mode=settings.mode,
@@ -185,73 +188,90 @@ def verify_release(
     return verify_deployment(settings.url, expected, gate_rules=rules, requests=settings.requests).to_dict()
 
 
-def apply_manifests(
-    verdict_file: Path,
-    config_file: Path,
-    output: Path,
-    options: Mapping[str, Any],
-    environ: Mapping[str, str],
-    result_file: Path,
-    on_line: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    """``mlci deploy apply``: apply the release's manifests to the cluster, wait, check, undo on failure."""
-    return _deploy_command("apply", verdict_file, config_file, output, options, environ, result_file, on_line)
+@dataclasses.dataclass(frozen=True)
+class _Command:
+    """How the stage runs an ``mlci deploy`` command: on the pipeline verdict, in its own process."""
+
+    verdict_file: Path
+    config_file: Path
+    environ: Mapping[str, str]
+    result_file: Path
+    on_line: Callable[[str], None] | None
+    mask: Callable[[str], None] | None
+
+    def __call__(self, command: str, result_option: str, options: list[str]) -> tuple[int, dict[str, Any]]:
+        """Run ``mlci deploy COMMAND --release <verdict> --config <mlci.yaml> OPTIONS``; its exit
+        code and the result it wrote.
+
+        Its own process, as in a CI job: its exit and its result file are all that come back, and
+        the runner's output and summary files stay the stage's. A secret it masks (the kubeconfig's
+        credentials) is masked for the stage too, never shown as an output line.
+        """
+        from mlci_lib.pipeline.commands import run_command
+
+        result = self.result_file.with_name(f"deploy-{command}.json")
+        argv = [sys.executable, "-m", "mlci_lib", "deploy", command, "--release", str(self.verdict_file)]
+        argv += ["--config", str(self.config_file), result_option, str(result), *options]
+        env = {k: v for k, v in self.environ.items() if k not in _RUNNER_FILES}
+
+        def line(text: str) -> None:
+            if text.startswith(_MASK):
+                if self.mask is not None:
+                    self.mask(_unescape(text[len(_MASK) :]))
+            elif self.on_line is not None:
+                self.on_line(text)
+
+        done = run_command(argv, cwd=self.config_file.parent, base_env=env, on_line=line, timeout_s=3600)
+        data: Any = json.loads(result.read_text(encoding="utf-8")) if result.is_file() else None
+        if isinstance(data, dict) and data.get("schema") not in (None, "mlci.error"):
+            return done.returncode, data
+        last = next((t for t in reversed(done.tail) if t.strip() and not t.startswith(_MASK)), "")
+        raise InputError(
+            f"mlci deploy {command} exited with code {done.returncode}"
+            + (f": {last.strip()[:300]}" if last else ""),
+            hint=f"see 'mlci deploy {command} --help' for stages.deploy.{command}",
+        )
 
 
-def gitops_manifests(
-    verdict_file: Path,
-    config_file: Path,
-    output: Path,
-    options: Mapping[str, Any],
-    environ: Mapping[str, str],
-    result_file: Path,
-    on_line: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    """``mlci deploy gitops``: commit the manifests to a branch, open or update a pull request."""
-    return _deploy_command(
-        "gitops", verdict_file, config_file, output, options, environ, result_file, on_line
-    )
-
-
-def _deploy_command(
-    command: str,
-    verdict_file: Path,
-    config_file: Path,
-    output: Path,
-    options: Mapping[str, Any],
-    environ: Mapping[str, str],
-    result_file: Path,
-    on_line: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    """Run ``mlci deploy COMMAND`` on the release and return the verdict it writes.
-
-    It runs as its own process, as in a CI job, so its exit and its verdict file are all that
-    come back; the runner's output and summary files stay the stage's. ``options`` are the
-    command's own (``{timeout: 5m}`` is ``--timeout 5m``), so a wrong one is the command's one-line
-    usage error, naming it.
-    """
-    from mlci_lib.pipeline.commands import run_command
-
-    verdict = result_file.with_name(f"deploy-{command}.json")
-    argv = [sys.executable, "-m", "mlci_lib", "deploy", command, "--release", str(verdict_file)]
-    argv += ["--config", str(config_file), "--output", str(output), "--verdict-file", str(verdict)]
-    for key, value in options.items():
+def _options(settings: Mapping[str, Any]) -> list[str]:
+    """``{timeout: 600, no-pull-request: true}`` as ``--timeout 600 --no-pull-request``."""
+    argv: list[str] = []
+    for key, value in settings.items():
         if isinstance(value, bool):
             argv += [f"--{key}"] if value else []
         else:
             argv += [f"--{key}", str(value)]
-    env = {k: v for k, v in environ.items() if k not in _RUNNER_FILES}
-    done = run_command(argv, cwd=config_file.parent, base_env=env, on_line=on_line, timeout_s=3600)
-    if verdict.is_file():
-        data = json.loads(verdict.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and data.get("schema") != "mlci.error":
-            return data
-    last = next((line for line in reversed(done.tail) if line.strip()), "")
-    raise InputError(
-        f"mlci deploy {command} exited with code {done.returncode}"
-        + (f": {last.strip()[:300]}" if last else ""),
-        hint=f"see 'mlci deploy {command} --help' for stages.deploy.{command}",
-    )
+    return argv
+
+
+def apply_manifests(
+    run: _Command, settings: DeploySettings, resolve: Callable[[str], Path]
+) -> dict[str, Any]:
+    """``mlci deploy apply``: apply with kubectl, wait, run the checks at ``verify.url``, undo on failure.
+
+    ``stages.deploy.apply`` gives the cluster (``kubeconfig-env: KUBECONFIG_CONTENT``, ``context``)
+    and ``timeout``; ``verify`` becomes the command's post-deploy checks (``--no-verify`` without it).
+    """
+    checks = ["--url", settings.url] if settings.url else ["--no-verify"]
+    if settings.url and settings.gate:
+        checks += ["--gate", str(resolve(settings.gate))]
+    if settings.url:
+        checks += ["--requests", str(settings.requests)]
+    _code, verdict = run("apply", "--verdict-file", [*_options(settings.apply), *checks])
+    return verdict
+
+
+def gitops_manifests(run: _Command, settings: DeploySettings) -> dict[str, Any]:
+    """``mlci deploy gitops``: commit the manifests to a branch of a manifests repository, open or
+    update its pull request. ``stages.deploy.gitops`` gives ``repository`` and the rest."""
+    code, result = run("gitops", "--result-file", _options(settings.gitops))
+    # Its result has no verdict of its own: exit 0 is done (or nothing to do).
+    return {**result, "passed": code == 0}
+
+
+def _unescape(text: str) -> str:
+    """A workflow command's data as it was before the runner escaped it (%25, %0D, %0A)."""
+    return text.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
 
 
 __all__ = ["DeploymentResult", "apply_manifests", "deploy_release", "gitops_manifests", "verify_release"]

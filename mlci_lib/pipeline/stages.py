@@ -58,6 +58,8 @@ class RunState:
     data_fingerprint: str | None = None
     #: The deploy stage's link for the verdict (``DeploymentResult.link``).
     deployment: dict[str, Any] | None = None
+    #: Hides a secret in the run's logs (the runner's mask), for what a stage learns is one.
+    mask: Callable[[str], None] | None = None
 
     def stage_file(self, name: str) -> Path:
         return self.config.output_dir / name
@@ -517,6 +519,7 @@ def deploy(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         environ=state.environ,
         result_file=result_file,
         on_line=state.command_output,
+        mask=state.mask,
     )
     path = _write(state, "deployment.json", result)
     state.deployment = result.link()
