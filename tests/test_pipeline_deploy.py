@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from mlci_lib.cli import main
 from mlci_lib.models import save_model
 from mlci_lib.pipeline import PipelineVerdict, StageRecord
+from mlci_lib.pipeline.render import pipeline_markdown
 from mlci_lib.report import render_report
 from tests.helpers.components import free_port
 from tests.test_pipeline import read_verdict, small_pipeline, write_project
@@ -180,7 +181,7 @@ def test_the_report_links_the_image_to_its_deployment_through_the_escaper() -> N
     report = render_report(verdict.to_dict()).markdown
     head = report.split("\n\n")[1]
     assert "image `sha256:abababababab" in head and "→ deployment kubernetes `ml/churn` (render)" in head
-    for line in (head, verdict.markdown()):
+    for line in (head, pipeline_markdown(verdict)):
         # Text is escaped; the revision stays inside one code span, where HTML is inert.
         assert "at 2026-12-01T00:00:00Z &lt;img src=x&gt;" in line and "<img" not in line, line
         assert "revision `'\\|<b>x</b>`" in line, line

@@ -111,12 +111,22 @@ def links(
     else:
         parts.append("image –")
     if deployment:
-        from mlci_lib.pipeline.verdict import deployment_markdown
-
-        parts.append(deployment_markdown(deployment))
+        parts.append(_deployment(deployment))
     line = " → ".join(parts)
     run_url = _safe_url(git.get("run_url"))
     return line + (f" · [run]({run_url})" if run_url else "")
+
+
+def _deployment(deployment: Mapping[str, Any]) -> str:
+    """The deployment link of the chain (image digest → deployment): where, how, which revision, when."""
+    where = f"{deployment.get('namespace')}/{deployment.get('name')}"
+    revision = deployment.get("revision") or deployment.get("commit")
+    shown = f"deployment {text(deployment.get('target'))} {code(where)} ({text(deployment.get('mode'))})"
+    if revision:
+        shown += f" revision {code(str(revision)[:12])}"
+    if deployment.get("time"):
+        shown += f" at {text(deployment.get('time'))}"
+    return shown
 
 
 def _short_digest(value: Any) -> str:
