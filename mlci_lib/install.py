@@ -3,7 +3,7 @@
 Run as a file (``python3 .../mlci_lib/install.py``) before mlci is importable, so it uses the
 standard library only. Inputs arrive through the environment:
 
-- ``MLCI_INSTALL_EXTRAS``: comma- or space-separated extras (data, registry, image, report, all);
+- ``MLCI_INSTALL_EXTRAS``: comma- or space-separated extras (data, registry, image, report, deploy, all);
 - ``MLCI_INSTALL_VERSION``: a release to install from the package index instead of the checkout.
 
 It skips pip entirely when that exact version and those extras are installed, then puts the
@@ -21,7 +21,7 @@ import sysconfig
 import uuid
 from pathlib import Path
 
-KNOWN_EXTRAS = ("data", "registry", "image", "report")
+KNOWN_EXTRAS = ("data", "registry", "image", "report", "deploy")
 _VERSION_PATTERN = re.compile(r"^[0-9][0-9A-Za-z.+!-]*$")
 
 

@@ -34,7 +34,7 @@ _CONFIG = """\
 # yaml-language-server: $schema=https://raw.githubusercontent.com/mlci-dev/mlci/v1/mlci_lib/schemas/mlci.schema.json
 # The pipeline `mlci run` executes (written by `mlci init`). Stages run in this order, each when it
 # has an entry below: data-check, train, evaluate, baseline, gate, model-push, image-build,
-# image-smoke, image-push, promote. Paths are relative to this file; ${{VAR}} and ${{VAR:-default}}
+# image-smoke, image-push, deploy, promote. Paths are relative to this file; ${{VAR}} and ${{VAR:-default}}
 # read environment variables. `mlci run --until gate` stops after the gate (pull requests);
 # `mlci run --stage NAME` runs one stage.
 version: 1
@@ -71,7 +71,15 @@ stages:
     data: data/eval.csv
     requests: 100
   image-push: {{}}
+  # deploy: {{mode: render, verify: {{url: "https://..."}}}}   # render (and verify) the pushed image
   promote: {{}}
+
+deploy:                           # where the image runs (mlci deploy render; the release deploy job)
+  target: kubernetes              # or kserve (an InferenceService)
+  name: {deploy_name}
+  namespace: default
+  replicas: 2
+  output: deploy                  # the manifests and their kustomization.yaml go to deploy/base
 """
 
 _GATE = """\
@@ -105,6 +113,12 @@ _GITIGNORE_HEAD = "# written by mlci runs (added by `mlci init`)"
 
 #: The first thing to run after `mlci init`, as mlci.yaml's data-check stage expects it.
 PROFILE_HINT = "mlci data profile data/train.csv -o data.suite.yaml"
+
+
+def deploy_name(model_name: str) -> str:
+    """A Kubernetes resource name (DNS-1123 label) for the model: lowercase, '-' for the rest."""
+    name = re.sub(r"[^a-z0-9-]+", "-", model_name.lower())[:63].strip("-")
+    return name or "model"
 
 
 def gitignore_text(existing: str = "") -> str:
@@ -170,7 +184,12 @@ def planned_files(
             f"option --ci: unknown CI system {unknown[0]!r}", hint=f"use {', '.join(CI_SYSTEMS)}"
         )
     files = {
-        config_name: _CONFIG.format(model_name=model_name, registry=registry, image_repository=repository),
+        config_name: _CONFIG.format(
+            model_name=model_name,
+            registry=registry,
+            image_repository=repository,
+            deploy_name=deploy_name(model_name),
+        ),
         "gate.yaml": _GATE,
         ".gitignore": gitignore_text(),
     }

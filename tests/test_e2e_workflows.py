@@ -56,8 +56,13 @@ def project_files() -> dict[str, str | bytes | Path]:
     return files
 
 
-def template(name: str, *, mlflow: str, repository: str, api: str, base_image: str) -> dict[str, Any]:
+def template(
+    name: str, *, mlflow: str, repository: str, api: str, base_image: str, deploy_url: str = ""
+) -> dict[str, Any]:
     text = (TEMPLATES / f"{name}.yml").read_text()
+    # The deploy job verifies the deployment at MLCI_DEPLOY_URL when the environment sets one.
+    text = text.replace("vars.MLCI_DEPLOY_URL != ''", "true" if deploy_url else "false")
+    text = text.replace("${{ vars.MLCI_DEPLOY_URL }}", deploy_url or "''")
     text = text.replace("${{ vars.MLFLOW_TRACKING_URI }}", mlflow)
     text = text.replace("${{ vars.MLFLOW_TRACKING_USERNAME }}", "''")
     text = text.replace("${{ vars.MLFLOW_READONLY_USERNAME }}", "''")

@@ -184,6 +184,7 @@ def pipeline_verdict(real: dict[str, Path], **changes: Any) -> dict[str, Any]:
         "image": {"reference": "registry.example/churn:abc", "digest": "sha256:" + "ef" * 32,
                   "tags": ["abc"], "id": "sha256:" + "12" * 32},
         "config": "mlci.yaml",
+        "deployment": None,
     }  # fmt: skip
     verdict.update(changes)
     return verdict
@@ -295,7 +296,8 @@ def test_missing_sections_are_tolerated() -> None:
     verdict = {
         "schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True, "status": "passed",
         "failed_stage": None, "git": {}, "data_fingerprint": None, "model": None, "image": None,
-        "config": None, "stages": [{"name": "train", "status": "passed", "message": "", "duration_s": 1.0,
+        "deployment": None, "config": None,
+        "stages": [{"name": "train", "status": "passed", "message": "", "duration_s": 1.0,
                     "verdict_file": "gone.json", "verdict": None}],
     }  # fmt: skip
     report = render_report(verdict)
@@ -470,7 +472,7 @@ def test_validate_rejects_a_pipeline_without_stages() -> None:
             {
                 "schema": "mlci.pipeline-verdict", "schema_version": 1, "passed": True, "status": "passed",
                 "failed_stage": None, "git": {}, "data_fingerprint": None, "model": None, "image": None,
-                "config": None,
+                "config": None, "deployment": None,
             },
             source="x",
         )  # fmt: skip

@@ -221,6 +221,7 @@ def test_report_of_a_pipeline_with_hostile_stage_messages_and_paths(tmp_path: Pa
         "model": None,
         "image": None,
         "config": "::error::mlci.yaml",
+        "deployment": None,
     }
     path = tmp_path / "::error::verdict.json"
     path.write_text(json.dumps(verdict))

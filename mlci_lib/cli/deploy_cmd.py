@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file, number
-from mlci_lib.errors import MlciError, UsageError
+from mlci_lib.errors import InputError, MlciError, UsageError
 
 _RENDER = """\
 Render the Kubernetes (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget,
@@ -17,11 +17,13 @@ the deploy: section of mlci.yaml, validate them offline against the Kubernetes s
 deploy.kubernetes-version and custom resources against their operators' CRD schemas (strict: no
 unknown field), and write them with a kustomization.yaml
 under OUTPUT/base (default: deploy.output). The image is named by digest, never by a tag:
-give the release result of 'mlci image release --push' (--release), or --image REF@sha256:...
-with the model's name. Nothing is written unless everything validated.
+give the release result of 'mlci image release --push' or the verdict of an 'mlci run' that
+pushed its image (--release), or --image REF@sha256:... with the model's name. Nothing is
+written unless everything validated.
 
 examples:
   mlci deploy render --release .mlci/image-release.json
+  mlci deploy render --release .mlci/pipeline-verdict.json --image-digest sha256:...
   mlci deploy render --image registry/churn@sha256:... --model-name churn --config mlci.yaml
 """
 
@@ -61,7 +63,14 @@ def register(subparsers: Any) -> None:
 def _add_release_options(parser: Any) -> None:
     """What is deployed, from where: the same options for render, apply and gitops."""
     parser.add_argument(
-        "--release", metavar="FILE", help="result of mlci image release (image digest, model, user)"
+        "--release",
+        metavar="FILE",
+        help="result of mlci image release, or the verdict of mlci run (image digest, model, user)",
+    )
+    parser.add_argument(
+        "--image-digest",
+        metavar="DIGEST",
+        help="with --release: refuse a release of any other image (e.g. the digest a release job output)",
     )
     parser.add_argument("--image", metavar="REF", help="the image by digest: REGISTRY/REPO@sha256:<digest>")
     parser.add_argument("--model-name", metavar="NAME", help="with --image: the model's name")
@@ -98,6 +107,11 @@ def _release_and_config(args: argparse.Namespace, command: str) -> tuple[Any, An
             model_digest=args.model_digest,
             verdict_digest=args.verdict_digest,
             user=args.user,
+        )
+    if args.image_digest and args.image_digest != release.image_digest:
+        raise InputError(
+            f"option --image-digest: the release names image {release.image_digest}, not {args.image_digest}",
+            hint="pass the release result (or pipeline verdict) of the run that pushed that image",
         )
     return release, deploy, config
 
@@ -207,6 +221,7 @@ Exit 0: verified; 1: a check failed; 2: bad input or the URL does not answer.
 examples:
   mlci deploy verify http://churn.ml.svc --smoke .mlci/smoke.json --release .mlci/image-release.json
   mlci deploy verify http://127.0.0.1:8080 --smoke .mlci/image-release.json --gate gate.yml
+  mlci deploy verify https://churn.example.com --release .mlci/pipeline-verdict.json
 """
 
 
@@ -214,10 +229,14 @@ def _register_verify(group: Any) -> None:
     parser = add_command(group, "verify", handle_verify, "verify a deployment serves the release", _VERIFY)
     parser.add_argument("url", metavar="URL", help="the deployment's address, e.g. http://churn.ml.svc")
     parser.add_argument(
-        "--smoke", metavar="FILE", required=True, help="the smoke result (or the release result holding it)"
+        "--smoke",
+        metavar="FILE",
+        help="the smoke result (or the release result or pipeline verdict holding it); default: --release",
     )
     parser.add_argument(
-        "--release", metavar="FILE", help="the release result: model, verdict and image digests"
+        "--release",
+        metavar="FILE",
+        help="the release result or pipeline verdict: model, verdict and image digests",
     )
     parser.add_argument(
         "--gate", metavar="FILE", help="a gate file whose latency rules the deployment must hold"
@@ -242,7 +261,12 @@ def handle_verify(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.deploy.verify import load_expected, verify_deployment
     from mlci_lib.gate.rules import load_gate_rules
 
-    expected = load_expected(args.smoke, args.release)
+    if not args.smoke and not args.release:
+        raise UsageError(
+            "give --smoke FILE, or --release FILE holding the smoke result",
+            hint="see 'mlci deploy verify --help'",
+        )
+    expected = load_expected(args.smoke or args.release, args.release)
     rules = load_gate_rules(args.gate) if args.gate else None
     verdict = verify_deployment(args.url, expected, gate_rules=rules, requests=args.requests)
     from mlci_lib.deploy.summary import deploy_markdown

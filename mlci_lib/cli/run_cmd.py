@@ -90,6 +90,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         skip=args.skip,
         progress=ctx.progress,
         command_output=lambda line: ctx.progress(f"  | {line}"),
+        mask=ctx.runner.mask,
     )
     annotations = []
     failed = verdict.stage(verdict.failed_stage) if verdict.failed_stage else None

@@ -62,17 +62,44 @@ class DeployRenderResult(Result):
 
 
 def release_from_result(data: Mapping[str, Any], *, source: str) -> Release:
-    """The release recorded by ``mlci image release`` (or ``actions/image-build``)."""
-    if data.get("schema") != "mlci.image-release":
+    """The release recorded by ``mlci image release`` (or ``actions/image-build``), or by a
+    pipeline run that pushed its image (``mlci.pipeline-verdict``: its image stages' results)."""
+    from mlci_lib.pipeline.verdict import PipelineVerdict, release_blocker, release_of
+
+    schema = data.get("schema")
+    if schema == PipelineVerdict.SCHEMA:
+        stages = data.get("stages")
+        records = [s for s in stages if isinstance(s, Mapping)] if isinstance(stages, list) else []
+        blocker = release_blocker(records)
+        if blocker is not None:
+            raise InputError(
+                f"{source}: the pipeline run's {blocker} stage did not pass",
+                hint="deploy only what a run released whose stages up to image-push passed",
+            )
+        parts = release_of(records)
+        for key, stage in (("build", "image-build"), ("smoke", "image-smoke"), ("push", "image-push")):
+            if key not in parts:
+                raise InputError(
+                    f"{source}: the pipeline run has no passed {stage} stage: no released image to deploy",
+                    hint="deploy after a run that built, smoke-tested and pushed its image",
+                )
+        return release_from_parts(parts["build"], parts["smoke"], parts["push"], source=source)
+    if schema != "mlci.image-release":
         raise InputError(
-            f"{source} is not an image release result (schema mlci.image-release)",
-            hint="pass the --output file of mlci image release",
+            f"{source} is not an image release result (schema mlci.image-release) or a pipeline verdict",
+            hint="pass the --output file of mlci image release, or the verdict of mlci run",
         )
     if not data.get("passed"):
         raise InputError(f"{source}: the release did not pass (failed at {data.get('failed_stage')})")
-    push = data.get("push") or {}
-    build = data.get("build") or {}
-    smoke = data.get("smoke") or {}
+    return release_from_parts(
+        data.get("build") or {}, data.get("smoke") or {}, data.get("push") or {}, source=source
+    )
+
+
+def release_from_parts(
+    build: Mapping[str, Any], smoke: Mapping[str, Any], push: Mapping[str, Any], *, source: str
+) -> Release:
+    """The release of an image from its build, smoke and push results (an image release's parts)."""
     if not push.get("digest_reference"):
         raise InputError(f"{source}: the image was not pushed", hint="release with --push")
     if not smoke.get("passed"):

@@ -87,14 +87,29 @@ class Expected:
 
 
 def expected_from(smoke: Mapping[str, Any], release: Mapping[str, Any] | None, *, source: str) -> Expected:
-    """Read a smoke result (or a release result holding one) and the release's identity."""
+    """Read a smoke result (or a release result or pipeline verdict holding one) and the release's
+    identity."""
+    from mlci_lib.pipeline.verdict import PipelineVerdict, release_of
+
     if smoke.get("schema") == RELEASE_SCHEMA:
         release = release or smoke
         smoke = smoke.get("smoke") or {}
+    elif smoke.get("schema") == PipelineVerdict.SCHEMA:
+        release = release or smoke
+        stages = smoke.get("stages")
+        parts = release_of(s for s in stages if isinstance(s, Mapping)) if isinstance(stages, list) else {}
+        if "smoke" not in parts:
+            raise InputError(
+                f"option --smoke: {source}: the pipeline run has no passed image-smoke stage: "
+                "nothing to verify against",
+                hint="verify after a run that smoke-tested and pushed its image",
+            )
+        smoke = parts["smoke"]
     if smoke.get("schema") != SMOKE_SCHEMA:
         raise InputError(
             f"option --smoke: {source} is not a smoke result (schema {SMOKE_SCHEMA})",
-            hint="pass the --output of mlci image smoke, or the release result of mlci image release",
+            hint="pass the --output of mlci image smoke, the release result of mlci image release, "
+            "or the verdict of an mlci run that smoke-tested its image",
         )
     if not smoke.get("passed"):
         raise InputError(

@@ -31,6 +31,7 @@ STAGES: tuple[str, ...] = (
     "image-build",
     "image-smoke",
     "image-push",
+    "deploy",
     "promote",
 )
 DEFAULT_CONFIG = "mlci.yaml"
@@ -213,6 +214,21 @@ def _check_image_build(file: Path, settings: Mapping[str, Any] | None) -> None:
                 raise ConfigError(f"pipeline file {file}: {exc.message}", hint=exc.hint) from None
 
 
+def _check_deploy(file: Path, settings: Mapping[str, Any] | None, section: Any, model_name: Any) -> None:
+    """Check the deploy stage and the deploy section it renders from before anything runs: a
+    missing or bad deploy section stops the run here, not after the image was pushed."""
+    if settings is None or settings.get("enabled", True) is False:
+        return
+    from mlci_lib.deploy.config import parse_deploy_config
+    from mlci_lib.pipeline.deploy_settings import parse_deploy_stage
+
+    try:
+        parse_deploy_stage(settings)
+        parse_deploy_config(section, default_name=model_name)
+    except ConfigError as exc:
+        raise ConfigError(f"pipeline file {file}: {exc.message}", hint=exc.hint) from None
+
+
 def load_config(
     path: str | os.PathLike[str] = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None
 ) -> PipelineConfig:
@@ -252,6 +268,7 @@ def load_config(
     columns.update(data.get("columns") or {})
     stages = data["stages"]
     _check_image_build(file, stages.get("image-build"))
+    _check_deploy(file, stages.get("deploy"), data.get("deploy"), model.get("name"))
     needs_model = [s for s in ("baseline", "model-push", "promote", "image-build") if s in stages]
     if needs_model and not model.get("name"):
         raise ConfigError(

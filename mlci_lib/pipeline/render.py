@@ -38,14 +38,15 @@ def stages_markdown(stages: Sequence[StageRecord]) -> str:
 
 
 def pipeline_markdown(v: PipelineVerdict, *, title: str = TITLE) -> str:
-    """The verdict as Markdown: the outcome, what it links (commit, data, model, image), the stages."""
+    """The verdict as Markdown: the outcome, what it links (commit, data, model, image, deployment),
+    the stages."""
     if v.passed:
         head = f"### {text(title)}: ✅ passed"
     elif v.failed_stage:
         head = f"### {text(title)}: ❌ failed at {code(v.failed_stage)}"
     else:
         head = f"### {text(title)}: {text(v.status)}"
-    lines = [head, "", links(v.git, v.data_fingerprint, v.model, v.image)]
+    lines = [head, "", links(v.git, v.data_fingerprint, v.model, v.image, v.deployment)]
     stages = stages_markdown(v.stages)
     if stages:
         lines += ["", stages]

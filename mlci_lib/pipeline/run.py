@@ -87,12 +87,14 @@ def run_pipeline(
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     command_output: Progress | None = None,
+    mask: Progress | None = None,
 ) -> PipelineVerdict:
     """Run the pipeline's stages in order, stop at the first failure, and return the verdict.
 
     ``only`` runs just the named stages and keeps the other stages' records from the verdict on
     disk; ``until`` stops after the named stage; ``skip`` leaves stages out. ``progress`` gets a
-    line per stage; ``command_output`` gets the output lines of the user's commands.
+    line per stage; ``command_output`` gets the output lines of the user's commands; ``mask`` is
+    given each secret a stage learns (a kubeconfig's credentials), to hide it in the logs.
     """
     from mlci_lib.files import write_json_atomic
     from mlci_lib.gitcontext import git_context
@@ -117,6 +119,8 @@ def run_pipeline(
         git=git,
         say=say,
         command_output=command_output,
+        deployment=dict(previous.deployment) if previous and previous.deployment else None,
+        mask=mask,
     )
     git_info = {
         "commit": git.commit,
@@ -142,6 +146,7 @@ def run_pipeline(
             model=state.model,
             image=state.image,
             config=str(cfg.path),
+            deployment=state.deployment,
         )
 
     from mlci_lib.files import output_file

@@ -27,6 +27,7 @@ EXTRAS = {
     "image-build": "image",
     "image-smoke": "image",
     "image-push": "image",
+    "deploy": "deploy",
 }
 
 
@@ -55,6 +56,10 @@ class RunState:
     say: Callable[[str], None]
     command_output: Callable[[str], None] | None
     data_fingerprint: str | None = None
+    #: The deploy stage's link for the verdict (``DeploymentResult.link``).
+    deployment: dict[str, Any] | None = None
+    #: Hides a secret in the run's logs (the runner's mask), for what a stage learns is one.
+    mask: Callable[[str], None] | None = None
 
     def stage_file(self, name: str) -> Path:
         return self.config.output_dir / name
@@ -95,6 +100,8 @@ def stage_files(state: RunState, name: str, settings: Mapping[str, Any]) -> list
             (state.stage_file("image-smoke.json"), True),
             (latency or state.stage_file("latency.json"), True),
         ]
+    if name == "deploy":
+        return [(state.stage_file("deployment.json"), True)]
     return []
 
 
@@ -485,6 +492,40 @@ def promote(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     )
 
 
+# -- deploy ---------------------------------------------------------------------------------
+
+
+def deploy(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.pipeline.deploy_settings import parse_deploy_stage
+    from mlci_lib.pipeline.deployment import deploy_release
+
+    cfg = state.config
+    if state.passed("image-push") is None:
+        raise InputError(
+            "deploy needs a passed image-push stage: mlci deploys only pushed, smoke-tested images",
+            hint="add stages.image-push to mlci.yaml",
+        )
+    # The stage forgets a deployment of an earlier run before it starts: a failure leaves none.
+    state.deployment = None
+    result_file = state.stage_file("deployment.json")
+    result = deploy_release(
+        cfg.verdict_file,
+        cfg.path,
+        cfg.raw.get("deploy"),
+        parse_deploy_stage(settings),
+        default_name=cfg.model_name,
+        resolve=cfg.resolve,
+        commit=state.git.commit,
+        environ=state.environ,
+        result_file=result_file,
+        on_line=state.command_output,
+        mask=state.mask,
+    )
+    path = _write(state, "deployment.json", result)
+    state.deployment = result.link()
+    return StageOutcome(PASSED if result.passed else FAILED, result.message, path, result.to_dict())
+
+
 def _rel(cfg: PipelineConfig, path: Path) -> str:
     try:
         return str(path.relative_to(cfg.root))
@@ -502,6 +543,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[RunState, Mapping[str, Any]], StageOutcome]
     "image-build": image_build,
     "image-smoke": image_smoke,
     "image-push": image_push,
+    "deploy": deploy,
     "promote": promote,
 }
 

@@ -83,8 +83,10 @@ def links(
     data_fingerprint: str | None,
     model: Mapping[str, Any] | None,
     image: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None = None,
 ) -> str:
-    """One line: commit → data fingerprint → model version → image digest, with a run link."""
+    """One line: commit → data fingerprint → model version → image digest (→ deployment), with a
+    run link."""
     git = git or {}
     parts = []
     commit = git.get("commit")
@@ -108,9 +110,23 @@ def links(
         parts.append(f"image {code(_short_digest(image.get('digest') or image.get('reference')))}")
     else:
         parts.append("image –")
+    if deployment:
+        parts.append(_deployment(deployment))
     line = " → ".join(parts)
     run_url = _safe_url(git.get("run_url"))
     return line + (f" · [run]({run_url})" if run_url else "")
+
+
+def _deployment(deployment: Mapping[str, Any]) -> str:
+    """The deployment link of the chain (image digest → deployment): where, how, which revision, when."""
+    where = f"{deployment.get('namespace')}/{deployment.get('name')}"
+    revision = deployment.get("revision") or deployment.get("commit")
+    shown = f"deployment {text(deployment.get('target'))} {code(where)} ({text(deployment.get('mode'))})"
+    if revision:
+        shown += f" revision {code(str(revision)[:12])}"
+    if deployment.get("time"):
+        shown += f" at {text(deployment.get('time'))}"
+    return shown
 
 
 def _short_digest(value: Any) -> str:
@@ -125,6 +141,7 @@ def provenance(
     data_fingerprint: str | None,
     model: Mapping[str, Any] | None,
     image: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None = None,
 ) -> str:
     """A details table with every identifier in full, for copy-paste."""
     rows = []
@@ -139,6 +156,9 @@ def provenance(
     for key, value in (image or {}).items():
         if value:
             rows.append((f"image {key}", ", ".join(map(str, value)) if isinstance(value, list) else value))
+    for key, value in (deployment or {}).items():
+        if value is not None and value != "":
+            rows.append((f"deployment {key}", value))
     if not rows:
         return ""
     lines = ["<details><summary>Provenance</summary>", "", "| | |", "| --- | --- |"]

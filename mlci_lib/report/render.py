@@ -170,7 +170,13 @@ def render_report(
             "head",
             md.headline(passed, failed, title)
             + "\n\n"
-            + md.links(git_info, pdata.get("data_fingerprint"), pdata.get("model"), pdata.get("image")),
+            + md.links(
+                git_info,
+                pdata.get("data_fingerprint"),
+                pdata.get("model"),
+                pdata.get("image"),
+                pdata.get("deployment"),
+            ),
         )
     ]
     if pipeline is not None:
@@ -195,7 +201,13 @@ def render_report(
         sections.append(
             md.Section("plots", md.plots_section([Path(p).name for p in plot_files], plots_folder))
         )
-    proven = md.provenance(git_info, pdata.get("data_fingerprint"), pdata.get("model"), pdata.get("image"))
+    proven = md.provenance(
+        git_info,
+        pdata.get("data_fingerprint"),
+        pdata.get("model"),
+        pdata.get("image"),
+        pdata.get("deployment"),
+    )
     if proven:
         sections.append(md.Section("provenance", proven))
     return Report(

@@ -37,6 +37,7 @@ STAND_INS = REPO_ROOT / "tests" / "stand_ins"
 THIRD_PARTY = {
     "actions/setup-python": STAND_INS / "setup-python",
     "actions/upload-artifact": STAND_INS / "upload-artifact",
+    "actions/download-artifact": STAND_INS / "download-artifact",
 }
 _MARKER = "MLCI_HARNESS_STEPS"
 
@@ -181,6 +182,8 @@ def run_workflow(
         event_file = workdir / "event.json"
         event_file.write_text(json.dumps(payload))
         command += ["-e", str(event_file)]
+    # One artifact folder for every job of the run: the stand-ins upload to and download from it.
+    command += ["--env", f"STAND_IN_ARTIFACTS={workdir / 'artifacts'}"]
     for name, value in (env or {}).items():
         command += ["--env", f"{name}={value}"]
     for name, value in (secrets or {}).items():
