@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "model",
     "image",
     "serve",
+    "predict",
     "deploy",
     "monitor",
     "report",

@@ -33,6 +33,7 @@ STAGES: tuple[str, ...] = (
     "image-push",
     "deploy",
     "promote",
+    "batch-predict",
 )
 DEFAULT_CONFIG = "mlci.yaml"
 DEFAULT_OUTPUT_DIR = ".mlci"

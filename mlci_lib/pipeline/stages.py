@@ -28,6 +28,7 @@ EXTRAS = {
     "image-smoke": "image",
     "image-push": "image",
     "deploy": "deploy",
+    "batch-predict": "spark",
 }
 
 
@@ -102,6 +103,8 @@ def stage_files(state: RunState, name: str, settings: Mapping[str, Any]) -> list
         ]
     if name == "deploy":
         return [(state.stage_file("deployment.json"), True)]
+    if name == "batch-predict":
+        return [(state.stage_file("batch-predict.json"), True)]
     return []
 
 
@@ -526,6 +529,50 @@ def deploy(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     return StageOutcome(PASSED if result.passed else FAILED, result.message, path, result.to_dict())
 
 
+# -- batch scoring -------------------------------------------------------------------------
+
+
+def batch_predict(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
+    from mlci_lib.predict import predict_batch
+
+    cfg = state.config
+    engine = str(settings.get("engine", "pandas"))
+    default = "predictions" if engine == "spark" else "predictions.parquet"
+    output = cfg.resolve(settings["output"]) if settings.get("output") else state.stage_file(default)
+    spark = None
+    if engine == "spark":
+        from mlci_lib.spark.session import SparkSettings
+
+        conf = [
+            f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in (settings.get("spark-conf") or {}).items()
+        ]
+        spark = SparkSettings.from_options(settings.get("spark-master"), conf)
+    model = state.model or {}
+    result = predict_batch(
+        cfg.model_path,
+        cfg.resolve(settings["data"]),
+        output,
+        id_column=settings.get("id-column") or cfg.columns["id"],
+        engine=engine,
+        chunk_rows=int(settings.get("chunk-rows", 100_000)),
+        runtime=str(settings.get("runtime", "native")),
+        allow_pickle=cfg.allow_pickle,
+        trusted_types=cfg.trusted_types,
+        info={
+            k: v
+            for k, v in (("name", model.get("name") or cfg.model_name), ("version", model.get("version")))
+            if v
+        },
+        spark=spark,
+    )
+    path = _write(state, "batch-predict.json", result)
+    rate = f", {result.rows_per_second:,.0f} rows/s" if result.rows_per_second else ""
+    return StageOutcome(
+        PASSED, f"{result.rows:,} rows scored into {_rel(cfg, output)}{rate}", path, result.to_dict()
+    )
+
+
 def _rel(cfg: PipelineConfig, path: Path) -> str:
     try:
         return str(path.relative_to(cfg.root))
@@ -545,6 +592,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[RunState, Mapping[str, Any]], StageOutcome]
     "image-push": image_push,
     "deploy": deploy,
     "promote": promote,
+    "batch-predict": batch_predict,
 }
 
 __all__ = ["EXTRAS", "STAGE_FUNCTIONS", "RunState", "StageOutcome"]

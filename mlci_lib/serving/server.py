@@ -95,7 +95,7 @@ class ModelService:
         self.classifier = bool(model.is_classifier)
         classes = model.classes if self.classifier else None
         self.classes = classes
-        self.info = _version_info(model, info or {})
+        self.info = version_info(model, info or {})
         self.feature_names = monitored_features(model)
         self.metrics = ServingMetrics(self.feature_names, classes=self.classes if self.classifier else None)
         #: Where predictions are logged (set by the server once the model has warmed up).
@@ -344,7 +344,7 @@ def _numeric_rows(payload: Any, names: list[str]) -> list[list[Any]] | None:
     return None
 
 
-def _version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
+def version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
     from mlci_lib import __version__
 
     meta = model.metadata or {}
@@ -367,6 +367,21 @@ def _version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
         "verdict_digest": info.get("verdict_digest"),
         "mlci_version": __version__,
     }
+
+
+def convert_to_onnx(model: Any, rows: Any, file: Path) -> tuple[Any, Any]:
+    """``model`` converted to ONNX at ``file`` (checked against it on ``rows``), loaded with
+    onnxruntime, and the conversion's record: what ``--runtime onnx`` predicts with."""
+    from mlci_lib.models.onnx_convert import convert_model
+    from mlci_lib.models.onnx_format import load_onnx
+
+    conversion = convert_model(model, rows, file)
+    converted = load_onnx(
+        conversion.path,
+        source=model.source,
+        metadata={**(model.metadata or {}), "conversion": conversion.to_dict()},
+    )
+    return converted, conversion
 
 
 def synthetic_rows(model: Any, n: int = 2) -> Any:
@@ -685,16 +700,8 @@ class ModelServer:
         """
         import tempfile
 
-        from mlci_lib.models.onnx_convert import convert_model
-        from mlci_lib.models.onnx_format import load_onnx
-
         with tempfile.TemporaryDirectory(prefix="mlci-onnx-") as scratch:
-            conversion = convert_model(model, rows, Path(scratch) / "model.onnx")
-            converted = load_onnx(
-                conversion.path,
-                source=model.source,
-                metadata={**(model.metadata or {}), "conversion": conversion.to_dict()},
-            )
+            converted, conversion = convert_to_onnx(model, rows, Path(scratch) / "model.onnx")
         self.conversion = conversion
         return converted
 
