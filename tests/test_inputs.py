@@ -81,6 +81,8 @@ OUT_OF_RANGE = [
     ("monitor render", "--share-shift", "1"),
     ("monitor render", "--error-rate", "0"),
     ("monitor render", "--reject-rate", "nan"),
+    ("predict", "--chunk-rows", "0"),
+    ("predict", "--chunk-rows", "10000001"),
 ]
 
 #: The arguments each command needs besides the option under test (files need not exist: the
@@ -99,6 +101,7 @@ _REST = {
     "deploy verify": ["http://127.0.0.1:9", "--smoke", "s.json"],
     "deploy apply": ["--image", "i", "--kubeconfig", "k", "--no-verify"],
     "monitor render": ["--model", "m", "--reference", "r.csv", "-o", "out"],
+    "predict": ["model", "--data", "d.parquet", "--output", "o.parquet"],
 }
 
 

@@ -1,10 +1,10 @@
 """Reading the input of ``mlci predict --engine pandas`` in chunks of at most ``chunk_rows`` rows.
 
 Memory stays bounded by the chunk, never the whole table: Parquet is read batch by batch with
-pyarrow's ``iter_batches`` (a row group at most is buffered), a folder of Parquet files file by
-file, CSV and JSON Lines through pandas' chunked readers. Only the columns scoring needs are read
-(the id and the model's inputs). The id column comes with each chunk as an Arrow array: from
-Parquet exactly as stored, so it passes through unchanged.
+pyarrow's ``iter_batches``, without pre-buffering (a row group's pages at most are buffered), a
+folder of Parquet files file by file, CSV and JSON Lines through pandas' chunked readers. Only
+the columns scoring needs are read (the id and the model's inputs). The id column comes with
+each chunk as an Arrow array: from Parquet exactly as stored, so it passes through unchanged.
 """
 
 from __future__ import annotations
@@ -142,7 +142,9 @@ def _parquet_chunks(files: list[Path], id_column: str, wanted: list[str], chunk_
 
     start = 0
     for file in files:
-        parquet = pq.ParquetFile(file)
+        # pre_buffer (pyarrow's default) reads every column chunk of the file ahead: the whole
+        # file in memory. Without it, a row group's pages at most are buffered.
+        parquet = pq.ParquetFile(file, pre_buffer=False)
         # The schema's pandas metadata restores what pandas wrote (categories, nullable integers).
         metadata = parquet.schema_arrow.metadata
         try:
