@@ -59,7 +59,7 @@ def test_stages_run_in_order_and_the_verdict_links_them(tmp_path: Path) -> None:
     assert verdict["schema"] == "mlci.pipeline-verdict" and verdict["passed"] is True
     assert [s["name"] for s in verdict["stages"]] == [
         "data-check", "train", "evaluate", "baseline", "gate", "model-push",
-        "image-build", "image-smoke", "image-push", "deploy", "promote",
+        "image-build", "image-smoke", "image-push", "deploy", "promote", "batch-predict",
     ]  # fmt: skip
     status = {s["name"]: s["status"] for s in verdict["stages"]}
     assert status["train"] == status["evaluate"] == status["gate"] == "passed"
