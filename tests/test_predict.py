@@ -152,6 +152,28 @@ def test_csv_and_json_lines_are_read_in_chunks_too(models: dict[str, Any], tmp_p
         _assert_scores(pd.read_parquet(output), case["model"], read_table(source))
 
 
+def test_a_parquet_folder_is_read_file_by_file(models: dict[str, Any], tmp_path: Path) -> None:
+    case = models["xgboost-classifier"]
+    rows = case["rows"]
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    rows.iloc[:1000].to_parquet(folder / "part-0.parquet")
+    rows.iloc[1000:].to_parquet(folder / "part-1.parquet")
+    output = tmp_path / "scores.parquet"
+    argv = ["predict", str(case["model"]), "--data", str(folder), "--output", str(output)]
+    code, out, err = run([*argv, "--chunk-rows", "600"], tmp_path)
+    assert code == 0, out + err
+    sizes = [pq.ParquetFile(output).metadata.row_group(i).num_rows for i in range(3)]
+    assert sizes == [600, 400, 500]  # chunks end where a file ends
+    _assert_scores(pd.read_parquet(output), case["model"], rows)
+    rows.iloc[:10].assign(amount=rows["amount"].iloc[:10].astype(str)).to_parquet(folder / "part-2.parquet")
+    code, _, err = run(argv, tmp_path)
+    assert (
+        code == 2 and "column 'amount' is double in part-0.parquet and large_string in part-2.parquet" in err
+    ), err
+    assert not output.exists()
+
+
 def test_onnx_runtime_scores_like_the_native_model(models: dict[str, Any], tmp_path: Path) -> None:
     case = models["sklearn-pipeline-as-onnx"]
     native = save_model(

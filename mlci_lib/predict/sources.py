@@ -113,13 +113,24 @@ def _check_parquet(files: list[Path], id_column: str, columns: Sequence[str] | N
         assert first is not None
         for name in wanted:
             a, b = first[1].field(name).type, schema.field(name).type
-            if a != b:
+            if _text_as_one(a) != _text_as_one(b):
                 raise InputError(
                     f"input {file.parent}: column {name!r} is {a} in {first[0].name} and {b} in {file.name}",
                     hint="write every file of the folder with the same column types",
                 )
     assert wanted is not None
     return wanted
+
+
+def _text_as_one(kind: Any) -> Any:
+    """Text of any Arrow encoding as one type: each chunk becomes pandas text alike."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return pa.string()
+    return kind
 
 
 def _check_parquet_file(file: Path) -> None:
