@@ -498,7 +498,7 @@ def test_batch_predict_stage_scores_the_pipeline_model(models: dict[str, Any], t
     shutil.copytree(case["model"], tmp_path / "model")
     shutil.copy(case["data"], tmp_path / "rows.parquet")
     (tmp_path / "mlci.yaml").write_text(
-        "model:\n  path: model\n  name: scorer\n"
+        "version: 1\nmodel:\n  path: model\n  name: scorer\n"
         "stages:\n  batch-predict:\n    data: rows.parquet\n    chunk-rows: 500\n"
     )
     verdict = run_pipeline(tmp_path / "mlci.yaml", environ={})
@@ -515,9 +515,13 @@ def test_batch_predict_stage_settings_are_checked_by_the_schema(tmp_path: Path) 
     from mlci_lib.errors import ConfigError
     from mlci_lib.pipeline.config import load_config
 
-    (tmp_path / "mlci.yaml").write_text("stages:\n  batch-predict:\n    data: d.parquet\n    chunk-rows: 0\n")
+    (tmp_path / "mlci.yaml").write_text(
+        "version: 1\nstages:\n  batch-predict:\n    data: d.parquet\n    chunk-rows: 0\n"
+    )
     with pytest.raises(ConfigError, match="chunk-rows"):
         load_config(tmp_path / "mlci.yaml", environ={})
-    (tmp_path / "mlci.yaml").write_text("stages:\n  batch-predict:\n    data: d.parquet\n    engine: dask\n")
+    (tmp_path / "mlci.yaml").write_text(
+        "version: 1\nstages:\n  batch-predict:\n    data: d.parquet\n    engine: dask\n"
+    )
     with pytest.raises(ConfigError, match="engine"):
         load_config(tmp_path / "mlci.yaml", environ={})

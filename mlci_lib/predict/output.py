@@ -16,15 +16,17 @@ the data).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from mlci_lib.errors import InputError
+from mlci_lib.results import Result
 
 #: The key of the Parquet key-value metadata, and the sidecar of a Spark output folder.
 METADATA_KEY = "mlci"
@@ -32,16 +34,31 @@ SIDECAR = "_mlci.json"
 METADATA_SCHEMA = "mlci.predictions"
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictionsMetadata(Result):
+    """What a predictions output says about itself: which model, which mlci, which columns."""
+
+    SCHEMA: ClassVar[str] = METADATA_SCHEMA
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    #: name, version, digest, uri, format, framework, and the runtime that predicted.
+    model: dict[str, Any]
+    mlci_version: str
+    engine: Literal["pandas", "spark"]
+    #: id, prediction, and probabilities: [{column, class}] in the order of the model's classes.
+    columns: dict[str, Any]
+    #: Rows written (in a Spark folder's sidecar; the Parquet file's footer has its own count).
+    rows: int | None = None
+
+
 def predictions_metadata(
     model: Mapping[str, Any], columns: Mapping[str, Any], *, engine: str, runtime: str
-) -> dict[str, Any]:
-    """What the output says about itself: which model, which mlci, which columns."""
+) -> PredictionsMetadata:
+    """The metadata of an output of ``model`` (its serving identity) predicting with ``runtime``."""
     from mlci_lib import __version__
 
-    return {
-        "schema": METADATA_SCHEMA,
-        "schema_version": 1,
-        "model": {
+    return PredictionsMetadata(
+        model={
             "name": model.get("name"),
             "version": model.get("version"),
             "digest": model.get("digest"),
@@ -50,10 +67,10 @@ def predictions_metadata(
             "framework": model.get("framework"),
             "runtime": runtime,
         },
-        "mlci_version": __version__,
-        "engine": engine,
-        "columns": dict(columns),
-    }
+        mlci_version=__version__,
+        engine="spark" if engine == "spark" else "pandas",
+        columns=dict(columns),
+    )
 
 
 def check_output(path: str | os.PathLike[str], *, folder: bool, data: str | os.PathLike[str]) -> Path:
@@ -131,10 +148,10 @@ def atomic_output(target: Path) -> Iterator[Path]:
             temporary.unlink()
 
 
-def write_sidecar(folder: Path, metadata: Mapping[str, Any]) -> None:
+def write_sidecar(folder: Path, metadata: PredictionsMetadata) -> None:
     from mlci_lib.files import write_json_atomic
 
-    write_json_atomic(folder / SIDECAR, dict(metadata))
+    write_json_atomic(folder / SIDECAR, metadata.to_dict())
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -151,4 +168,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(raw)
     if not isinstance(data, dict):
         raise InputError(f"{target}: the {METADATA_KEY!r} metadata is not a JSON object")
+    from mlci_lib.result_schemas import check
+
+    check(data, what=f"the metadata of {target}")
     return data

@@ -11,18 +11,18 @@ is written.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from mlci_lib.errors import InputError, ServiceError, UsageError
 from mlci_lib.predict.columns import DEFAULT_PREDICTION_COLUMN, DEFAULT_PROBABILITY_PREFIX, output_columns
 from mlci_lib.predict.output import (
     METADATA_KEY,
     SIDECAR,
+    PredictionsMetadata,
     atomic_output,
     check_output,
     discard_previous,
@@ -47,7 +47,7 @@ class PredictResult(Result):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     passed: bool
-    engine: str
+    engine: Literal["pandas", "spark"]
     data: str
     output: str
     rows: int
@@ -132,7 +132,7 @@ def predict_batch(
 
     return PredictResult(
         passed=True,
-        engine=engine,
+        engine="spark" if engine == "spark" else "pandas",
         data=str(data),
         output=str(target),
         rows=rows,
@@ -141,7 +141,7 @@ def predict_batch(
         chunk_rows=chunk_rows,
         seconds=round(seconds, 3),
         rows_per_second=round(rows / seconds, 1) if seconds > 0 else None,
-        model=run.metadata["model"] if run.metadata else dict(identity),
+        model=run.metadata.model if run.metadata else dict(identity),
         columns=columns.to_dict(),
         metadata=where,
         mlci_version=__version__,
@@ -165,7 +165,7 @@ class _Run:
         self.allow_pickle = allow_pickle
         self.trusted = trusted
         self.conversion: Any = None
-        self.metadata: dict[str, Any] = {}
+        self.metadata: PredictionsMetadata | None = None
         self.onnx_bytes: bytes | None = None
 
     def scorer_for(self, rows: Any) -> Scorer:
@@ -186,7 +186,7 @@ class _Run:
             engine=self.engine,
             runtime="onnx" if scoring.framework == "onnx" else "native",
         )
-        return Scorer(scoring, self.columns, metadata={METADATA_KEY: json.dumps(self.metadata)})
+        return Scorer(scoring, self.columns, metadata={METADATA_KEY: self.metadata.to_json(indent=None)})
 
     def on_pandas(self, data: str | os.PathLike[str], target: Path, chunk_rows: int) -> tuple[int, int, int]:
         import pyarrow.parquet as pq
@@ -274,8 +274,9 @@ class _Run:
                         f"Spark could not score input {data}: {type(error).__name__}: {first_line[:300]}",
                         hint="rerun with --debug for Spark's trace; check the executors' logs",
                     ) from None
-                write_sidecar(temporary, {**self.metadata, "rows": _folder_rows(temporary)})
                 rows = _folder_rows(temporary)
+                assert self.metadata is not None
+                write_sidecar(temporary, dataclasses.replace(self.metadata, rows=rows))
         finally:
             if previous is None:
                 session.conf.unset(batch_key)
