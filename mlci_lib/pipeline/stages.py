@@ -534,6 +534,7 @@ def deploy(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
 
 def batch_predict(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     from mlci_lib.predict import predict_batch
+    from mlci_lib.predict.run import DEFAULT_CHUNK_ROWS
 
     cfg = state.config
     engine = str(settings.get("engine", "pandas"))
@@ -555,7 +556,7 @@ def batch_predict(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         output,
         id_column=settings.get("id-column") or cfg.columns["id"],
         engine=engine,
-        chunk_rows=int(settings.get("chunk-rows", 100_000)),
+        chunk_rows=int(settings.get("chunk-rows", DEFAULT_CHUNK_ROWS)),
         runtime=str(settings.get("runtime", "native")),
         allow_pickle=cfg.allow_pickle,
         trusted_types=cfg.trusted_types,
