@@ -68,6 +68,9 @@ _EXPORTS: dict[str, str] = {
     "ImageReleaseResult": "mlci_lib.image",
     "serve_model": "mlci_lib.serving",
     "ModelServer": "mlci_lib.serving",
+    # batch scoring
+    "predict_batch": "mlci_lib.predict",
+    "PredictResult": "mlci_lib.predict",
     # deploy
     "render_deployment": "mlci_lib.deploy",
     "DeployRenderResult": "mlci_lib.deploy",
@@ -188,6 +191,10 @@ if TYPE_CHECKING:
     )
     from mlci_lib.pipeline import (
         run_pipeline as run_pipeline,
+    )
+    from mlci_lib.predict import (
+        PredictResult as PredictResult,
+        predict_batch as predict_batch,
     )
     from mlci_lib.registry import (
         BaselineResult as BaselineResult,

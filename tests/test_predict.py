@@ -228,6 +228,33 @@ def test_memory_stays_bounded_by_the_chunk_not_the_table(tmp_path: Path) -> None
     assert pq.ParquetFile(tmp_path / "o.parquet").metadata.num_row_groups == n // 5000
 
 
+def test_the_action_inputs_reach_the_command_and_its_outputs_come_back(
+    models: dict[str, Any], tmp_path: Path
+) -> None:
+    case = models["ridge"]
+    outputs = tmp_path / "outputs.txt"
+    env = {
+        "MLCI_INPUT_MODEL": str(case["model"]),
+        "MLCI_INPUT_DATA": str(case["data"]),
+        "MLCI_INPUT_OUTPUT": str(tmp_path / "scores.parquet"),
+        "MLCI_INPUT_CHUNK_ROWS": "500",
+        "MLCI_INPUT_ALLOW_PICKLE": "false",
+        "MLCI_INPUT_SPARK_MASTER": "",
+        "MLCI_OUTPUT_FILE": str(outputs),
+    }
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        code = main(["--from-env", "predict"], runner=CiRunner(env, stdout=out, stderr=err))
+    assert code == 0, out.getvalue() + err.getvalue()
+    text = outputs.read_text()
+    assert f"\n{ROWS}\n" in text and load_model(case["model"]).digest in text
+    written = pq.ParquetFile(tmp_path / "scores.parquet").metadata
+    sizes = [written.row_group(i).num_rows for i in range(written.num_row_groups)]
+    assert max(sizes) <= 500 and sum(sizes) == ROWS
+
+
 def test_class_names_become_safe_distinct_column_names() -> None:
     columns = output_columns("id", ["a b", "a/b", "Yes", "yes", 3, None])
     assert [name for name, _ in columns.probabilities] == [
