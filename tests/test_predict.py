@@ -447,6 +447,25 @@ def test_spark_scores_what_the_pandas_engine_scores(
 
 @pytest.mark.spark
 @pytest.mark.slow
+def test_spark_workers_reuse_the_model_but_not_the_last_run_s_columns(
+    models: dict[str, Any], spark: object, tmp_path: Path
+) -> None:
+    case = models["lightgbm-classifier"]
+    common = ["predict", str(case["model"]), "--data", str(case["data"]), "--engine", "spark"]
+    for name, extra in (
+        ("first", []),
+        ("second", ["--prediction-column", "label", "--probability-prefix", "p_"]),
+    ):
+        code, out, err = run([*common, "--output", str(tmp_path / name), *extra], tmp_path)
+        assert code == 0, out + err
+    first = pd.read_parquet(tmp_path / "first").sort_values("id", ignore_index=True)
+    second = pd.read_parquet(tmp_path / "second").sort_values("id", ignore_index=True)
+    assert list(second.columns) == ["id", "label", "p_high", "p_low", "p_mid"]
+    assert second["label"].tolist() == first["prediction"].tolist()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
 def test_spark_scores_an_onnx_conversion_and_an_onnx_file(
     models: dict[str, Any], spark: object, tmp_path: Path
 ) -> None:

@@ -244,12 +244,14 @@ class _Run:
                 file = Path(scratch) / "model.onnx"
                 file.write_bytes(self.onnx_bytes)
                 payload = spark_engine.ModelPayload.of(
-                    file, key=f"onnx:{self.identity.get('digest')}", allow_pickle=False, trusted_types=(),
+                    file, key=f"onnx:{scorer.model.digest}", allow_pickle=False, trusted_types=(),
                     onnx=True, source=str(self.model_path), metadata=scorer.model.metadata,
                 )  # fmt: skip
         else:
+            # The rules are part of the key: a worker never reuses a model loaded under other rules.
+            rules = f"{self.allow_pickle}:{','.join(self.trusted)}"
             payload = spark_engine.ModelPayload.of(
-                self.model_path, key=f"native:{self.identity.get('digest')}",
+                self.model_path, key=f"native:{self.identity.get('digest')}:{rules}",
                 allow_pickle=self.allow_pickle, trusted_types=self.trusted,
             )  # fmt: skip
         model: Any = payload

@@ -91,18 +91,19 @@ class ModelPayload:
             return load_model(root, allow_pickle=self.allow_pickle, trusted_types=self.trusted_types)
 
 
-#: Scorers of this Python worker by payload key. Spark reuses a worker for many tasks; loading
-#: the model once per worker instead of once per task is what keeps small partitions cheap.
-_WORKER_SCORERS: dict[str, Scorer] = {}
+#: Models of this Python worker by payload key. Spark reuses a worker for many tasks; loading the
+#: model once per worker instead of once per task is what keeps small partitions cheap. Only the
+#: model is kept: a task's columns and types come with the task.
+_WORKER_MODELS: dict[str, Any] = {}
 
 
-def _worker_scorer(payload: ModelPayload, columns: OutputColumns, prediction_type: Any) -> Scorer:
-    scorer = _WORKER_SCORERS.get(payload.key)
-    if scorer is None:
-        scorer = Scorer(payload.load(), columns, prediction_type=prediction_type)
-        _WORKER_SCORERS.clear()  # one model per worker at a time
-        _WORKER_SCORERS[payload.key] = scorer
-    return scorer
+def _worker_model(payload: ModelPayload) -> Any:
+    model = _WORKER_MODELS.get(payload.key)
+    if model is None:
+        model = payload.load()
+        _WORKER_MODELS.clear()  # one model per worker at a time
+        _WORKER_MODELS[payload.key] = model
+    return model
 
 
 def score_partition(
@@ -115,7 +116,7 @@ def score_partition(
     layout = OutputColumns.from_dict(columns)
     kind = pa.type_for_alias(prediction_type)
     try:
-        scorer = _worker_scorer(payload, layout, kind)
+        scorer = Scorer(_worker_model(payload), layout, prediction_type=kind)
         for frame in batches:
             if len(frame) == 0:
                 continue
