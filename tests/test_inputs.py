@@ -83,6 +83,7 @@ OUT_OF_RANGE = [
     ("monitor render", "--reject-rate", "nan"),
     ("predict", "--chunk-rows", "0"),
     ("predict", "--chunk-rows", "10000001"),
+    ("monitor receive", "--port", "70000"),
 ]
 
 #: The arguments each command needs besides the option under test (files need not exist: the
@@ -102,6 +103,7 @@ _REST = {
     "deploy apply": ["--image", "i", "--kubeconfig", "k", "--no-verify"],
     "monitor render": ["--model", "m", "--reference", "r.csv", "-o", "out"],
     "predict": ["model", "--data", "d.parquet", "--output", "o.parquet"],
+    "monitor receive": [],
 }
 
 

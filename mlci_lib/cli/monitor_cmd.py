@@ -6,6 +6,12 @@ import argparse
 from typing import Any
 
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, number
+from mlci_lib.cli.monitor_dispatch import (
+    add_on_fail_options,
+    check_dispatch_ready,
+    dispatch_on_fail,
+    register_receive,
+)
 
 RENDER_DESCRIPTION = """\
 Render, for MODEL as `mlci serve` exposes it on /metrics, a Prometheus rules file (alerts.yml),
@@ -151,6 +157,8 @@ def register(subparsers: Any) -> None:
         "--evaluation", metavar="DATA", help="labelled evaluation data: calibration and reference predictions"
     )
     check.add_argument("--suite", metavar="FILE", help="the training data's expectation suite (data quality)")
+    add_on_fail_options(check)
+    register_receive(group)
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -169,6 +177,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
             raise UsageError(f"option --until must be an ISO 8601 time, got {args.until!r}") from None
         if until.tzinfo is None:
             until = until.replace(tzinfo=datetime.timezone.utc)
+    ready = check_dispatch_ready(args, ctx)  # a dispatch that cannot happen stops before the work
     verdict = monitor_logs(
         args.logs,
         args.reference,
@@ -193,7 +202,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.monitor.monitor import verdict_text
 
     text = verdict_text(verdict)
-    return Outcome(
+    outcome = Outcome(
         result=verdict,
         passed=verdict.passed,
         text=text,
@@ -201,6 +210,8 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
         outputs=outputs,
         annotations=_annotations(verdict),
     )
+    dispatch_on_fail(args, ready, verdict, outcome)
+    return outcome
 
 
 def _annotations(verdict: Any) -> list[Any]:

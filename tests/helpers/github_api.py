@@ -8,6 +8,11 @@ pagination, rate-limit headers, the 65,536-character body limit):
 - pull requests: ``GET/POST /repos/{owner}/{repo}/pulls`` (``state``, ``head=owner:branch`` and
   ``base`` filters; 422 "A pull request already exists" for a second open one of the same head and
   base), ``GET/PATCH .../pulls/{number}``; a pull request is also an issue, numbered with them
+- workflows: ``GET /repos/{owner}/{repo}/actions/workflows/{id or file}``, ``POST
+  .../dispatches`` (204; 422 for unexpected or missing inputs, as GitHub answers), and ``GET
+  .../runs`` with its ``status``, ``event`` and ``created`` filters (``{"total_count",
+  "workflow_runs"}``); ``add_workflow`` declares one, ``dispatches`` and ``runs`` read back what
+  was dispatched, ``set_run`` plays the run moving on (in progress, completed)
 - who the token is: ``POST /graphql`` with ``viewer { login databaseId }``, which answers for
   every kind of token, and ``GET /user``, which answers 403 "Resource not accessible by
   integration" for an installation token (``GITHUB_TOKEN``, a GitHub App's) as GitHub does
@@ -44,6 +49,212 @@ BODY_LIMIT = 65_536
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
 
 
+# -- workflows: dispatches and runs ------------------------------------------------------------
+
+
+_CONCLUSIONS = {
+    "success",
+    "failure",
+    "cancelled",
+    "skipped",
+    "timed_out",
+    "neutral",
+    "action_required",
+    "stale",
+}
+
+
+class _Workflows:
+    """The Actions endpoints of :class:`GitHubStandIn` (a mixin: its state lives there)."""
+
+    url: str
+    _lock: threading.Lock
+    _ids: itertools.count[int]
+    _workflows: dict[str, list[dict[str, Any]]]
+    _runs: dict[str, list[dict[str, Any]]]
+    _dispatches: dict[str, list[dict[str, Any]]]
+    missing: set[str]
+    forbid_writes: bool
+    max_per_page: int
+
+    def add_workflow(
+        self,
+        repository: str,
+        file: str,
+        *,
+        name: str | None = None,
+        inputs: tuple[str, ...] | None = ("reason", "verdict"),
+        required: tuple[str, ...] = (),
+        run_name: Any = None,
+        dispatchable: bool = True,
+    ) -> dict[str, Any]:
+        """Declare ``.github/workflows/<file>``: its workflow_dispatch ``inputs`` (None: any), and
+        ``run_name(inputs) -> str``, what its ``run-name:`` makes the runs' display_title (else the
+        workflow's name, as GitHub does)."""
+        with self._lock:
+            workflow_id = next(self._ids)
+            workflow = {
+                "id": workflow_id,
+                "node_id": f"W_{workflow_id}",
+                "name": name or file,
+                "path": f".github/workflows/{file}",
+                "state": "active",
+                "url": f"{self.url}/repos/{repository}/actions/workflows/{workflow_id}",
+                "html_url": f"https://github.com/{repository}/blob/main/.github/workflows/{file}",
+                "_inputs": inputs,
+                "_required": required,
+                "_run_name": run_name,
+                "_dispatchable": dispatchable,
+            }
+            self._workflows.setdefault(repository, []).append(workflow)
+            return _public(workflow)
+
+    def dispatches(self, repository: str) -> list[dict[str, Any]]:
+        """Every accepted dispatch: ``{"workflow": file, "ref": ..., "inputs": {...}}``, in order."""
+        with self._lock:
+            return [dict(d) for d in self._dispatches.get(repository, [])]
+
+    def runs(self, repository: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._runs.get(repository, [])]
+
+    def set_run(self, repository: str, run_id: int, *, status: str, conclusion: str | None = None) -> None:
+        """Move a run on, as the runner does: in_progress, or completed with a conclusion."""
+        with self._lock:
+            for run in self._runs.get(repository, []):
+                if run["id"] == run_id:
+                    run["status"], run["conclusion"] = status, conclusion
+                    run["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    return
+        raise KeyError(f"{repository} run {run_id}")
+
+    def _find_workflow(self, repo: str, key: str) -> dict[str, Any] | None:
+        for workflow in self._workflows.get(repo, []):
+            if key == str(workflow["id"]) or key == workflow["path"].rsplit("/", 1)[-1]:
+                return workflow
+        return None
+
+    def _actions(
+        self, method: str, path: str, query: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        not_found: tuple[int, Any, dict[str, str]] = (404, {"message": "Not Found"}, {})
+        match = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)(/dispatches|/runs)?", path)
+        if not match:
+            return not_found
+        repo, key, sub = match.group(1), urllib.parse.unquote(match.group(2)), match.group(3)
+        workflow = self._find_workflow(repo, key)
+        if repo in self.missing or workflow is None:
+            return not_found
+        if sub is None and method == "GET":
+            return 200, _public(workflow), {}
+        if sub == "/runs" and method == "GET":
+            runs = [r for r in self._runs.get(repo, []) if r["workflow_id"] == workflow["id"]]
+            runs = [r for r in reversed(runs) if _run_matches(r, query)]  # newest first, as GitHub lists
+            return self._runs_page(runs, path, query)
+        if sub == "/dispatches" and method == "POST":
+            if self.forbid_writes:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            if not isinstance(body, dict):
+                return 400, {"message": "Problems parsing JSON"}, {}
+            if not isinstance(body.get("ref"), str) or not body["ref"]:
+                return 422, {"message": 'Invalid request.\n\n"ref" wasn\'t supplied.'}, {}
+            if not workflow["_dispatchable"]:
+                return 422, {"message": "Workflow does not have 'workflow_dispatch' trigger"}, {}
+            inputs = body.get("inputs") or {}
+            if not isinstance(inputs, dict) or not all(
+                isinstance(v, (str, bool, int)) for v in inputs.values()
+            ):
+                return 422, {"message": "Invalid request.\n\nFor 'properties/inputs', is not an object."}, {}
+            declared = workflow["_inputs"]
+            unexpected = sorted(set(inputs) - set(declared)) if declared is not None else []
+            if unexpected:
+                return 422, {"message": f"Unexpected inputs provided: {json.dumps(unexpected)}"}, {}
+            for name in workflow["_required"]:
+                if name not in inputs:
+                    return 422, {"message": f"Required input '{name}' not provided"}, {}
+            self._new_run(repo, workflow, body["ref"], {k: str(v) for k, v in inputs.items()})
+            return 204, None, {}
+        return not_found
+
+    def _new_run(self, repo: str, workflow: dict[str, Any], ref: str, inputs: dict[str, str]) -> None:
+        run_id = next(self._ids)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        runs = self._runs.setdefault(repo, [])
+        title = workflow["_run_name"](inputs) if workflow["_run_name"] else workflow["name"]
+        runs.append(
+            {
+                "id": run_id,
+                "name": workflow["name"],
+                "node_id": f"WFR_{run_id}",
+                "head_branch": ref,
+                "path": workflow["path"],
+                "display_title": title,
+                "run_number": 1 + sum(1 for r in runs if r["workflow_id"] == workflow["id"]),
+                "event": "workflow_dispatch",
+                "status": "queued",
+                "conclusion": None,
+                "workflow_id": workflow["id"],
+                "url": f"{self.url}/repos/{repo}/actions/runs/{run_id}",
+                "html_url": f"https://github.com/{repo}/actions/runs/{run_id}",
+                "created_at": now,
+                "updated_at": now,
+                "run_attempt": 1,
+                "run_started_at": now,
+            }
+        )
+        self._dispatches.setdefault(repo, []).append(
+            {
+                "workflow": workflow["path"].rsplit("/", 1)[-1],
+                "ref": ref,
+                "inputs": dict(inputs),
+                "run_id": run_id,
+            }
+        )
+
+    def _runs_page(
+        self, runs: list[dict[str, Any]], path: str, query: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        per_page = max(1, min(int(query.get("per_page", 30)), self.max_per_page))
+        page = max(1, int(query.get("page", 1)))
+        last = max(1, -(-len(runs) // per_page))
+        links = []
+        if page < last:
+            params = dict(query, per_page=str(per_page), page=str(page + 1))
+            links.append(f'<{self.url}{path}?{urllib.parse.urlencode(params)}>; rel="next"')
+        chunk = [dict(r) for r in runs[(page - 1) * per_page : page * per_page]]
+        return (
+            200,
+            {"total_count": len(runs), "workflow_runs": chunk},
+            ({"Link": ", ".join(links)} if links else {}),
+        )
+
+
+def _public(workflow: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in workflow.items() if not k.startswith("_")}
+
+
+def _run_matches(run: dict[str, Any], query: dict[str, str]) -> bool:
+    status = query.get("status")
+    if status and (run["conclusion"] != status if status in _CONCLUSIONS else run["status"] != status):
+        return False
+    if query.get("event") and run["event"] != query["event"]:
+        return False
+    if query.get("branch") and run["head_branch"] != query["branch"]:
+        return False
+    created = query.get("created")
+    if created:
+        stamp = run["created_at"]
+        # GitHub's date-range syntax: >=X, <=X, >X, <X, X..Y (ISO 8601 times compare as text)
+        for op, test in ((">=", str.__ge__), ("<=", str.__le__), (">", str.__gt__), ("<", str.__lt__)):
+            if created.startswith(op):
+                return bool(test(stamp, created[len(op) :]))
+        if ".." in created:
+            low, high = created.split("..", 1)
+            return low <= stamp <= high
+        return stamp.startswith(created)
+    return True
+
+
 @dataclasses.dataclass
 class Recorded:
     method: str
@@ -62,7 +273,7 @@ class _Scripted:
     methods: tuple[str, ...] | None
 
 
-class GitHubStandIn:
+class GitHubStandIn(_Workflows):
     """The server and its state; every public method is safe to call from the test thread."""
 
     def __init__(self) -> None:
@@ -88,6 +299,9 @@ class GitHubStandIn:
         self._issues: dict[str, list[dict[str, Any]]] = {}
         self._numbers: dict[str, itertools.count[int]] = {}
         self._pulls: dict[str, list[dict[str, Any]]] = {}
+        self._workflows: dict[str, list[dict[str, Any]]] = {}
+        self._runs: dict[str, list[dict[str, Any]]] = {}
+        self._dispatches: dict[str, list[dict[str, Any]]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         # shutdown() waits for the loop to poll; the default half second adds up over many tests.
@@ -259,7 +473,7 @@ class GitHubStandIn:
                             self.command, parsed.path, query, body, self.headers.get("Authorization"), status
                         )
                     )
-                data = json.dumps(payload).encode()
+                data = b"" if status == 204 else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
@@ -303,6 +517,8 @@ class GitHubStandIn:
         pulls = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls(?:/(\d+))?", path)
         if pulls:
             return self._route_pulls(method, pulls.group(1), pulls.group(2), query, body)
+        if re.match(r"/repos/[^/]+/[^/]+/actions/", path):
+            return self._actions(method, path, query, body)
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues(?:/(comments/)?(\d+))?(/comments)?", path)
         if not match:
             return not_found
