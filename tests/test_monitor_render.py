@@ -100,6 +100,7 @@ def test_rendered_rules_pass_promtool_check_and_their_unit_tests(workdir: Path, 
     expected = {
         "MlciHighErrorRate", "MlciHighRejectRate", "MlciLatencyHigh", "MlciNoTraffic",
         "MlciFeatureMeanShift", "MlciFeatureVarianceShift", "MlciPredictionLogDropping",
+        "MlciReferenceChanged",
     }  # fmt: skip
     expected.add("MlciPredictionShareShift" if model == "churn" else "MlciPredictionMeanShift")
     assert names == expected

@@ -60,6 +60,12 @@ example:
 def _build_args(parser: argparse.ArgumentParser, *, release: bool = False) -> None:
     group = parser.add_argument_group("build")
     group.add_argument(
+        "--reference",
+        metavar="DATA",
+        help="training data (or its reference.json): summarised into the image, exported on /metrics "
+        "for the alert rules of mlci monitor render",
+    )
+    group.add_argument(
         "--repository", required=not release, metavar="NAME", help="image repository, e.g. ghcr.io/o/m"
     )
     group.add_argument(
@@ -298,6 +304,7 @@ def _build_kwargs(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "model_version": args.model_version,
         "model_uri": args.model_uri,
         "verdict_file": args.verdict_file,
+        "reference_data": args.reference or None,
         "user": args.user,
         "port": parse_port(args.port),
         "allow_pickle": args.allow_pickle,

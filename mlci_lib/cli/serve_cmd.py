@@ -65,6 +65,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--info", metavar="FILE", help="JSON with the model's name, version, uri, git_commit (for /version)"
     )
+    parser.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="reference.json (of mlci image build or monitor render) for /metrics (default: --info's)",
+    )
     parser.add_argument("--model-name", metavar="NAME", help="model name reported by /version")
     parser.add_argument("--model-version", metavar="VERSION", help="model version reported by /version")
     parser.add_argument(
@@ -230,6 +235,14 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
     info: dict[str, Any] = {}
     if args.info:
         info.update(read_mapping(args.info, what="serving info", option="--info"))
+    reference = args.reference or None
+    if reference is None and isinstance(info.get("reference"), str):
+        # written by mlci image build, beside the info file
+        reference = os.path.join(os.path.dirname(os.path.abspath(args.info)), info["reference"])
+    if reference is not None:
+        from mlci_lib.monitor.reference import read_reference
+
+        info["reference"] = read_reference(reference).to_dict()
     if args.model_name:
         info["name"] = args.model_name
     if args.model_version:

@@ -133,6 +133,7 @@ def build_image(
     extra_requirements: Iterable[str] = (),
     dockerfile: str | os.PathLike[str] | None = None,
     sample_data: str | os.PathLike[str] | None = None,
+    reference_data: str | os.PathLike[str] | None = None,
     model_name: str | None = None,
     model_version: str | None = None,
     model_uri: str | None = None,
@@ -156,6 +157,10 @@ def build_image(
     of the build says so, and the image's labels and ``/version`` then say it is one. The trusted
     types given here and those the model needed are baked into the image for its ``mlci serve``.
     Requirements and system packages the model's framework needs are derived and pinned.
+
+    ``reference_data`` (the training data, or a reference document of this model) is summarised
+    into ``bundle/reference.json``, which the image's ``/metrics`` exports as the reference the
+    alert rules compare with (:mod:`mlci_lib.monitor.reference`).
     """
     import time
 
@@ -231,6 +236,13 @@ def build_image(
         "framework": loaded.framework,
     }
     warmup = _sample_rows(sample_data, loaded)
+    reference = None
+    if reference_data is not None:
+        from mlci_lib.monitor.reference import REFERENCE_FILE, load_reference
+
+        reference = load_reference(loaded, reference_data).to_dict()
+        info["reference"] = REFERENCE_FILE  # beside info.json; the image's mlci serve reads it
+        labels[f"{LABEL_PREFIX}reference.digest"] = str(reference["digest"])
     with tempfile.TemporaryDirectory(prefix="mlci-image-") as scratch:
         folder = Path(context_dir) if context_dir else Path(scratch) / "context"
         if folder.exists() and any(folder.iterdir()):
@@ -259,6 +271,7 @@ def build_image(
             platform=platform,
             info=info,
             warmup_rows=warmup,
+            reference=reference,
             dockerfile=Path(dockerfile) if dockerfile else None,
             user=user,
             port=port,

@@ -8,6 +8,7 @@ Layout (each folder is one ``COPY`` in the template, ordered from least to most 
     deps/wheels/              the wheelhouse (wheelhouse mode only)
     app/mlci_lib/             the serving runtime (this package, without caches)
     bundle/model/             the model folder or file
+    bundle/reference.json     the training reference (``--reference``), exported on /metrics
     bundle/info.json          what /version reports (name, version, uri, git commit, verdict digest),
                               the warm-up rows when sample data was given, and the loading
                               decisions the build made (trusted types, allow_pickle), which the
@@ -253,6 +254,7 @@ def prepare_context(
     platform: str,
     info: Mapping[str, Any],
     warmup_rows: list[dict[str, Any]] | None,
+    reference: Mapping[str, Any] | None = None,
     dockerfile: Path | None = None,
     user: str = DEFAULT_USER,
     port: int = DEFAULT_PORT,
@@ -308,6 +310,10 @@ def prepare_context(
     serving_info = dict(info)
     if warmup_rows:
         serving_info["warmup_rows"] = warmup_rows
+    if reference is not None:
+        (bundle / str(serving_info["reference"])).write_text(
+            json.dumps(reference, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
     (bundle / "info.json").write_text(
         json.dumps(serving_info, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

@@ -13,7 +13,9 @@ Everything is computed from what the serving runtime exposes on ``/metrics``
   reference mean and standard deviation are computed from the reference data;
 - **prediction drift**: each predicted class's share moved from its share on the reference
   data (the model's own predictions on it), or for a regressor the mean prediction moved;
-- **prediction log**: rows dropped.
+- **prediction log**: rows dropped;
+- **reference**: the server exports (``mlci_reference_info``) another training reference than the
+  one these rules were rendered from: a retrained model was deployed and the rules are stale.
 
 Each alert is written as ``SIGNAL OP THRESHOLD``; the result lists the signal queries too, so a
 test (or a user) can evaluate them on a live Prometheus. A ``promtool test rules`` file is
@@ -31,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from mlci_lib.errors import ConfigError, InputError
+from mlci_lib.monitor.reference import REFERENCE_FILE, Reference, load_reference
 from mlci_lib.results import Result
-from mlci_lib.serving.metrics import LATENCY_BUCKETS, monitored_features
+from mlci_lib.serving.metrics import LATENCY_BUCKETS
 
 RULES_FILE = "alerts.yml"
 RULES_TEST_FILE = "alerts.test.yml"
 DASHBOARD_FILE = "dashboard.json"
-REFERENCE_FILE = "reference.json"
 
 #: The gate's latency figures an alert can follow, and the quantile each one is.
 _QUANTILES = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
@@ -93,19 +95,6 @@ def duration_seconds(text: str, option: str) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class Reference:
-    """What the training reference looks like, as the alerts compare it."""
-
-    features: dict[str, dict[str, float]]  # name -> {mean, std, rows}
-    task: str
-    class_shares: dict[str, float]  # classifiers: share of each predicted class on the reference
-    prediction: dict[str, float]  # regressors: mean and std of the predictions
-    rows: int
-    source: str
-    model_digest: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Alert:
     name: str
     signal: str
@@ -141,55 +130,6 @@ class MonitorRender(Result):
 
 def _num(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-def compute_reference(model: Any, data: Any, *, source: str) -> Reference:
-    """Feature means and standard deviations, and the model's predictions, on the reference data."""
-    import numpy as np
-
-    names = monitored_features(model)
-    features: dict[str, dict[str, float]] = {}
-    for name in names:
-        if name not in data.columns:
-            raise InputError(
-                f"reference {source} has no column {name!r}, an input of the model",
-                hint="pass the model's training data as --reference",
-            )
-        values = np.asarray(data[name], dtype="float64")
-        values = values[~np.isnan(values)]
-        if values.size:
-            features[name] = {
-                "mean": float(values.mean()),
-                "std": float(values.std()),
-                "rows": int(values.size),
-            }
-    try:
-        ready = model.prepare(data, source="reference")
-        predictions = np.asarray(model.estimator.predict(ready))
-    except InputError as exc:
-        raise InputError(
-            f"reference {source}: {exc.message}", hint="pass the model's training data"
-        ) from None
-    shares: dict[str, float] = {}
-    prediction: dict[str, float] = {}
-    if model.is_classifier:
-        labels, counts = np.unique(predictions, return_counts=True)
-        total = float(counts.sum())
-        shares = {str(c): 0.0 for c in model.classes or ()}
-        for label, count in zip(labels, counts, strict=True):
-            shares[str(label.item() if hasattr(label, "item") else label)] = float(count) / total
-    else:
-        values = predictions.astype("float64")
-        prediction = {"mean": float(values.mean()), "std": float(values.std())}
-    return Reference(
-        features=features,
-        task="classification" if model.is_classifier else "regression",
-        class_shares=shares,
-        prediction=prediction,
-        rows=len(data),
-        source=source,
-        model_digest=str(model.digest),
-    )
 
 
 def latency_limits(gate: str | os.PathLike[str] | None) -> dict[str, float]:
@@ -347,6 +287,18 @@ def build_alerts(
             skipped["prediction"] = "constant on the reference: no standard deviation to compare with"
     alerts.append(
         Alert(
+            "MlciReferenceChanged",
+            f'(count(mlci_reference_info{{{job},reference!="{reference.digest}"}}) or vector(0))',
+            ">",
+            0,
+            "5m",
+            {},
+            f"the server exports another training reference than {reference.digest}, the one these rules "
+            "compare with (a retrained model was deployed?): render them again with mlci monitor render",
+        )
+    )
+    alerts.append(
+        Alert(
             "MlciPredictionLogDropping",
             f"sum(increase(mlci_prediction_log_dropped_rows_total{{{job}}}[10m]))",
             ">",
@@ -403,6 +355,7 @@ SCENARIOS = (
     "variance_moved",
     "predictions_moved",
     "log_dropping",
+    "reference_changed",
 )
 
 
@@ -477,6 +430,8 @@ def scenario_series(
             mean += 2 * s.mean_shift * reference.prediction["std"]
         series[f"mlci_prediction_value_count{{{job}}}"] = _values(ok, steps)
         series[f"mlci_prediction_value_sum{{{job}}}"] = _values(ok * mean, steps)
+    served = "sha256:0000000000000000" if scenario == "reference_changed" else reference.digest
+    series[f'mlci_reference_info{{{job},reference="{served}"}}'] = _values(0, steps, start=1.0)
     dropped = 5.0 if scenario == "log_dropping" else 0.0
     series[f'mlci_prediction_log_dropped_rows_total{{{job},reason="queue_full"}}'] = _values(dropped, steps)
     return series
@@ -493,6 +448,7 @@ def expected_alerts(scenario: str, alerts: Sequence[Alert], reference: Reference
         "variance_moved": {"MlciFeatureVarianceShift"},
         "predictions_moved": {"MlciPredictionShareShift", "MlciPredictionMeanShift"},
         "log_dropping": {"MlciPredictionLogDropping"},
+        "reference_changed": {"MlciReferenceChanged"},
     }.get(scenario, set())
     chosen = []
     shares = reference.class_shares
@@ -735,14 +691,12 @@ def render_monitoring(
     import yaml
 
     from mlci_lib.models import load_model
-    from mlci_lib.tables import read_table
 
     loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
     name = str((loaded.metadata or {}).get("name") or Path(str(model)).name)
     settings = AlertSettings(job=job or name, **thresholds)
     latency = latency_limits(gate)
-    data = read_table(reference, what="reference data")
-    ref = compute_reference(loaded, data, source=str(reference))
+    ref = load_reference(loaded, reference)
     alerts, skipped = build_alerts(ref, latency, settings)
     folder = Path(out_dir)
     try:
@@ -759,7 +713,7 @@ def render_monitoring(
         RULES_FILE: dump(rules_document(alerts, settings.job)),
         RULES_TEST_FILE: dump(rules_tests_document(alerts, ref, latency, settings)),
         DASHBOARD_FILE: json.dumps(dashboard, indent=2) + "\n",
-        REFERENCE_FILE: json.dumps(dataclasses.asdict(ref), indent=2) + "\n",
+        REFERENCE_FILE: ref.to_json(),
     }
     for file, text in paths.items():
         write_text_atomic(folder / file, text)

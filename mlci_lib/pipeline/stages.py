@@ -367,6 +367,7 @@ def image_build(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         wheelhouse=bool(settings.get("wheelhouse", True)),
         dockerfile=cfg.resolve(settings["dockerfile"]) if settings.get("dockerfile") else None,
         sample_data=cfg.resolve(smoke["data"]) if smoke else None,
+        reference_data=cfg.resolve(settings["reference"]) if settings.get("reference") else None,
         model_name=model.get("name") or cfg.model_name,
         model_version=model.get("version"),
         model_uri=model.get("uri"),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 #: Latency buckets in seconds, from 0.5 ms to 10 s.
@@ -58,7 +58,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class ServingMetrics:
     """Thread-safe counters the server updates on every request, in a registry of their own."""
 
-    def __init__(self, feature_names: Sequence[str] = (), classes: Sequence[Any] | None = None) -> None:
+    def __init__(
+        self,
+        feature_names: Sequence[str] = (),
+        classes: Sequence[Any] | None = None,
+        reference: Mapping[str, Any] | None = None,
+    ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry(auto_describe=False)
@@ -108,6 +113,8 @@ class ServingMetrics:
         self._total_requests = 0
         self._dropped = 0
         self.registry.register(_Folded(self))
+        if reference:
+            self.registry.register(_Reference(reference))
 
     # -- updates, on the request's thread ------------------------------------------------------
 
@@ -295,6 +302,55 @@ class _Folded:
 
     def collect(self) -> Iterator[Any]:
         return self._metrics._families()
+
+
+class _Reference:
+    """The training reference baked into the image (``mlci image build --reference``), as gauges.
+
+    ``mlci_reference_info{reference}`` names the reference by its digest, so the alert rules can
+    tell when the model served is not the one they were rendered for; the figures themselves let
+    a dashboard draw the reference beside the served values.
+    """
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self._document = document
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        doc = self._document
+        info = GaugeMetricFamily(
+            "mlci_reference_info", "The training reference the image carries (1).", labels=["reference"]
+        )
+        info.add_metric([str(doc.get("digest", ""))], 1)
+        yield info
+        features = doc.get("features") or {}
+        for stat in ("mean", "std"):
+            gauge = GaugeMetricFamily(
+                f"mlci_reference_feature_{stat}",
+                f"The {stat} of each numeric input feature on the training reference.",
+                labels=["feature"],
+            )
+            for name, stats in sorted(features.items()):
+                gauge.add_metric([str(name)], float(stats[stat]))
+            yield gauge
+        shares = doc.get("class_shares") or {}
+        if shares:
+            gauge = GaugeMetricFamily(
+                "mlci_reference_class_share",
+                "The share of each class the model predicts on the training reference.",
+                labels=["class"],
+            )
+            for label, share in sorted(shares.items()):
+                gauge.add_metric([str(label)], float(share))
+            yield gauge
+        prediction = doc.get("prediction") or {}
+        if prediction:
+            gauge = GaugeMetricFamily(
+                "mlci_reference_prediction_mean", "The mean prediction on the training reference."
+            )
+            gauge.add_metric([], float(prediction["mean"]))
+            yield gauge
 
 
 def monitored_features(model: Any) -> list[str]:

@@ -97,7 +97,12 @@ class ModelService:
         self.classes = classes
         self.info = version_info(model, info or {})
         self.feature_names = monitored_features(model)
-        self.metrics = ServingMetrics(self.feature_names, classes=self.classes if self.classifier else None)
+        reference = (info or {}).get("reference")
+        self.metrics = ServingMetrics(
+            self.feature_names,
+            classes=self.classes if self.classifier else None,
+            reference=reference if isinstance(reference, Mapping) else None,
+        )
         #: Where predictions are logged (set by the server once the model has warmed up).
         self.prediction_log: PredictionLog | None = None
         signature = model.signature
@@ -365,6 +370,9 @@ def version_info(model: Any, info: Mapping[str, Any]) -> dict[str, Any]:
         },
         "git_commit": info.get("git_commit"),
         "verdict_digest": info.get("verdict_digest"),
+        "reference_digest": (info.get("reference") or {}).get("digest")
+        if isinstance(info.get("reference"), Mapping)
+        else None,
         "mlci_version": __version__,
     }
 
