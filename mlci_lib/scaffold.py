@@ -67,6 +67,7 @@ stages:
     pip-requirements: [scikit-learn, skops, pandas, numpy]
   image-build:
     repository: ${{MLCI_IMAGE_REPOSITORY:-{image_repository}}}
+    reference: data/train.csv     # baked into the image: what the alert rules compare production with
   image-smoke:
     data: data/eval.csv
     requests: 100

@@ -4,6 +4,7 @@ routing alerts to it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.client
 import io
@@ -50,7 +51,7 @@ def github() -> Iterator[GitHubStandIn]:
     with GitHubStandIn() as server:
         server.token = TOKEN
         server.add_workflow(
-            REPO, "retrain.yml", name="mlci retrain", run_name=lambda i: run_title(i["reason"])
+            REPO, "mlci-retrain.yml", name="mlci retrain", run_name=lambda i: run_title(i["reason"])
         )
         yield server
 
@@ -85,14 +86,14 @@ def test_a_dispatch_posts_ref_and_inputs_as_github_takes_them(github: GitHubStan
     result = dispatch(github, tmp_path, ref="release")
     assert result.action == DISPATCHED and result.dispatched
     (sent,) = github.dispatches(REPO)
-    assert sent["workflow"] == "retrain.yml" and sent["ref"] == "release"
+    assert sent["workflow"] == "mlci-retrain.yml" and sent["ref"] == "release"
     assert sent["inputs"] == {"reason": "input drift", "verdict": "https://ci.example/run/1"}
     post = [r for r in github.requests if r.method == "POST"]
-    assert [r.path for r in post] == [f"/repos/{REPO}/actions/workflows/retrain.yml/dispatches"]
+    assert [r.path for r in post] == [f"/repos/{REPO}/actions/workflows/mlci-retrain.yml/dispatches"]
     assert post[0].status == 204 and post[0].authorization == f"Bearer {TOKEN}"
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["schema"] == "mlci.dispatch-state"
-    assert list(state["dispatches"]) == [f"{REPO} retrain.yml input drift"]
+    assert list(state["dispatches"]) == [f"{REPO} mlci-retrain.yml input drift"]
 
 
 def test_the_cooldown_holds_a_second_dispatch_of_one_reason(github: GitHubStandIn, tmp_path: Path) -> None:
@@ -188,7 +189,7 @@ def test_bad_targets_and_state_are_refused_before_any_request(github: GitHubStan
     with pytest.raises(UsageError, match="owner/name"):
         target(github, tmp_path, repository="app")
     with pytest.raises(UsageError, match="--workflow"):
-        target(github, tmp_path, workflow="../retrain.yml")
+        target(github, tmp_path, workflow="../mlci-retrain.yml")
     with pytest.raises(UsageError, match="GITHUB_TOKEN"):
         dispatch_retrain("drift", "", target(github, tmp_path), token="")
     (tmp_path / "state.json").write_text('{"schema": "something else"}')
@@ -395,7 +396,7 @@ def test_the_receiver_refuses_malformed_bodies_and_holds_back_a_running_retrain(
     assert github.dispatches(REPO) == []
     # a retrain for this reason is already queued (dispatched by someone else): nothing is sent
     token_request = urllib.request.Request(
-        f"{github.url}/repos/{REPO}/actions/workflows/retrain.yml/dispatches",
+        f"{github.url}/repos/{REPO}/actions/workflows/mlci-retrain.yml/dispatches",
         data=json.dumps(
             {"ref": "main", "inputs": {"reason": "MlciPredictionShareShift on churn", "verdict": ""}}
         ).encode(),
@@ -462,17 +463,23 @@ def run_check(
     argv = ["monitor", "check", "--logs", str(folder / "logs"), "--reference", str(folder / "train.csv"),
             "--model", str(folder / "churn"), "--on-fail", "dispatch", "--state-file",
             str(tmp_path / "state.json"), *extra]  # fmt: skip
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the token and the API come from the environment, as in a workflow
-    try:
+    with environment(env):  # the token and the API come from the environment, as in a workflow
         code = main(argv, runner=CiRunner(environ, stdout=out, stderr=err))
+    return code, read_outputs(outputs), out.getvalue() + err.getvalue()
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
     finally:
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return code, read_outputs(outputs), out.getvalue() + err.getvalue()
 
 
 def read_outputs(path: Path) -> dict[str, str]:
@@ -501,9 +508,20 @@ def test_a_failed_check_dispatches_one_retrain(github: GitHubStandIn, drifted: P
     assert sent["inputs"]["reason"] == outputs["dispatch-reason"] == "monitor churn: drift"
     assert sent["inputs"]["verdict"] == f"https://github.com/{REPO}/actions/runs/77"
     assert TOKEN not in text
-    code, outputs, text = run_check(drifted, tmp_path, env)
+    code, outputs, text = run_check(drifted, tmp_path, env, "--verdict-file", str(tmp_path / "verdict.json"))
     assert code == 1 and outputs["dispatch-action"] == COOLDOWN, text
     assert len(github.dispatches(REPO)) == 1
+    # the verdict opens the one monitor issue through mlci report
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["report", str(tmp_path / "verdict.json"), "--comment", "false", "--key", "monitor",
+            "--issue-title", "mlci: drift", "--report-file", str(tmp_path / "r.md")]  # fmt: skip
+    with environment(env):
+        code = main(argv, runner=CiRunner({}, stdout=out, stderr=err))
+    assert code == 0, out.getvalue() + err.getvalue()
+    (issue,) = github.issues(REPO)
+    assert issue["body"].startswith("<!-- mlci-issue:monitor -->"), issue["body"][:200]
+    assert "### Monitor: ❌ 600 logged rows of `churn`" in issue["body"], issue["body"][:800]
+    assert "| feature | method | statistic |" in issue["body"]
 
 
 @pytest.mark.slow

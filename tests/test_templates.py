@@ -34,7 +34,7 @@ def test_least_privilege_concurrency_timeouts_and_pins(path: Path) -> None:
     assert workflow["concurrency"]["group"]
     for name, job in workflow["jobs"].items():
         assert "permissions" in job, f"job {name} states its permissions"
-        assert set(job["permissions"]) <= {"contents", "pull-requests", "packages", "issues"}
+        assert set(job["permissions"]) <= {"contents", "pull-requests", "packages", "issues", "actions"}
         assert job["permissions"].get("contents") == "read"
         assert isinstance(job.get("timeout-minutes"), int), f"job {name} needs timeout-minutes"
         for step in job["steps"]:
@@ -61,12 +61,38 @@ def test_pr_stops_at_the_gate_and_comments() -> None:
 
 
 def test_monitor_keeps_its_issue_through_the_report_action() -> None:
-    job = load(TEMPLATES / "github" / "monitor.yml")["jobs"]["drift"]
-    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    job = load(TEMPLATES / "github" / "monitor.yml")["jobs"]["monitor"]
+    assert job["permissions"] == {"contents": "read", "issues": "write", "actions": "write"}
     report = next(s for s in job["steps"] if "actions/report@" in str(s.get("uses")))
     assert report["with"]["issue-title"] and report["with"]["comment"] == "false"
-    assert "issue" not in report["with"], "the default opens the issue only when the drift gate failed"
+    assert "issue" not in report["with"], "the default opens the issue only when the check failed"
     assert not any(re.search(r"(^|[\s;&|])gh\s", str(s.get("run", ""))) for s in job["steps"])
+
+
+def test_monitor_reads_the_logs_and_dispatches_the_retrain_template() -> None:
+    job = load(TEMPLATES / "github" / "monitor.yml")["jobs"]["monitor"]
+    monitor = next(s for s in job["steps"] if "actions/monitor@" in str(s.get("uses")))
+    assert monitor["with"]["on-fail"] == "dispatch"
+    assert monitor["with"]["logs"] == "${{ env.PREDICTION_LOGS }}"
+    from mlci_lib.scaffold import GITHUB_WORKFLOWS
+
+    target = GITHUB_WORKFLOWS["retrain.yml"].rsplit("/", 1)[-1]
+    assert monitor["with"]["workflow"] == target, "dispatch the file mlci init writes"
+    retrain = load(TEMPLATES / "github" / "retrain.yml")
+    assert set(retrain["on"]["workflow_dispatch"]["inputs"]) == {"reason", "verdict"}
+    from mlci_lib.monitor.dispatch import RUN_TITLE_PREFIX
+
+    # the dispatcher finds a running retrain of a reason by this title
+    assert retrain["run-name"] == RUN_TITLE_PREFIX + "${{ inputs.reason || github.event_name }}"
+
+
+@pytest.mark.parametrize("name", ["release", "retrain"])
+def test_release_and_retrain_render_the_alert_rules_as_artifacts(name: str) -> None:
+    steps = load(TEMPLATES / "github" / f"{name}.yml")["jobs"][name]["steps"]
+    render = [s for s in steps if "mlci monitor render" in str(s.get("run", ""))]
+    assert len(render) == 1 and "if" not in render[0], "rendered only once the release passed"
+    kept = [s for s in steps if s.get("with", {}).get("name") == "mlci-monitoring"]
+    assert kept and kept[0]["with"]["path"] == ".mlci/monitoring/"
 
 
 def _tool(name: str) -> str:

@@ -32,7 +32,7 @@ Runs until SIGTERM or SIGINT. In alertmanager.yml:
         - url: http://127.0.0.1:9095/alerts
 
 examples:
-  GITHUB_TOKEN=... mlci monitor receive --repository octo/app --workflow retrain.yml --port 9095
+  GITHUB_TOKEN=... mlci monitor receive --repository octo/app --workflow mlci-retrain.yml --port 9095
 """
 
 

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from mlci_lib.errors import InputError, ServiceError, UsageError
 from mlci_lib.results import Result
 
-DEFAULT_WORKFLOW = "retrain.yml"
+DEFAULT_WORKFLOW = "mlci-retrain.yml"
 DEFAULT_COOLDOWN = "24h"
 DEFAULT_STATE_FILE = ".mlci/dispatch-state.json"
 #: What the retrain template's ``run-name`` puts before the reason.
@@ -84,8 +84,8 @@ class DispatchTarget:
             )
         if not _WORKFLOW.match(self.workflow):
             raise UsageError(
-                f"option --workflow must be a workflow file name (retrain.yml) or id, got {self.workflow!r}",
-                hint="the file name under .github/workflows/, without the folder",
+                f"option --workflow must be a workflow file name or id, got {self.workflow!r}",
+                hint="the file name under .github/workflows/, without the folder (mlci-retrain.yml)",
             )
         if not self.ref or _CONTROL.search(self.ref) or " " in self.ref:
             raise UsageError(f"option --ref must be a branch or tag name, got {self.ref!r}")

@@ -48,6 +48,11 @@ def main() -> None:
     worse = args.worse or os.environ.get("EXAMPLE_WORSE_MODEL", "").lower() in ("1", "true", "yes")
 
     frame = pd.read_csv(args.data)
+    # Labelled production rows, when the retrain workflow names them (MLCI_LABELLED_ROWS: CSV
+    # files of the training columns, comma-separated), are trained on as well.
+    extra = [p for p in os.environ.get("MLCI_LABELLED_ROWS", "").split(",") if p.strip()]
+    if extra:
+        frame = pd.concat([frame, *(pd.read_csv(p.strip())[frame.columns] for p in extra)], ignore_index=True)
     numeric, categorical = WORSE_FEATURES if worse else (NUMERIC, CATEGORICAL)
     model = build(numeric, categorical)
     model.fit(frame[FEATURES], frame["approved"])
