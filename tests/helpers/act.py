@@ -136,6 +136,7 @@ def write_repository(folder: Path, files: Mapping[str, str | bytes | Path]) -> P
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, Path):
             target.write_bytes(content.read_bytes())
+            shutil.copymode(content, target)  # an executable script stays one
         elif isinstance(content, bytes):
             target.write_bytes(content)
         else:
