@@ -193,7 +193,7 @@ def test_drift_in_production_dispatches_one_retrain_that_replaces_the_champion(
         assert monitor.outputs("report", "monitor")["issue-action"] == "created"
         (issue,) = github.issues(REPO)
         assert issue["title"] == "mlci: production drift detected"
-        assert "### Monitor: ❌ 800 logged rows" in issue["body"], issue["body"][:1000]
+        assert "### Monitor: ❌ failed, loan-approval over 800 logged rows" in issue["body"], issue["body"]
         (dispatched,) = github.dispatches(REPO)
         assert dispatched["workflow"] == "mlci-retrain.yml" and dispatched["ref"] == "main"
         assert dispatched["inputs"]["reason"] == "monitor loan-approval: drift"  # the model's own name

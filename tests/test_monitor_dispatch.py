@@ -520,7 +520,7 @@ def test_a_failed_check_dispatches_one_retrain(github: GitHubStandIn, drifted: P
     assert code == 0, out.getvalue() + err.getvalue()
     (issue,) = github.issues(REPO)
     assert issue["body"].startswith("<!-- mlci-issue:monitor -->"), issue["body"][:200]
-    assert "### Monitor: ❌ 600 logged rows of `churn`" in issue["body"], issue["body"][:800]
+    assert "### Monitor: ❌ failed, churn over 600 logged rows" in issue["body"], issue["body"][:800]
     assert "| feature | method | statistic |" in issue["body"]
 
 
