@@ -182,7 +182,9 @@ def test_profile_and_data_check_match_the_pandas_engine(spark: Any, tmp_path: Pa
                 theirs["kwargs"],
             )
             assert mine["success"] == theirs["success"], mine
-            assert mine["unexpected_count"] == theirs["unexpected_count"], mine
+            if mine["type"] != "expect_column_values_to_be_in_type_list":
+                # (GX checks a Spark column's type once, with no per-value count; pandas counts values.)
+                assert mine["unexpected_count"] == theirs["unexpected_count"], mine
     # The profile written by Spark is a suite the good data passes on Spark too.
     code, _, err = run(
         ["data", "check", str(good), "--suite", str(tmp_path / "profile-spark.yaml"), "--engine", "spark"],
