@@ -76,8 +76,7 @@ def drift_kind(data_type: Any) -> str:
 
 def numeric_value(name: str, data_type: Any) -> Column:
     """The column as a double, NaN as null (missing, as pandas counts it); timestamps in ns."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql import functions as F, types as T
 
     column = F.col(_quoted(name))
     if isinstance(data_type, T.TimestampNTZType):

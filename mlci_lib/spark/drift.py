@@ -185,8 +185,7 @@ def detect_drift_spark(
 
 def _missing(name: str, data_type: Any) -> Column:
     """1 where the value is missing as pandas counts it: null, or NaN in a floating column."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql import functions as F, types as T
 
     value = column(name)
     missing = value.isNull()
@@ -362,8 +361,7 @@ def _categorical(
     unseen ones (with the unseen total) collected.
     """
     import numpy as np
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    from pyspark.sql import Window, functions as F
 
     from mlci_lib.drift.stats import OTHER, UNSEEN, Binned
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError, UsageError
 from mlci_lib.gate.metrics import CONFUSION_METRICS, METRICS, canonical_name
-from mlci_lib.gate.predictions import PredictionTable, is_metrics_file
+from mlci_lib.gate.predictions import Columns, PredictionTable, is_metrics_file
 from mlci_lib.spark.aggregates import column
 from mlci_lib.spark.tables import read_table, spark_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from mlci_lib.gate.verdict import GateVerdict
+    from mlci_lib.gate.results import GateVerdict
 
 #: At most this many row types reach the driver; more means the columns are not classes.
 MAX_TYPES = 200_000
@@ -45,6 +45,7 @@ def run_gate_spark(
     label_column: str = "label",
     prediction_column: str = "prediction",
     proba_prefix: str = "proba_",
+    columns: Columns | None = None,
     slice_column: Sequence[str] = (),
     **options: Any,
 ) -> GateVerdict:
@@ -54,6 +55,16 @@ def run_gate_spark(
     A metrics JSON candidate needs no Spark: it goes to run_gate as it is.
     """
     from mlci_lib.gate.verdict import _load_rules, run_gate
+
+    if columns is not None:
+        # The CLI's one Columns object: the same names as the separate arguments.
+        id_column = columns.id if columns.id_explicit else None
+        label_column, prediction_column, proba_prefix = (
+            columns.label,
+            columns.prediction,
+            columns.proba_prefix,
+        )
+        options["score_column"] = columns.score
 
     given = [candidate, baseline] if baseline is not None and str(baseline).strip() else [candidate]
     if candidate is None or any(is_metrics_file(str(v)) for v in given):
@@ -183,8 +194,7 @@ def _require(frame: DataFrame, name: str, what: str, wanted: Sequence[str]) -> N
 
 def _check_values(frame: DataFrame, name: str, what: str, columns: Sequence[str]) -> None:
     """No missing or infinite label or prediction: counted in one aggregate, refused in one line."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql import functions as F, types as T
 
     checks = []
     for c in columns:

@@ -109,8 +109,7 @@ def profile_data_spark(
 
 def _present(name: str, data_type: Any) -> Column:
     """Not missing, as pandas counts it: not null, and not NaN in a floating column."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql import functions as F, types as T
 
     value = column(name)
     present = value.isNotNull()
