@@ -153,8 +153,9 @@ def test_profile_and_data_check_match_the_pandas_engine(spark: Any, tmp_path: Pa
     for engine in ("pandas", "spark"):
         for name, data in (("good", good), ("bad", bad)):
             result = tmp_path / f"{name}-{engine}.json"
+            check_engine = "native" if engine == "pandas" else engine  # data check's pandas engine
             code, _, err = run(
-                ["data", "check", str(data), "--suite", str(suite), "--engine", engine,
+                ["data", "check", str(data), "--suite", str(suite), "--engine", check_engine,
                  "--result-file", str(result)],
                 tmp_path,
             )  # fmt: skip
@@ -187,7 +188,15 @@ def test_profile_and_data_check_match_the_pandas_engine(spark: Any, tmp_path: Pa
                 assert mine["unexpected_count"] == theirs["unexpected_count"], mine
     # The profile written by Spark is a suite the good data passes on Spark too.
     code, _, err = run(
-        ["data", "check", str(good), "--suite", str(tmp_path / "profile-spark.yaml"), "--engine", "spark"],
+        [
+            "data",
+            "check",
+            str(good),
+            "--suite",
+            str(tmp_path / "spark" / "profile.yaml"),
+            "--engine",
+            "spark",
+        ],
         tmp_path,
     )
     assert code == 0, err
