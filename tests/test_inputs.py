@@ -52,6 +52,8 @@ OUT_OF_RANGE = [
     ("drift", "--chi2-threshold", "0"),
     ("drift", "--max-drift-share", "-0.1"),
     ("drift", "--bins", "1"),
+    ("drift", "--spark-quantile-accuracy", "99"),
+    ("drift", "--spark-quantile-accuracy", "10000001"),
     ("report", "--pr-number", "0"),
     ("model promote", "--version", "0"),
     ("model tag", "--version", "-3"),

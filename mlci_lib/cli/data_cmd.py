@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlci_lib.cli.engine import add_engine_options
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_group, add_result_file, number
 from mlci_lib.runner import Annotation
 
@@ -51,12 +52,13 @@ def register(subparsers: Any) -> None:
         default=5,
         help="unexpected values to show per failed expectation (5)",
     )
-    check.add_argument(
-        "--engine",
+    add_engine_options(
+        check,
+        engines=("native", "gx", "spark"),
         default="native",
-        metavar="ENGINE",
-        help="native (default: common expectation types evaluated natively with GX's semantics, "
-        "the others on GX) or gx (every expectation on Great Expectations)",
+        help_text="native (default: common expectation types evaluated natively with GX's semantics, the "
+        "others on GX), gx (every expectation on Great Expectations) or spark (GX's Spark execution "
+        "engine on Parquet, Delta or catalog tables)",
     )
     profile = add_command(
         group, "profile", handle_profile, "profile data into a starter suite", PROFILE_DESCRIPTION
@@ -82,6 +84,7 @@ def register(subparsers: Any) -> None:
         default=0.5,
         help="row-count bounds: rows times 1 -/+ this (0.5)",
     )
+    add_engine_options(profile)
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -92,9 +95,17 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
 
     if not 0 <= args.sample_size <= 100:
         raise UsageError(f"option --sample-size must be from 0 to 100, got {args.sample_size}")
-    if args.engine not in ENGINES:
-        raise UsageError(f"option --engine must be one of {', '.join(ENGINES)}, got {args.engine!r}")
-    result = check_data(args.data, args.suite, sample_size=args.sample_size, engine=args.engine)
+    from mlci_lib.cli.engine import SPARK, engine_of, refuse_spark_options, spark_from_args
+
+    refuse_spark_options(args)
+    if engine_of(args) == SPARK:
+        from mlci_lib.spark.check import check_data_spark
+
+        result = check_data_spark(spark_from_args(args), args.data, args.suite, sample_size=args.sample_size)
+    else:
+        if args.engine not in ENGINES:
+            raise UsageError(f"option --engine must be one of {', '.join(ENGINES)}, got {args.engine!r}")
+        result = check_data(args.data, args.suite, sample_size=args.sample_size, engine=args.engine)
     outputs = {
         "passed": "true" if result.passed else "false",
         "evaluated": str(result.evaluated),
@@ -127,16 +138,23 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> Outcome:
 
 
 def handle_profile(args: argparse.Namespace, ctx: Context) -> Outcome:
+    from mlci_lib.cli.engine import SPARK, engine_of, refuse_spark_options, spark_from_args
     from mlci_lib.data.profile import profile_data, write_profile
     from mlci_lib.data.suite import parse_suite
 
-    profile = profile_data(
-        args.data,
-        name=args.name or None,
-        margin=args.margin,
-        max_categories=args.max_categories,
-        row_margin=args.row_margin,
-    )
+    refuse_spark_options(args)
+    settings: dict[str, Any] = {
+        "name": args.name or None,
+        "margin": args.margin,
+        "max_categories": args.max_categories,
+        "row_margin": args.row_margin,
+    }
+    if engine_of(args) == SPARK:
+        from mlci_lib.spark.profile import profile_data_spark
+
+        profile = profile_data_spark(spark_from_args(args), args.data, **settings)
+    else:
+        profile = profile_data(args.data, **settings)
     from mlci_lib.report.escape import code
 
     path = write_profile(profile, args.output)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mlci_lib.cli.columns import add_column_options
+from mlci_lib.cli.engine import add_engine_options
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 from mlci_lib.errors import UsageError
 from mlci_lib.options import parse_list
@@ -102,6 +103,7 @@ def register(subparsers: Any) -> None:
     add_result_file(
         parser, "--verdict-file", what="verdict file", default="", help="write the verdict JSON here"
     )
+    add_engine_options(parser, quantiles=True)
 
 
 def _feature_rules(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -158,7 +160,22 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         ignore=parse_list(args.ignore),
     )
     columns = parse_list(args.columns) or None
-    verdict = detect_drift(args.reference, args.current, config=config, columns=columns)
+    from mlci_lib.cli.engine import SPARK, engine_of, quantile_accuracy, refuse_spark_options, spark_from_args
+
+    refuse_spark_options(args)
+    if engine_of(args) == SPARK:
+        from mlci_lib.spark.drift import detect_drift_spark
+
+        verdict = detect_drift_spark(
+            spark_from_args(args),
+            args.reference,
+            args.current,
+            config=config,
+            columns=columns,
+            accuracy=quantile_accuracy(args),
+        )
+    else:
+        verdict = detect_drift(args.reference, args.current, config=config, columns=columns)
     outputs = {
         "passed": "true" if verdict.passed else "false",
         "drift-share": f"{verdict.drift_share:.4f}",
@@ -181,6 +198,14 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
             )
     for reason in verdict.reasons:
         text += f"\n  {reason}"
+    if "engine" in verdict.conventions:
+        bounds = [f.ks_error_bound for f in verdict.features if f.ks_error_bound is not None]
+        text += (
+            f"\n  engine spark: bin edges from percentile_approx, accuracy {quantile_accuracy(args)} "
+            f"(rank error at most rows x {1 / quantile_accuracy(args):g})"
+        )
+        if bounds:
+            text += f"; KS statistics exact to within {max(bounds):.2g}"
     return Outcome(
         result=verdict,
         passed=verdict.passed,

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mlci_lib.cli.columns import add_column_options, columns_from
+from mlci_lib.cli.engine import add_engine_options
 from mlci_lib.cli.framework import Context, Outcome, add_command, add_result_file, number
 
 DEFAULT_VERDICT_FILE = "mlci-gate-verdict.json"
@@ -125,6 +126,7 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help=f"where to write the verdict JSON (default {DEFAULT_VERDICT_FILE})",
     )
+    add_engine_options(parser)
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
@@ -137,7 +139,17 @@ def handle(args: argparse.Namespace, ctx: Context) -> Outcome:
         raise UsageError(
             "mlci gate needs --candidate", hint="pass the candidate's predictions or metrics file"
         )
-    verdict = run_gate(
+    from mlci_lib.cli.engine import SPARK, engine_of, refuse_spark_options, spark_from_args
+
+    refuse_spark_options(args)
+    gate: Any = run_gate
+    if engine_of(args) == SPARK and args.candidate:
+        from functools import partial
+
+        from mlci_lib.spark.gate_counts import run_gate_spark
+
+        gate = partial(run_gate_spark, spark_from_args(args))
+    verdict = gate(
         args.candidate,
         args.baseline,
         args.rules,

@@ -7,6 +7,7 @@ of hashing. It needs only pandas: Great Expectations is not imported.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -79,18 +80,11 @@ def profile_data(
     ``max_categories`` distinct values get an ``allowed`` set; the row-count bounds are the row
     count times ``1 - row_margin`` and ``1 + row_margin``.
     """
-    import numpy as np
     import pandas as pd
 
     from mlci_lib.tables import read_table, require_uniform_types
 
-    for option, value, floor, ceiling in (("margin", margin, 0, 10), ("row margin", row_margin, 0, 1)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and floor <= value <= ceiling):
-            raise UsageError(
-                f"option --{option.replace(' ', '-')} must be between {floor} and {ceiling}, got {value!r}"
-            )
-    if not isinstance(max_categories, int) or max_categories < 0:
-        raise UsageError(f"option --max-categories must be 0 or more, got {max_categories!r}")
+    check_options(margin=margin, max_categories=max_categories, row_margin=row_margin)
     if isinstance(data, pd.DataFrame):
         frame, source = data, "data frame"
         if len(frame) == 0:
@@ -101,63 +95,127 @@ def profile_data(
     rows = len(frame)
     columns: dict[str, Any] = {}
     for column in frame.columns:
-        series = frame[column]
-        kind = _kind(series)
-        spec: dict[str, Any] = {"type": kind}
-        nulls = int(series.isna().sum())
-        if nulls == 0:
-            spec["nullable"] = False
-        elif nulls < rows:
-            share = nulls / rows
-            # Slack a new sample of the same size needs: the margin, plus three standard errors of
-            # a share at this row count (a fresh batch with the same missing rate stays below it).
-            noise = 3 * math.sqrt(share * (1 - share) / rows) + 1 / rows
-            spec["max_null_share"] = min(1.0, _round(share * (1 + margin) + noise, direction=1))
-        values = series.dropna()
-        if kind in ("int", "float") and len(values):
-            array = values.to_numpy(dtype=np.float64)
-            finite = array[np.isfinite(array)]
-            if len(finite):
-                low, high = float(finite.min()), float(finite.max())
-                pad = (high - low) * margin if high > low else abs(high) * margin
-                lo: float = low - pad
-                hi: float = high + pad
-                if low >= 0:
-                    lo = max(lo, 0.0)
-                if kind == "int":
-                    lo, hi = math.floor(lo), math.ceil(hi)
-                spec["min"], spec["max"] = _round(lo, direction=-1), _round(hi, direction=1)
-            distinct_numbers = np.unique(finite)
-            if (
-                len(distinct_numbers) <= FEW_VALUES
-                and len(finite) >= 10 * len(distinct_numbers)
-                and bool(np.all(distinct_numbers == np.round(distinct_numbers)))
-            ):
-                # A flag or a small code (0/1, a 1-5 rating): its values are a set, not a range.
-                spec["allowed"] = [_plain_number(v, kind) for v in distinct_numbers]
-        elif kind in ("string", "bool") and len(values):
-            distinct = values.unique()
-            if kind == "bool":
-                spec["allowed"] = sorted(bool(v) for v in distinct)
-            elif len(distinct) <= max_categories:
-                spec["allowed"] = sorted(str(v) for v in distinct)
-            elif values.is_unique and len(values) >= 2:
-                spec["unique"] = True
-        if kind == "int" and len(values) >= 2 and values.is_unique and nulls == 0 and rows > max_categories:
-            spec["unique"] = True
-        columns[str(column)] = spec
+        columns[str(column)] = column_spec(
+            _summary(frame[column], rows, max_categories), rows, margin=margin, max_categories=max_categories
+        )
     suite_name = name or (Path(str(data)).stem if not isinstance(data, pd.DataFrame) else "profile")
+    return profile_document(suite_name, rows, [str(c) for c in frame.columns], columns, row_margin)
+
+
+def check_options(*, margin: float, max_categories: int, row_margin: float) -> None:
+    for option, value, floor, ceiling in (("margin", margin, 0, 10), ("row margin", row_margin, 0, 1)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and floor <= value <= ceiling):
+            raise UsageError(
+                f"option --{option.replace(' ', '-')} must be between {floor} and {ceiling}, got {value!r}"
+            )
+    if not isinstance(max_categories, int) or max_categories < 0:
+        raise UsageError(f"option --max-categories must be 0 or more, got {max_categories!r}")
+
+
+def profile_document(
+    name: str, rows: int, names: list[str], columns: dict[str, Any], row_margin: float
+) -> dict[str, Any]:
+    """The compact suite: row-count bounds, the required columns, each column's entry."""
     return {
-        "name": suite_name,
+        "name": name,
         "table": {
             "rows": {
                 "min": math.floor(rows * (1 - row_margin)),
                 "max": math.ceil(rows * (1 + row_margin)),
             },
-            "required_columns": [str(c) for c in frame.columns],
+            "required_columns": names,
         },
         "columns": columns,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnSummary:
+    """What a column's profile needs, computed by either engine (pandas here, Spark aggregates)."""
+
+    kind: str
+    nulls: int
+    #: Non-missing values.
+    values: int
+    #: Finite values (numeric kinds) and their range, None when there is none.
+    finite: int = 0
+    low: float | None = None
+    high: float | None = None
+    #: The distinct finite numbers (sorted) when there are at most FEW_VALUES of them.
+    few_numbers: tuple[float, ...] | None = None
+    #: The distinct values (string and bool kinds) when there are at most max-categories of them.
+    categories: tuple[Any, ...] | None = None
+    #: Every non-missing value differs from the others.
+    unique: bool = False
+
+
+def _summary(series: "pd.Series", rows: int, max_categories: int) -> ColumnSummary:
+    import numpy as np
+
+    kind = _kind(series)
+    nulls = int(series.isna().sum())
+    values = series.dropna()
+    # Uniqueness costs a hash of the column: only where a rule reads it.
+    wanted = kind == "string" or (kind == "int" and nulls == 0 and rows > max_categories)
+    unique = bool(values.is_unique) if wanted and len(values) >= 2 else False
+    if kind in ("int", "float") and len(values):
+        array = values.to_numpy(dtype=np.float64)
+        finite = array[np.isfinite(array)]
+        distinct_numbers = np.unique(finite)
+        return ColumnSummary(
+            kind, nulls, len(values), len(finite),
+            float(finite.min()) if len(finite) else None,
+            float(finite.max()) if len(finite) else None,
+            tuple(float(v) for v in distinct_numbers) if len(distinct_numbers) <= FEW_VALUES else None,
+            unique=unique,
+        )  # fmt: skip
+    if kind in ("string", "bool") and len(values):
+        distinct = values.unique()
+        limit = len(distinct) if kind == "bool" else max_categories
+        categories = tuple(distinct) if len(distinct) <= limit else None
+        return ColumnSummary(kind, nulls, len(values), categories=categories, unique=unique)
+    return ColumnSummary(kind, nulls, len(values), unique=unique)
+
+
+def column_spec(summary: ColumnSummary, rows: int, *, margin: float, max_categories: int) -> dict[str, Any]:
+    """The compact suite entry of one column, from its summary (the same for both engines)."""
+    kind = summary.kind
+    spec: dict[str, Any] = {"type": kind}
+    nulls = summary.nulls
+    if nulls == 0:
+        spec["nullable"] = False
+    elif nulls < rows:
+        share = nulls / rows
+        # Slack a new sample of the same size needs: the margin, plus three standard errors of
+        # a share at this row count (a fresh batch with the same missing rate stays below it).
+        noise = 3 * math.sqrt(share * (1 - share) / rows) + 1 / rows
+        spec["max_null_share"] = min(1.0, _round(share * (1 + margin) + noise, direction=1))
+    if kind in ("int", "float") and summary.values:
+        if summary.low is not None and summary.high is not None:
+            low, high = summary.low, summary.high
+            pad = (high - low) * margin if high > low else abs(high) * margin
+            lo: float = low - pad
+            hi: float = high + pad
+            if low >= 0:
+                lo = max(lo, 0.0)
+            if kind == "int":
+                lo, hi = math.floor(lo), math.ceil(hi)
+            spec["min"], spec["max"] = _round(lo, direction=-1), _round(hi, direction=1)
+        few = summary.few_numbers
+        if few is not None and summary.finite >= 10 * len(few) and all(v == round(v) for v in few):
+            # A flag or a small code (0/1, a 1-5 rating): its values are a set, not a range.
+            spec["allowed"] = [_plain_number(v, kind) for v in few]
+    elif kind in ("string", "bool") and summary.values:
+        if kind == "bool":
+            assert summary.categories is not None
+            spec["allowed"] = sorted(bool(v) for v in summary.categories)
+        elif summary.categories is not None:
+            spec["allowed"] = sorted(str(v) for v in summary.categories)
+        elif summary.unique and summary.values >= 2:
+            spec["unique"] = True
+    if kind == "int" and summary.values >= 2 and summary.unique and nulls == 0 and rows > max_categories:
+        spec["unique"] = True
+    return spec
 
 
 def write_profile(profile: dict[str, Any], path: str | os.PathLike[str]) -> Path:

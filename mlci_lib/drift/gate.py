@@ -114,6 +114,9 @@ class FeatureDrift:
     current_missing_share: float
     unseen_levels: tuple[str, ...] = ()
     unseen_share: float = 0.0
+    #: The KS statistic's largest possible error, when it was computed on a grid (Spark engine):
+    #: the exact statistic lies in [ks_statistic, ks_statistic + ks_error_bound].
+    ks_error_bound: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +224,6 @@ def _feature(
         binned = stats.bin_numeric(ref_sorted, cur_sorted, ref_missing, cur_missing, config.bins)
         ks_stat, ks_p = stats.ks_two_sample(ref_sorted, cur_sorted)
         chi_stat = chi_p = None
-        default_method = config.numeric_method
     else:
         ref_counts = _level_counts(ref)
         cur_counts = _level_counts(cur)
@@ -229,7 +231,35 @@ def _feature(
         binned = stats.bin_categorical(ref_counts, cur_counts, ref_missing, cur_missing, config.max_levels)
         chi_stat, chi_p = stats.chi_square(binned)
         ks_stat = ks_p = None
-        default_method = config.categorical_method
+    return judge_feature(
+        name, kind, rule, config, binned, (ks_stat, ks_p), (chi_stat, chi_p), len(ref), len(cur)
+    )
+
+
+def judge_feature(
+    name: str,
+    kind: str,
+    rule: FeatureRule,
+    config: DriftConfig,
+    binned: Any,
+    ks: tuple[float | None, float | None],
+    chi2: tuple[float | None, float | None],
+    ref_rows: int,
+    cur_rows: int,
+    *,
+    ks_error_bound: float | None = None,
+) -> FeatureDrift:
+    """A feature's statistics from its bucket counts (``stats.Binned``), judged by its rule.
+
+    Both engines end here: the pandas engine with counts from sorted arrays, the Spark engine
+    with counts aggregated on the executors, so equal counts give equal statistics.
+    """
+    from mlci_lib.drift import stats
+
+    ks_stat, ks_p = ks
+    chi_stat, chi_p = chi2
+    ref_missing, cur_missing = int(binned.reference[-1]), int(binned.current[-1])
+    default_method = config.numeric_method if kind == "numeric" else config.categorical_method
     method = rule.method or default_method
     allowed = NUMERIC_METHODS if kind == "numeric" else CATEGORICAL_METHODS
     if method not in allowed:
@@ -263,10 +293,11 @@ def _feature(
         ks_p_value=ks_p,
         chi2_statistic=chi_stat,
         chi2_p_value=chi_p,
-        reference_missing_share=ref_missing / max(len(ref), 1),
-        current_missing_share=cur_missing / max(len(cur), 1),
+        reference_missing_share=ref_missing / max(ref_rows, 1),
+        current_missing_share=cur_missing / max(cur_rows, 1),
         unseen_levels=binned.unseen_levels,
-        unseen_share=binned.unseen_count / max(len(cur), 1),
+        unseen_share=binned.unseen_count / max(cur_rows, 1),
+        ks_error_bound=ks_error_bound,
     )
 
 
@@ -277,25 +308,15 @@ def _level_counts(series: "pd.Series") -> "pd.Series":
     return counts
 
 
-def detect_drift(
-    reference: "str | os.PathLike[str] | pd.DataFrame",
-    current: "str | os.PathLike[str] | pd.DataFrame",
-    *,
-    config: DriftConfig | None = None,
-    columns: Sequence[str] | None = None,
-    workers: int | None = None,
-) -> DriftVerdict:
-    """Compare ``current`` with ``reference`` feature by feature and apply the drift gate.
-
-    ``reference`` and ``current`` are table files (CSV, Parquet, JSON Lines, a folder of
-    Parquet) or data frames. ``columns`` restricts the comparison; by default every column
-    shared by both is compared, and a column present in only one of them is an input error.
-    """
-    config = config or DriftConfig()
-    ref_frame, ref_name = _load(reference, "reference")
-    cur_frame, cur_name = _load(current, "current")
-    ref_cols = [str(c) for c in ref_frame.columns]
-    cur_cols = [str(c) for c in cur_frame.columns]
+def select_columns(
+    ref_cols: Sequence[str],
+    cur_cols: Sequence[str],
+    config: DriftConfig,
+    columns: Sequence[str] | None,
+    ref_name: str,
+    cur_name: str,
+) -> tuple[list[str], str | None]:
+    """The columns to compare (the prediction column among them) and the prediction column."""
     ignored = set(config.ignore) | {name for name, rule in config.features.items() if rule.ignore}
     if columns is not None:
         for name in columns:
@@ -337,6 +358,29 @@ def detect_drift(
                 hint="check --prediction-column, or leave it empty to skip prediction drift",
             )
         prediction = None
+    return wanted, prediction
+
+
+def detect_drift(
+    reference: "str | os.PathLike[str] | pd.DataFrame",
+    current: "str | os.PathLike[str] | pd.DataFrame",
+    *,
+    config: DriftConfig | None = None,
+    columns: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> DriftVerdict:
+    """Compare ``current`` with ``reference`` feature by feature and apply the drift gate.
+
+    ``reference`` and ``current`` are table files (CSV, Parquet, JSON Lines, a folder of
+    Parquet) or data frames. ``columns`` restricts the comparison; by default every column
+    shared by both is compared, and a column present in only one of them is an input error.
+    """
+    config = config or DriftConfig()
+    ref_frame, ref_name = _load(reference, "reference")
+    cur_frame, cur_name = _load(current, "current")
+    ref_cols = [str(c) for c in ref_frame.columns]
+    cur_cols = [str(c) for c in cur_frame.columns]
+    wanted, prediction = select_columns(ref_cols, cur_cols, config, columns, ref_name, cur_name)
     ref_frame = ref_frame[wanted]
     cur_frame = cur_frame[wanted]
     _check_uniform(ref_frame, ref_name, "reference")
@@ -371,6 +415,31 @@ def detect_drift(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(run, wanted))
     by_name = dict(zip(wanted, results, strict=True))
+    from mlci_lib.drift import stats
+
+    return assemble_verdict(
+        by_name,
+        features_only,
+        prediction,
+        config,
+        (ref_name, len(ref_frame)),
+        (cur_name, len(cur_frame)),
+        dict(stats.CONVENTIONS),
+    )
+
+
+def assemble_verdict(
+    by_name: Mapping[str, FeatureDrift],
+    features_only: Sequence[str],
+    prediction: str | None,
+    config: DriftConfig,
+    reference: tuple[str, int],
+    current: tuple[str, int],
+    conventions: dict[str, str],
+) -> DriftVerdict:
+    """The gate over the judged features: share drifted, critical ones, the prediction column."""
+    ref_name, ref_rows = reference
+    cur_name, cur_rows = current
     features = sorted(
         (by_name[name] for name in features_only),
         key=lambda f: (not f.drifted, -f.severity if f.severity == f.severity else 0.0, f.name),
@@ -394,21 +463,19 @@ def detect_drift(
             f"prediction column {prediction_result.name!r} drifted "
             f"({prediction_result.method} {_num(prediction_result.value)})"
         )
-    from mlci_lib.drift import stats
-
     return DriftVerdict(
         passed=not reasons,
         reference=ref_name,
         current=cur_name,
-        reference_rows=len(ref_frame),
-        current_rows=len(cur_frame),
+        reference_rows=ref_rows,
+        current_rows=cur_rows,
         features=tuple(features),
         drifted_features=drifted,
         drift_share=share,
         max_drift_share=float(config.max_drift_share),
         prediction=prediction_result,
         reasons=tuple(reasons),
-        conventions=dict(stats.CONVENTIONS),
+        conventions=conventions,
     )
 
 

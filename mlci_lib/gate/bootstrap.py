@@ -81,6 +81,8 @@ def bootstrap_metrics(
         family = METRICS[name].family
         if (family == "ranking" and models[0].task != BINARY) or family in ("proba", "regression"):
             family = "rows"
+        if models[0].weights is not None and family != "confusion":
+            raise ValueError(f"{name}: counted row types carry confusion-matrix metrics only")
         families.setdefault(family, []).append(name)
     # One independent stream per family, so adding a metric never changes another's interval.
     seeds = np.random.SeedSequence(settings.seed).spawn(3)
@@ -108,7 +110,7 @@ def _type_counts(
     import numpy as np
 
     n = int(counts.sum())
-    if len(counts) <= MULTINOMIAL_MAX_TYPES:
+    if len(counts) <= MULTINOMIAL_MAX_TYPES or row_types is None:
         return rng.multinomial(n, counts / n, size=size).astype(np.float64)
     assert row_types is not None
     out = np.empty((size, len(counts)), dtype=np.float64)
@@ -139,9 +141,17 @@ def _confusion(
     code = models[0].labels.astype(np.int64)
     for model in models:
         code = code * k + model.predictions
-    types, counts = _present_codes(code, k ** (len(models) + 1))
-    # Each row's type is needed only to draw rows, when there are too many types for a multinomial.
-    row_types = np.searchsorted(types, code) if len(types) > MULTINOMIAL_MAX_TYPES else None
+    weights = models[0].weights
+    if weights is None:
+        types, counts = _present_codes(code, k ** (len(models) + 1))
+    else:
+        # Entries are row types already counted (the Spark engine): the same types and counts.
+        types, inverse = np.unique(code, return_inverse=True)
+        counts = np.rint(np.bincount(inverse.reshape(-1), weights=weights)).astype(np.int64)
+    # Each row's type is needed only to draw rows, when there are too many types for a multinomial
+    # (counted row types have no rows: they draw the multinomial, the same distribution).
+    many = len(types) > MULTINOMIAL_MAX_TYPES and weights is None
+    row_types = np.searchsorted(types, code) if many else None
     # Decode each type into its confusion cell (label * K + prediction) for each model.
     cells = []
     rest = types.copy()

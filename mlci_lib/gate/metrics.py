@@ -187,10 +187,14 @@ def _confusion_value(name: str, conf: "np.ndarray", pos_index: int | None) -> "n
     raise ValueError(f"unknown average in {name}")
 
 
-def confusion_matrix(labels: "np.ndarray", predictions: "np.ndarray", n_classes: int) -> "np.ndarray":
+def confusion_matrix(
+    labels: "np.ndarray", predictions: "np.ndarray", n_classes: int, weights: "np.ndarray | None" = None
+) -> "np.ndarray":
     import numpy as np
 
-    cells = np.bincount(labels * n_classes + predictions, minlength=n_classes * n_classes)
+    cells = np.bincount(labels * n_classes + predictions, weights=weights, minlength=n_classes * n_classes)
+    if weights is not None:
+        cells = np.rint(cells).astype(np.int64)  # whole row counts, summed as floats by bincount
     return cells.reshape(n_classes, n_classes)
 
 
@@ -312,17 +316,26 @@ class EncodedRows:
     pos_index: int | None = None
     #: The class names, in index order (classification), for messages.
     classes: tuple[str, ...] = ()
+    #: How many rows each entry stands for, when the entries are row types counted elsewhere
+    #: (the Spark engine's groupBy); None: one row each. Only confusion-matrix metrics take them.
+    weights: "np.ndarray | None" = None
     #: Computed once and shared by the point estimate and the bootstrap (sorting 1M scores is
     #: the costliest step); not part of the value.
     _cache: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.labels) if self.weights is None else int(self.weights.sum())
 
     def take(self, index: "np.ndarray") -> "EncodedRows":
         scores = None if self.scores is None else self.scores[index]
+        weights = None if self.weights is None else self.weights[index]
         return dataclasses.replace(
-            self, labels=self.labels[index], predictions=self.predictions[index], scores=scores, _cache={}
+            self,
+            labels=self.labels[index],
+            predictions=self.predictions[index],
+            scores=scores,
+            weights=weights,
+            _cache={},
         )
 
     def score_groups(self) -> tuple["np.ndarray", int]:
@@ -346,7 +359,9 @@ class EncodedRows:
     def confusion(self) -> "np.ndarray":
         """Classification: the confusion matrix ``[true, predicted]`` (counts), computed once."""
         if "confusion" not in self._cache:
-            self._cache["confusion"] = confusion_matrix(self.labels, self.predictions, self.n_classes)
+            self._cache["confusion"] = confusion_matrix(
+                self.labels, self.predictions, self.n_classes, self.weights
+            )
         return self._cache["confusion"]  # type: ignore[no-any-return]
 
 

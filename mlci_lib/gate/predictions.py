@@ -64,6 +64,8 @@ class PredictionTable:
     #: class name as written in the column suffix -> probabilities
     proba: Mapping[str, "np.ndarray"] = dataclasses.field(default_factory=dict)
     slices: Mapping[str, "np.ndarray"] = dataclasses.field(default_factory=dict)
+    #: How many rows each entry stands for (row types counted by the Spark engine); None: one.
+    weights: "np.ndarray | None" = None
 
     def __len__(self) -> int:
         return len(self.predictions)
@@ -80,6 +82,7 @@ class PredictionTable:
             score=pick(self.score),
             proba={k: v[index] for k, v in self.proba.items()},
             slices={k: v[index] for k, v in self.slices.items()},
+            weights=pick(self.weights),
         )
 
 
@@ -593,6 +596,7 @@ def encode_tables(
                 n_classes=len(classes),
                 pos_index=pos_index,
                 classes=tuple(classes),
+                weights=tables[0].weights,
             )
         )
     if task == MULTICLASS and len(classes) < 2:

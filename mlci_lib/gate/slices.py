@@ -60,13 +60,14 @@ def slice_checks(
         undefined_slices: dict[str, list[str]] = {r.metric: [] for r in rules}
         for i, value in enumerate(values_seen):
             index = np.flatnonzero(inverse == i)
-            gated = len(index) >= min_size
             sub = rows.take(index)
+            size = len(sub)  # rows, also when the entries are counted row types
+            gated = size >= min_size
             with np.errstate(all="ignore"):
                 metrics = {r.metric: point_metric(r.metric, sub) for r in rules}
             table_rows.append(
                 SliceRow(
-                    column, str(value), len(index), gated,
+                    column, str(value), size, gated,
                     {k: (v if math.isfinite(v) else None) for k, v in metrics.items()},
                 )
             )  # fmt: skip
@@ -79,7 +80,7 @@ def slice_checks(
                     if not gated:
                         outcome, message = (
                             SKIPPED,
-                            f"{len(index)} rows, below the minimum slice size {min_size}",
+                            f"{size} rows, below the minimum slice size {min_size}",
                         )
                     elif not math.isfinite(v):
                         outcome, message = UNDEFINED, undefined_reason(rule.metric, sub)

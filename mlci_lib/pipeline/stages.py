@@ -117,11 +117,28 @@ def _write(state: RunState, name: str, result: Any) -> Path:
 # -- data check ---------------------------------------------------------------------------
 
 
+def _spark_session(cfg: PipelineConfig) -> Any:
+    """The Spark session of ``engine: spark`` in mlci.yaml, or None for the pandas engine."""
+    if cfg.raw.get("engine", "pandas") != "spark":
+        return None
+    from mlci_lib.spark.session import SparkSettings, spark_session
+
+    spark = cfg.raw.get("spark") or {}
+    conf = [f"{key}={value}" for key, value in (spark.get("conf") or {}).items()]
+    return spark_session(SparkSettings.from_options(spark.get("master"), conf))
+
+
 def data_check(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     from mlci_lib.data import check_data
 
     cfg = state.config
-    result = check_data(cfg.resolve(settings["data"]), cfg.resolve(settings["suite"]))
+    session = _spark_session(cfg)
+    if session is not None:
+        from mlci_lib.spark.check import check_data_spark
+
+        result = check_data_spark(session, cfg.resolve(settings["data"]), cfg.resolve(settings["suite"]))
+    else:
+        result = check_data(cfg.resolve(settings["data"]), cfg.resolve(settings["suite"]))
     path = _write(state, "data-check.json", result)
     if result.passed:
         message = f"{result.evaluated} expectations passed on {result.rows:,} rows"
@@ -280,7 +297,15 @@ def gate(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
             rules = absolute_rules_only(read_mapping(rules, what="gate file"))
         inline = [r for r in (absolute_inline_rule(r) for r in inline) if r]
         note = " (no champion: absolute rules only)"
-    verdict = run_gate(
+    gate_on: Any = run_gate
+    session = _spark_session(cfg)
+    if session is not None:
+        from functools import partial
+
+        from mlci_lib.spark.gate_counts import run_gate_spark
+
+        gate_on = partial(run_gate_spark, session)
+    verdict = gate_on(
         candidate,
         base,
         rules,

@@ -39,6 +39,8 @@ _LOCAL_DEFAULTS = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.sql.shuffle.partitions": "8",
+    # A progress bar on stderr is noise in a CI log (and breaks the one-line output of errors).
+    "spark.ui.showConsoleProgress": "false",
 }
 _DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",

@@ -1,0 +1,200 @@
+"""Aggregations the Spark engine computes on the executors: column kinds, quantiles, bucket counts.
+
+Every function here returns aggregates only (a few numbers per column): no row reaches the
+driver. Quantiles come from ``percentile_approx``, whose rank error is at most
+``rows / accuracy``; bucket counts come from Spark's ``Bucketizer`` (a binary search per value,
+buckets closed on the left like the pandas engine's bins) and are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlci_lib.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pyspark.sql import Column, DataFrame
+
+#: percentile_approx's accuracy: rank error at most rows / accuracy (Spark's default is 10000).
+DEFAULT_ACCURACY = 10_000
+ACCURACY_RANGE = (100, 10_000_000)
+#: Quantiles per side on which the Spark engine evaluates the two CDFs of the KS statistic.
+KS_GRID = 4096
+
+
+def check_accuracy(accuracy: Any) -> int:
+    """The quantile accuracy, or a one-line error naming the option and its range."""
+    low, high = ACCURACY_RANGE
+    if isinstance(accuracy, bool) or not isinstance(accuracy, int) or not low <= accuracy <= high:
+        raise UsageError(
+            f"option --spark-quantile-accuracy must be a whole number from {low} to {high}, got {accuracy!r}",
+            hint="10000 (rank error at most rows/10000) is Spark's default",
+        )
+    return accuracy
+
+
+# -- column kinds -----------------------------------------------------------------------------
+
+
+def profile_kind(data_type: Any) -> str:
+    """The profile's kind of a Spark column type: bool, int, float, datetime or string.
+
+    As the pandas engine sees the same Parquet column: dates and timestamps are datetime,
+    decimals are floats (pandas reads them as numbers only when cast; mlci's profile treats
+    them as floats), everything else (strings, binary, nested) is a string.
+    """
+    from pyspark.sql import types as T
+
+    if isinstance(data_type, T.BooleanType):
+        return "bool"
+    if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return "int"
+    if isinstance(data_type, (T.FloatType, T.DoubleType, T.DecimalType)):
+        return "float"
+    if isinstance(data_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+        return "datetime"
+    return "string"
+
+
+def drift_kind(data_type: Any) -> str:
+    """numeric or categorical, as the pandas engine decides for the same Parquet column.
+
+    Numbers and timestamps are numeric; booleans, strings and dates (which pandas reads from
+    Parquet as ``datetime.date`` objects) are categorical.
+    """
+    from pyspark.sql import types as T
+
+    if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
+        return "numeric"
+    if isinstance(data_type, T.NumericType):
+        return "numeric"
+    return "categorical"
+
+
+def numeric_value(name: str, data_type: Any) -> Column:
+    """The column as a double, NaN as null (missing, as pandas counts it); timestamps in ns."""
+    from pyspark.sql import functions as F, types as T
+
+    column = F.col(_quoted(name))
+    if isinstance(data_type, T.TimestampNTZType):
+        column = column.cast("timestamp")
+    if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
+        # pandas turns datetime64[ns] into int64 nanoseconds, then float64: the same numbers.
+        return F.unix_micros(column).cast("double") * F.lit(1000.0)
+    value = column.cast("double")
+    return F.when(~F.isnan(value), value)
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def column(name: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.col(_quoted(name))
+
+
+# -- quantiles ----------------------------------------------------------------------------------
+
+
+def quantiles(
+    frame: DataFrame, values: Mapping[str, Column], probabilities: Sequence[float], accuracy: int
+) -> dict[str, list[float]]:
+    """``percentile_approx`` of each column at ``probabilities``, in one Spark job (aggregates)."""
+    from pyspark.sql import functions as F
+
+    if not values:
+        return {}
+    names = list(values)
+    probs = [float(p) for p in probabilities]
+    aggregates = [
+        F.percentile_approx(values[name], probs, accuracy).alias(f"q{i}") for i, name in enumerate(names)
+    ]
+    row = frame.agg(*aggregates).first()
+    assert row is not None  # a global aggregate has exactly one row
+    return {name: [float(v) for v in (row[f"q{i}"] or [])] for i, name in enumerate(names)}
+
+
+def strictly_increasing(values: Sequence[float]) -> list[float]:
+    """The distinct finite values, ascending (Bucketizer splits must increase strictly)."""
+    return sorted({float(v) for v in values if math.isfinite(float(v))})
+
+
+# -- bucket counts ------------------------------------------------------------------------------
+
+
+def bucket_counts(
+    frame: DataFrame,
+    values: Mapping[str, Column],
+    edges: Mapping[str, Sequence[tuple[str, Sequence[float]]]],
+) -> dict[str, list["np.ndarray"]]:
+    """Exact counts per bucket of each column, for each of its edge lists, in one Spark job.
+
+    ``edges[name]`` holds one or more ``(side, e)`` pairs, e strictly increasing. ``"left"``
+    buckets are ``(-inf, e0), [e0, e1), ..., [e_last, inf)`` (closed on the left: a value equal
+    to an edge counts in the bucket above it, as the pandas engine's bins); ``"right"`` buckets
+    are ``(-inf, e0], (e0, e1], ..., (e_last, inf)``. m edges give m + 1 counts. Missing values
+    (null) are in no bucket.
+    """
+    import numpy as np
+    from pyspark.ml.feature import Bucketizer
+    from pyspark.sql import functions as F
+
+    inputs: list[str] = []
+    outputs: list[str] = []
+    splits: list[list[float]] = []
+    # (column, list index, buckets, right-closed, merge the two buckets of a stand-in edge)
+    keys: list[tuple[str, int, int, bool, bool]] = []
+    projected = []
+    for c, name in enumerate(values):
+        for k, (side, given) in enumerate(edges.get(name, ())):
+            right = side == "right"
+            cuts = [float(e) for e in given]
+            if not cuts:
+                # Bucketizer needs an edge; one bucket is then the two around any edge, merged.
+                cuts, merge = [0.0], True
+            else:
+                merge = False
+            source = f"v{c}_{k}"
+            # A right-closed bucketing is a left-closed one of the negated values.
+            value = -values[name] if right else values[name]
+            projected.append(value.alias(source))
+            ordered = sorted(-e for e in cuts) if right else cuts
+            inputs.append(source)
+            outputs.append(f"b{c}_{k}")
+            splits.append([-math.inf, *ordered, math.inf])
+            keys.append((name, k, len(cuts) + 1, right, merge))
+    if not inputs:
+        return {}
+    bucketizer = Bucketizer(splitsArray=splits, inputCols=inputs, outputCols=outputs, handleInvalid="keep")
+    bucketed = bucketizer.transform(frame.select(*projected))
+    pairs = F.explode(
+        F.array(*[F.struct(F.lit(i).alias("k"), F.col(out).alias("b")) for i, out in enumerate(outputs)])
+    ).alias("p")
+    grouped = (
+        bucketed.select(pairs)
+        .select("p.k", "p.b")
+        .where(F.col("b").isNotNull())
+        .groupBy("k", "b")
+        .count()
+        .collect()  # aggregates: at most (edges + 2) rows per edge list
+    )
+    counts = [np.zeros(width, dtype=np.int64) for _, _, width, _, _ in keys]
+    for row in grouped:
+        index, bucket = int(row["k"]), int(row["b"])
+        width = keys[index][2]
+        if 0 <= bucket < width:  # Bucketizer's extra bucket holds NaN: already null here
+            counts[index][bucket] += int(row["count"])
+    for index, (_, _, _, right, merge) in enumerate(keys):
+        if right:
+            counts[index] = counts[index][::-1].copy()  # negated values ran from the top down
+        if merge:
+            counts[index] = counts[index].sum(keepdims=True)
+    out: dict[str, list[np.ndarray]] = {}
+    for index, (name, _, _, _, _) in enumerate(keys):
+        out.setdefault(name, []).append(counts[index])
+    return out
