@@ -2,7 +2,7 @@
 
 Every suite the tests use (the fixtures, the examples, the parity list of ``test_gx_parity``, a
 profiled suite) and generated suites on generated frames (NaN, None, text, numbers stored as
-text, object columns with both None and NaN, nullable dtypes) run twice, with ``engine="native"`` and with
+text, object columns with both None and NaN, nullable dtypes) run twice, with ``engine="pandas"`` and with
 ``engine="gx"``; the outcomes (success, counts, shares, unexpected samples, observed values,
 exceptions) must be equal. The tests also check that the native engine answered most of them
 itself, and that GX is not imported when it answers all.
@@ -32,7 +32,7 @@ Outcomes = list[dict[str, Any]]
 
 
 def _both(data: Any, suite: Any, sample_size: int = 5) -> tuple[Outcomes, Outcomes, str]:
-    native = check_data(data, suite, engine="native", sample_size=sample_size)
+    native = check_data(data, suite, engine="pandas", sample_size=sample_size)
     gx = check_data(data, suite, engine="gx", sample_size=sample_size)
     assert gx.engine.startswith("Great Expectations")
     ours = list(native.to_dict()["expectations"])

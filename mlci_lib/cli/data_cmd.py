@@ -11,7 +11,7 @@ from mlci_lib.runner import Annotation
 
 CHECK_DESCRIPTION = """\
 Validate DATA (CSV, Parquet, JSON Lines, or a folder of Parquet files) against SUITE with
-Great Expectations 1.x semantics (no GX project folder needed). --engine native (the default)
+Great Expectations 1.x semantics (no GX project folder needed). --engine pandas (the default)
 evaluates the common expectation types natively, as GX does, and the others on GX; --engine gx
 runs all of them on GX.
 
@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
     )
     add_engine_options(
         check,
-        engines=("native", "gx", "spark"),
-        default="native",
+        engines=("pandas", "gx", "spark"),
+        default="pandas",
         help_text="native (default: common expectation types evaluated natively with GX's semantics, the "
         "others on GX), gx (every expectation on Great Expectations) or spark (GX's Spark execution "
         "engine on Parquet, Delta or catalog tables)",

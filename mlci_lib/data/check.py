@@ -1,7 +1,7 @@
 """Run an expectation suite on data with Great Expectations 1.x semantics.
 
-Two engines give one verdict. ``native`` (the default) evaluates the common expectation types
-itself, with GX's semantics (:mod:`mlci_lib.data.native`), and runs every other expectation on
+Two engines give one verdict. ``pandas`` (the default, mlci's native engine) evaluates the
+common expectation types itself, with GX's semantics (:mod:`mlci_lib.data.native`), and runs every other expectation on
 GX; GX is not imported when the suite needs nothing from it. ``gx`` runs every expectation on
 GX. GX runs in an ephemeral context: no GX project folder is read or written. The verdict fails
 closed: data without rows fails, a missing column is a failed expectation, an expectation that
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: How ``mlci data check`` evaluates a suite (``--engine``).
-ENGINES = ("native", "gx")
+ENGINES = ("pandas", "gx")
 
 #: Expectations that compare the column's dtype; pandas 3's ``str`` dtype is unknown to GX there.
 _TYPE_EXPECTATIONS = {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
@@ -231,12 +231,12 @@ def check_data(
     suite: "str | os.PathLike[str] | Suite | dict[str, Any]",
     *,
     sample_size: int = 5,
-    engine: str = "native",
+    engine: str = "pandas",
 ) -> DataCheckResult:
     """Validate ``data`` (a table file or a data frame) against ``suite`` with GX 1.x semantics.
 
-    ``engine="native"`` evaluates the common expectation types natively and the others on GX;
-    ``engine="gx"`` runs all of them on GX.
+    ``engine="pandas"`` (mlci's native engine on pandas and pyarrow) evaluates the common
+    expectation types natively and the others on GX; ``engine="gx"`` runs all of them on GX.
     """
     import pandas as pd
 
@@ -253,7 +253,7 @@ def check_data(
     require_uniform_types(frame, file=data_name, what="data")
     if sample_size < 0:
         raise InputError(f"sample size must be 0 or more, got {sample_size}")
-    covered = [engine == "native" and native.covers(e) for e in loaded.expectations]
+    covered = [engine == "pandas" and native.covers(e) for e in loaded.expectations]
     uncovered = [e for e, ok in zip(loaded.expectations, covered, strict=True) if not ok]
     if uncovered:
         # Unknown types and bad arguments fail before any expectation is evaluated.
@@ -269,7 +269,7 @@ def check_data(
         return _result(loaded, data_name, frame, outcomes, (problem,), _engine_name(engine, len(uncovered)))
     prepared = _prepare_frame(frame, loaded)
     found: dict[int, ExpectationOutcome] = {}
-    if engine == "native":
+    if engine == "pandas":
         columns = native.Columns(prepared)
         for index, (expectation, ok) in enumerate(zip(loaded.expectations, covered, strict=True)):
             if not ok:
