@@ -1,11 +1,12 @@
 """Run an expectation suite on data with Great Expectations 1.x semantics.
 
-Two engines give one verdict. ``pandas`` (the default, mlci's native engine) evaluates the
-common expectation types itself, with GX's semantics (:mod:`mlci_lib.data.native`), and runs
-every other expectation on GX; GX is not imported when the suite needs nothing from it. ``gx``
-runs every expectation on GX. GX runs in an ephemeral context: no GX project folder is read or written. The verdict fails
-closed: data without rows fails, a missing column is a failed expectation, an expectation that
-raised counts as failed, and an expectation type GX does not know is an input error that names it.
+Two engines give one verdict. ``pandas`` (the default, mlci's native engine) evaluates the common
+expectation types itself, with GX's semantics (:mod:`mlci_lib.data.native`), and runs every other
+expectation on GX; GX is not imported when the suite needs nothing from it. ``gx`` runs every
+expectation on GX. GX runs in an ephemeral context: no GX project folder is read or written. The
+verdict fails closed: data without rows fails, a missing column is a failed expectation, an
+expectation that raised counts as failed, and an expectation type GX does not know is an input
+error that names it.
 """
 
 from __future__ import annotations
