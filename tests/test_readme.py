@@ -1,4 +1,4 @@
-"""README.md stays true to the code: the action catalog, CLI reference, Python API and test command."""
+"""README.md and docs/ stay true to the code: the action catalog, CLI reference, Python API, test command."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from mlci_lib.cli import build_parser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+#: README.md and the documentation site's pages, where the sections below live.
+DOCS = "\n".join(
+    [README, *(p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "docs").rglob("*.md")))]
+)
 
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
@@ -20,9 +24,9 @@ _LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
 
 def section(name: str) -> str:
     """The text between ``<!-- section:NAME -->`` and ``<!-- /section:NAME -->``."""
-    match = re.search(rf"<!-- section:{name} -->\n(.*?)<!-- /section:{name} -->", README, re.DOTALL)
-    assert match, f"README.md has no section:{name} markers"
-    assert match.group(1).strip(), f"README.md section:{name} is empty"
+    match = re.search(rf"<!-- section:{name} -->\n(.*?)<!-- /section:{name} -->", DOCS, re.DOTALL)
+    assert match, f"neither README.md nor docs/ has section:{name} markers"
+    assert match.group(1).strip(), f"section:{name} is empty"
     return match.group(1)
 
 
@@ -96,7 +100,7 @@ def test_catalog_rows_name_the_command_each_action_runs() -> None:
 
 
 def test_no_placeholder_repository_left() -> None:
-    assert "OWNER/mlci" not in README
+    assert "OWNER/mlci" not in DOCS
 
 
 # -- the CLI reference -------------------------------------------------------------------------
@@ -135,7 +139,7 @@ def test_cli_reference_lists_the_global_options() -> None:
 
 def imported_from_mlci_lib() -> list[str]:
     names = []
-    for block in _FENCE.findall(README):
+    for block in _FENCE.findall(DOCS):
         for match in re.finditer(r"^\s*from mlci_lib import (\([^)]*\)|[^\n]+)", block, re.MULTILINE):
             listed = re.sub(r"#[^\n]*", "", match.group(1)).strip("()")
             names.extend(name.strip() for name in listed.split(",") if name.strip())
