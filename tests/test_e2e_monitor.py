@@ -148,6 +148,9 @@ def test_drift_in_production_dispatches_one_retrain_that_replaces_the_champion(
         "${{ vars.MLCI_IMAGE_REPOSITORY || format('ghcr.io/{0}', github.repository) }}": repository,
         "vars.MLCI_IMAGE_REPOSITORY == ''": "false",
         "${{ vars.MLCI_LABELLED_ROWS }}": "''",
+        # The release's deploy job verifies nothing here (no deployment URL).
+        "vars.MLCI_DEPLOY_URL != ''": "false",
+        "${{ vars.MLCI_DEPLOY_URL }}": "''",
     }
     timings: dict[str, float] = {}
     with GitHubStandIn() as github:

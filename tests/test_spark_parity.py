@@ -153,7 +153,7 @@ def test_profile_and_data_check_match_the_pandas_engine(spark: Any, tmp_path: Pa
     for engine in ("pandas", "spark"):
         for name, data in (("good", good), ("bad", bad)):
             result = tmp_path / f"{name}-{engine}.json"
-            check_engine = "native" if engine == "pandas" else engine  # data check's pandas engine
+            check_engine = engine
             code, _, err = run(
                 ["data", "check", str(data), "--suite", str(suite), "--engine", check_engine,
                  "--result-file", str(result)],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -95,6 +96,9 @@ class SparkSettings:
         merged = dict(_DEFAULTS)
         if self.is_local:
             merged.update(_LOCAL_DEFAULTS)
+            # Local Python workers run this interpreter, with its packages (pyarrow, the model's
+            # framework), not whatever python3 comes first on PATH.
+            merged["spark.pyspark.python"] = sys.executable
         merged.update(self.conf)
         return merged
 
