@@ -53,7 +53,10 @@ def test_release_then_worse_release(
     first = run_pipeline(config, environ=env, progress=lines.append)
     assert first.passed, first.text()
     assert [r.status for r in first.stages] == (
-        ["passed"] * 3 + ["skipped"] + ["passed"] * 5 + ["skipped", "passed"]  # no champion; no deploy stage
+        ["passed"] * 3
+        + ["skipped"]
+        + ["passed"] * 5
+        + ["skipped", "passed", "skipped"]  # no champion; no deploy or batch-predict stage
     ), first.text()
     assert any(line.startswith("▶ image-smoke") for line in lines)
 
