@@ -140,6 +140,10 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         if active is not None:
             return _reuse(active, settings)
         _require_java()
+        if settings.is_local:
+            # The Python workers of a local session start from PYSPARK_PYTHON (else python3 on
+            # PATH, which may lack pyarrow and the model's framework): this interpreter.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(settings.master)
     builder = builder.appName(settings.app_name)
     for key, value in conf.items():
