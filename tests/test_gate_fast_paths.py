@@ -17,7 +17,7 @@ import pytest
 
 from mlci_lib.errors import InputError
 from mlci_lib.gate import run_gate
-from mlci_lib.gate.bootstrap import _score_bins, _weighted_map, count_below
+from mlci_lib.gate.bootstrap import _cell_covariance_factors, _score_bins, count_below
 from mlci_lib.gate.metrics import EncodedRows, ranking_from_groups, score_groups, sort_scores
 from mlci_lib.gate.predictions import _distinct, align_baseline, read_predictions
 from mlci_lib.tables import read_table
@@ -94,16 +94,26 @@ def test_score_bins_follow_the_rank_definition(kind: str) -> None:
     assert np.array_equal(got, expected)
 
 
-def test_sparse_and_dense_cell_maps_agree() -> None:
+@pytest.mark.parametrize("same_model", [False, True], ids=["two-models", "model-against-itself"])
+def test_cell_draws_have_the_law_of_the_per_type_perturbation(same_model: bool) -> None:
+    """L·Lᵀ equals M·Mᵀ, M the map of per-type normals sqrt(c)·Z onto the cells: the same Gaussian law."""
     rng = np.random.default_rng(3)
-    n_types, width = 9000, 512  # 9000 x 512 is past the dense limit
-    cells = np.concatenate([rng.integers(0, 256, n_types), 256 + rng.integers(0, 256, n_types)])
-    weights = np.tile(np.sqrt(rng.integers(1, 50, n_types).astype(float)), 2)
-    normals = rng.standard_normal((7, n_types), dtype=np.float32)
-    sparse_map = _weighted_map(cells, weights, n_types, width)
-    dense = np.zeros((n_types, width))
-    np.add.at(dense, (np.tile(np.arange(n_types), 2), cells), weights)
-    np.testing.assert_allclose(sparse_map(normals), normals.astype(float) @ dense, rtol=0, atol=1e-9)
+    n_types, width = 3000, 2 * (64 + 64)
+    positive = rng.integers(0, 2, n_types)
+    first = positive * 64 + rng.integers(0, 64, n_types)
+    second = first if same_model else positive * 64 + rng.integers(0, 64, n_types)
+    cells = [first, 128 + second]
+    counts = rng.integers(1, 50, n_types)
+    per_type = np.zeros((width, n_types))
+    for c in cells:
+        per_type[c, np.arange(n_types)] = np.sqrt(counts)
+    law = np.zeros((width, width))
+    covered = []
+    for block, factor in _cell_covariance_factors(cells, counts, [64, 64]):
+        law[np.ix_(block, block)] = factor @ factor.T
+        covered.extend(block.tolist())
+    np.testing.assert_allclose(law, per_type @ per_type.T, rtol=0, atol=1e-8 * counts.sum())
+    assert sorted(covered) == sorted(set(np.concatenate(cells).tolist()))
 
 
 @pytest.mark.parametrize(

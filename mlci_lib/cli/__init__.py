@@ -46,7 +46,13 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` one command of :data:`COMMAND_MODULES` registered.
+
+    A run parses one command, and building all of them (a few hundred options, each help text
+    through gettext) is a measurable part of a short command: :func:`main` registers only the
+    command it was given when that is a known one, and everything for help and unknown names.
+    """
     parser = Parser(
         prog="mlci",
         description="CI/CD for machine learning: data checks, metric gates, model registry, "
@@ -65,8 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
         title="commands", metavar="COMMAND", parser_class=Parser, dest="command"
     )
     for name in COMMAND_MODULES:
-        importlib.import_module(f"mlci_lib.cli.{name}_cmd").register(subparsers)
+        if only is None or name == only:
+            importlib.import_module(f"mlci_lib.cli.{name}_cmd").register(subparsers)
     return parser
+
+
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word that is not a top-level flag), when known."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMAND_MODULES else None
+    return None
 
 
 def _wants(flag: str, argv: Sequence[str]) -> bool:
@@ -86,7 +103,7 @@ def main(argv: Sequence[str] | None = None, *, runner: CiRunner | None = None) -
     parsed = False
     parser: argparse.ArgumentParser | None = None
     try:
-        parser = build_parser()
+        parser = build_parser(_named_command(args_list))
         if _wants("--from-env", args_list):
             command_parser, start = find_command_parser(parser, args_list)
             extra = argv_from_action_inputs(command_parser, os.environ)

@@ -11,7 +11,9 @@ described by how many rows of each type it drew, and those counts are multinomia
   ``exact_rows_budget`` row-draws in total the bootstrap draws rows and is exact. Beyond that, scores
   are grouped into ``score_bins`` quantile bins per model and each resample perturbs the count c of
   every (label, bin, bin) type by ``sqrt(c)·Z`` — the Gaussian multiplier bootstrap, whose per-row
-  weights 1 + Z sum within a type to exactly that. Binning only shapes the spread: the interval is
+  weights 1 + Z sum within a type to exactly that. Those perturbations reach the metric only
+  through the cells (label, bin) of each model, so the cells are drawn at once from their joint
+  Gaussian law (one normal per cell, not per type). Binning only shapes the spread: the interval is
   centred on the exact point estimate (the spread is of resampled minus unresampled value, both
   binned);
 - every other metric (log loss, Brier score, regression metrics, multiclass AUC): rows are drawn.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.gate.metrics import (
@@ -218,13 +220,16 @@ def _ranking(
         [np.bincount(c - offsets[m], weights=counts, minlength=2 * widths[m]) for m, c in enumerate(cell)]
     )
     # A resample perturbs the count c of every type by sqrt(c)·Z; each model's cells sum those.
-    sqrt_counts = np.sqrt(counts.astype(np.float64))
-    spread = _weighted_map(np.concatenate(cell), np.tile(sqrt_counts, len(models)), len(types), offsets[-1])
+    # That sum is linear in the Z, so the perturbation of all cells at once is Gaussian with the
+    # covariance of the per-type map: drawing it from that covariance's factor takes one normal
+    # per cell instead of one per type (512 instead of up to 32,768 a resample), the same law.
+    factors = _cell_covariance_factors(cell, counts, widths)
     values = {name: np.empty((settings.resamples, len(models))) for name in names}
     start = 0
-    # float32 normals: half the cost, and ample precision for a perturbation of the counts.
-    for size, normals in _normals_ahead(rng, _chunks(settings.resamples, len(types)), len(types)):
-        cells = basis_cells + spread(normals)
+    for size in _chunks(settings.resamples, int(offsets[-1])):
+        cells = np.broadcast_to(basis_cells, (size, len(basis_cells))).copy()
+        for block, factor in factors:
+            cells[:, block] += rng.standard_normal((size, factor.shape[1])) @ factor.T
         for m, w in enumerate(widths):
             neg = cells[:, offsets[m] : offsets[m] + w]
             pos = cells[:, offsets[m] + w : offsets[m + 1]]
@@ -240,32 +245,6 @@ def _ranking(
         basis[name] = np.asarray(per_model)
     method = f"Gaussian multiplier over (label, score bin) types, {settings.score_bins} bins"
     return {name: Draws(values[name], basis[name], method) for name in names}
-
-
-def _normals_ahead(
-    rng: "np.random.Generator", sizes: list[int], width: int
-) -> "Iterator[tuple[int, np.ndarray]]":
-    """(size, float32 normals of shape (size, width)) per chunk, drawn one chunk ahead in a thread.
-
-    Drawing the normals is the bootstrap's largest cost and NumPy releases the GIL while it
-    fills an array, so the next chunk is drawn while the caller sums the current one. Chunks are
-    still drawn one after the other from the one generator: the same numbers as drawing inline.
-    """
-    import numpy as np
-
-    if len(sizes) < 2:
-        for size in sizes:
-            yield size, rng.standard_normal((size, width), dtype=np.float32)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlci-normals") as pool:
-        pending = pool.submit(rng.standard_normal, (sizes[0], width), dtype=np.float32)
-        for i, size in enumerate(sizes):
-            normals = pending.result()
-            if i + 1 < len(sizes):
-                pending = pool.submit(rng.standard_normal, (sizes[i + 1], width), dtype=np.float32)
-            yield size, normals
 
 
 def _score_bins(model: EncodedRows, bins: int) -> tuple["np.ndarray", int]:
@@ -335,32 +314,44 @@ def _present_codes(code: "np.ndarray", space: int) -> tuple["np.ndarray", "np.nd
     return np.unique(code, return_counts=True)
 
 
-def _weighted_map(cells: "np.ndarray", weights: "np.ndarray", n_types: int, width: int) -> Any:
-    """The linear map from per-type values to weighted per-cell sums, as a function.
+def _cell_covariance_factors(
+    cells: Sequence["np.ndarray"], counts: "np.ndarray", widths: Sequence[int]
+) -> list[tuple["np.ndarray", "np.ndarray"]]:
+    """Factors of the covariance of the cell sums of per-type perturbations ``sqrt(c)·Z``.
 
-    ``cells`` lists every type's cell for one model, then for the next; the map sends a
-    (resamples x types) array to (resamples x width) in float64. Dense when small; otherwise a
-    sparse (width x types) matrix applied to one resample at a time, which reads the normals in
-    the order they were drawn (a transposed copy of them costs more than the products).
+    ``cells[m][t]`` is type t's cell for model m: model m's cells are ``2 · widths[m]`` columns,
+    its negative bins then its positive ones, after the models before it. Type t adds c_t to the
+    covariance of every pair of its cells, so the covariance is a table of counts: the diagonal
+    block of a model holds its cells' counts, the block of two models their joint counts.
+    Positive and negative rows never share a cell, so it is block-diagonal by label, and each
+    block is factored alone: (its cells, L) with L·Lᵀ the block, by Cholesky, or from the
+    eigendecomposition when the block is singular (a model compared with itself has perfectly
+    correlated cells). Cells with no rows have no variance and are left out.
     """
     import numpy as np
 
-    rows = np.tile(np.arange(n_types), len(cells) // max(1, n_types))
-    if n_types * width <= 4_000_000:
-        dense = np.zeros((n_types, width))
-        dense[rows, cells] = weights
-        return lambda normals: normals.astype(np.float64) @ dense
-    from scipy import sparse
-
-    by_cell = sparse.csr_matrix((weights, (cells, rows)), shape=(width, n_types))
-
-    def apply(normals: "np.ndarray") -> "np.ndarray":
-        out = np.empty((len(normals), width))
-        for r, row in enumerate(normals):
-            out[r] = by_cell @ row  # float64 products and sums
-        return out
-
-    return apply
+    width = 2 * sum(widths)
+    weights = counts.astype(np.float64)
+    flat = np.zeros(width * width)
+    for a in cells:
+        for b in cells:
+            flat += np.bincount(a * width + b, weights=weights, minlength=width * width)
+    covariance = flat.reshape(width, width)
+    offsets = np.cumsum([0, *(2 * w for w in widths)])
+    factors = []
+    for label in (0, 1):
+        block = np.concatenate([offsets[m] + label * w + np.arange(w) for m, w in enumerate(widths)])
+        block = block[np.diag(covariance)[block] > 0]
+        if not len(block):
+            continue
+        part = covariance[np.ix_(block, block)]
+        try:
+            factor = np.linalg.cholesky(part)
+        except np.linalg.LinAlgError:
+            eigenvalues, eigenvectors = np.linalg.eigh(part)
+            factor = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+        factors.append((block, factor))
+    return factors
 
 
 def _ranking_rows(

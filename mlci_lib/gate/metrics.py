@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError
@@ -363,6 +364,25 @@ class EncodedRows:
                 self.labels, self.predictions, self.n_classes, self.weights
             )
         return self._cache["confusion"]  # type: ignore[no-any-return]
+
+
+#: Rows from which the models' scores are sorted side by side, one thread each.
+PARALLEL_SORT_ROWS = 200_000
+
+
+def presort_scores(models: Sequence[EncodedRows]) -> None:
+    """Sort each binary model's scores once (:meth:`EncodedRows.sorted_scores`), in parallel.
+
+    Sorting is the costliest step of ROC and PR AUC on many rows, and NumPy releases the GIL
+    while it sorts, so the candidate's and the baseline's sorts run at once on two cores.
+    """
+    ready = [m for m in models if m.scores is not None and m.scores.ndim == 1]
+    if len(ready) < 2 or len(ready[0].labels) < PARALLEL_SORT_ROWS:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(ready), thread_name_prefix="mlci-sort") as pool:
+        list(pool.map(EncodedRows.sorted_scores, ready))
 
 
 def _proba_matrix(rows: EncodedRows) -> "np.ndarray":

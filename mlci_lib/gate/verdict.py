@@ -32,12 +32,14 @@ from mlci_lib.gate.checks import (
     metric_checks,
 )
 from mlci_lib.gate.metrics import (
+    BINARY,
     METRICS,
     EncodedRows,
     canonical_name,
     metric_for_task,
     needs_scores,
     point_metric,
+    presort_scores,
     undefined_reason,
 )
 from mlci_lib.gate.predictions import (
@@ -255,6 +257,8 @@ def run_gate(
             if side is not None and side.table is not None:
                 side.rows = next(it)
     metric_names = list(dict.fromkeys(r.metric for r in (*gate_rules.metrics, *gate_rules.slice_metrics)))
+    if tables and task_name == BINARY and any(METRICS[m].family == "ranking" for m in metric_names):
+        presort_scores(encoded)
     values = {}
     # side -> metric -> why its value is undefined on that side's rows
     undefined_reasons: dict[str, dict[str, str]] = {"candidate": {}, "baseline": {}}
