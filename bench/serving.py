@@ -156,7 +156,11 @@ def start_server(
             PATH=f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # uvicorn
         )
     handle = open(log, "wb")  # noqa: SIM115 - the server keeps it for its lifetime
-    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    # Started in the scratch folder: `python -m` puts the working directory first on sys.path, so
+    # from a checkout it would import the checkout's mlci_lib whatever PYTHONPATH names.
+    return subprocess.Popen(
+        command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True
+    )
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
