@@ -201,11 +201,21 @@ def verify_deployment(
     timeout: float = 10.0,
 ) -> DeployVerdict:
     """Check the deployment at ``url`` against ``expected``; see the module's docstring."""
-    from mlci_lib.image.smoke import Mismatch, _compare, latency_of
 
     if requests < 1:
         raise InputError("option --requests must be at least 1")
     client = _Client(url, timeout)
+    try:
+        return _verify(client, expected, gate_rules, requests)
+    finally:
+        client.connection.close()
+
+
+def _verify(
+    client: _Client, expected: Expected, gate_rules: GateRules | None, requests: int
+) -> DeployVerdict:
+    from mlci_lib.image.smoke import Mismatch, _compare, latency_of
+
     checks: list[VerifyCheck] = []
     live, _ = client.call("GET", "/v2/health/live")
     ready, body = client.call("GET", "/v2/health/ready")
