@@ -167,6 +167,45 @@ def read_arrow(
     return table
 
 
+class ParquetColumns:
+    """A Parquet file read one column at a time: its names and row count up front, with
+    :func:`read_table`'s checks, then each column as :func:`read_table` would give it.
+
+    For a command that looks at one column at a time (drift): it never holds the whole table,
+    nor an Arrow copy of it, so its memory is the columns it is working on.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, what: str = "table") -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.file = Path(path)
+        self.what = what
+        if not self.file.exists():
+            raise InputError(f"{what} {self.file} does not exist", hint="check the path")
+        _check_file(self.file, "parquet", what)
+        try:
+            metadata = pq.read_metadata(self.file)
+            self.names: list[str] = list(metadata.schema.to_arrow_schema().names)
+        except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
+            raise _unreadable(self.file, "parquet", what, exc) from None
+        twice = next((n for i, n in enumerate(self.names) if n in self.names[:i]), None)
+        if twice is not None:
+            raise InputError(
+                f"{what} {self.file} has two columns named {twice!r}", hint="give each column its own name"
+            )
+        self.rows: int = metadata.num_rows
+        if self.rows == 0:
+            raise InputError(
+                f"{what} {self.file} has no rows (only a header, or nothing)",
+                hint="check the step that writes it",
+            )
+
+    def column(self, name: str) -> "pd.Series":
+        """Column ``name``, converted as in :func:`read_table`."""
+        return read_table(self.file, what=self.what, columns=[name])[name]
+
+
 def _check_file(file: Path, fmt: str, what: str) -> None:
     if file.stat().st_size == 0:
         raise InputError(f"{what} {file} is empty (0 bytes)", hint="check the step that writes it")

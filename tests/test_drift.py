@@ -253,6 +253,13 @@ def _bad_cases(tmp_path: Path, reference: Path) -> dict[str, tuple[list[str], st
     wrong_ext.write_bytes(reference.read_bytes())
     bad_config = tmp_path / "bad.yaml"
     bad_config.write_text("features:\n  age: {method: magic}\n")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    twice = tmp_path / "twice.parquet"
+    pq.write_table(pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["age", "age"]), twice)
+    no_rows = tmp_path / "no-rows.parquet"
+    pq.write_table(pq.read_table(reference).slice(0, 0), no_rows)
     base = ["drift", "--reference", str(reference)]
     return {
         "different-columns": ([*base, "--current", str(other_columns)], "have different columns"),
@@ -264,6 +271,8 @@ def _bad_cases(tmp_path: Path, reference: Path) -> dict[str, tuple[list[str], st
         "truncated-parquet": ([*base, "--current", str(truncated)], "truncated Parquet"),
         "wrong-extension": ([*base, "--current", str(wrong_ext)], "holds Parquet data"),
         "missing-file": ([*base, "--current", str(tmp_path / "nope.csv")], "does not exist"),
+        "parquet-two-columns-one-name": ([*base, "--current", str(twice)], "has two columns named 'age'"),
+        "parquet-no-rows": ([*base, "--current", str(no_rows)], "has no rows"),
         "unknown-method-in-config": (
             [*base, "--current", str(reference), "--config", str(bad_config)],
             "unknown method 'magic'",
@@ -308,6 +317,8 @@ CASE_IDS = [
     "truncated-parquet",
     "wrong-extension",
     "missing-file",
+    "parquet-two-columns-one-name",
+    "parquet-no-rows",
     "unknown-method-in-config",
     "method-for-wrong-kind",
     "bad-feature-option",

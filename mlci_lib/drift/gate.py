@@ -161,22 +161,63 @@ def _kind(series: "pd.Series") -> str:
     return "categorical"
 
 
-def _check_uniform(frame: "pd.DataFrame", file: str, what: str) -> None:
-    from mlci_lib.tables import require_uniform_types
+class _Side:
+    """One side of the comparison: a frame, or a table file read whole or a column at a time.
 
-    require_uniform_types(frame, file=file, what=what)
+    A Parquet file is read a column at a time (:class:`mlci_lib.tables.ParquetColumns`); other
+    formats are read whole, as text formats cannot be read by column.
+    """
+
+    def __init__(self, data: "str | os.PathLike[str] | pd.DataFrame", what: str) -> None:
+        import pandas as pd
+
+        from mlci_lib.tables import ParquetColumns, read_table, table_format
+
+        self.what = what
+        self.frame: pd.DataFrame | None = None
+        self.parquet: ParquetColumns | None = None
+        if not isinstance(data, pd.DataFrame) and table_format(data) == "parquet":
+            self.parquet, self.name = ParquetColumns(data, what=what), str(data)
+            self.names, self.rows = list(self.parquet.names), self.parquet.rows
+            return
+        if isinstance(data, pd.DataFrame):
+            if len(data) == 0:
+                raise InputError(f"{what} data frame has no rows")
+            self.frame, self.name = data, f"<{what} data frame>"
+        else:
+            self.frame, self.name = read_table(data, what=what), str(data)
+        self.names, self.rows = [str(c) for c in self.frame.columns], len(self.frame)
+
+    def column(self, name: str) -> "pd.Series":
+        """The column, checked to hold one type of value."""
+        from mlci_lib.tables import require_uniform_types
+
+        if self.parquet is not None:
+            series = self.parquet.column(name)
+        else:
+            assert self.frame is not None
+            series = self.frame[next(c for c in self.frame.columns if str(c) == name)]
+        require_uniform_types(series.to_frame(), file=self.name, what=self.what)
+        return series
 
 
-def _load(data: "str | os.PathLike[str] | pd.DataFrame", what: str) -> tuple["pd.DataFrame", str]:
-    import pandas as pd
-
-    from mlci_lib.tables import read_table
-
-    if isinstance(data, pd.DataFrame):
-        if len(data) == 0:
-            raise InputError(f"{what} data frame has no rows")
-        return data, f"<{what} data frame>"
-    return read_table(data, what=what), str(data)
+def _column_kind(name: str, ref: "pd.Series", cur: "pd.Series", ref_name: str, cur_name: str) -> str:
+    """The feature's kind, the same on both sides; InputError when the two files disagree."""
+    ref_kind, cur_kind = _kind(ref), _kind(cur)
+    # A column with no value at all in one file has no type of its own there (an all-missing
+    # column reads as float from CSV but as objects from JSON Lines or Parquet): it takes
+    # the other file's, and its drift is then its missing share.
+    if ref.isna().all():
+        ref_kind = cur_kind
+    elif cur.isna().all():
+        cur_kind = ref_kind
+    if ref_kind != cur_kind:
+        raise InputError(
+            f"column {name!r} is {ref_kind} ({ref.dtype}) in reference {ref_name} "
+            f"but {cur_kind} ({cur.dtype}) in current {cur_name}",
+            hint="export both with the same column types",
+        )
+    return ref_kind
 
 
 # -- the computation ------------------------------------------------------------------------
@@ -376,41 +417,24 @@ def detect_drift(
     shared by both is compared, and a column present in only one of them is an input error.
     """
     config = config or DriftConfig()
-    ref_frame, ref_name = _load(reference, "reference")
-    cur_frame, cur_name = _load(current, "current")
-    ref_cols = [str(c) for c in ref_frame.columns]
-    cur_cols = [str(c) for c in cur_frame.columns]
-    wanted, prediction = select_columns(ref_cols, cur_cols, config, columns, ref_name, cur_name)
-    ref_frame = ref_frame[wanted]
-    cur_frame = cur_frame[wanted]
-    _check_uniform(ref_frame, ref_name, "reference")
-    _check_uniform(cur_frame, cur_name, "current")
-    kinds: dict[str, str] = {}
-    for name in wanted:
-        ref_kind, cur_kind = _kind(ref_frame[name]), _kind(cur_frame[name])
-        # A column with no value at all in one file has no type of its own there (an all-missing
-        # column reads as float from CSV but as objects from JSON Lines or Parquet): it takes
-        # the other file's, and its drift is then its missing share.
-        if ref_frame[name].isna().all():
-            ref_kind = cur_kind
-        elif cur_frame[name].isna().all():
-            cur_kind = ref_kind
-        if ref_kind != cur_kind:
-            raise InputError(
-                f"column {name!r} is {ref_kind} ({ref_frame[name].dtype}) in reference {ref_name} "
-                f"but {cur_kind} ({cur_frame[name].dtype}) in current {cur_name}",
-                hint="export both with the same column types",
-            )
-        kinds[name] = ref_kind
+    ref_side = _Side(reference, "reference")
+    cur_side = _Side(current, "current")
+    wanted, prediction = select_columns(
+        ref_side.names, cur_side.names, config, columns, ref_side.name, cur_side.name
+    )
     features_only = [name for name in wanted if name != prediction]
     if not features_only:
         raise InputError("no features left to compare for drift", hint="check --columns and --ignore")
 
     def run(name: str) -> FeatureDrift:
+        ref, cur = ref_side.column(name), cur_side.column(name)
+        kind = _column_kind(name, ref, cur, ref_side.name, cur_side.name)
         rule = config.features.get(name, FeatureRule())
-        return _feature(name, ref_frame[name], cur_frame[name], kinds[name], rule, config)
+        return _feature(name, ref, cur, kind, rule, config)
 
-    # numpy's sorts and searches release the GIL, so features run in parallel on threads.
+    # One column pair at a time per thread: numpy's sorts and searches release the GIL, so
+    # features run in parallel, and a Parquet input is read a column at a time, so memory holds
+    # the columns being compared, not both tables.
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(run, wanted))
@@ -422,8 +446,8 @@ def detect_drift(
         features_only,
         prediction,
         config,
-        (ref_name, len(ref_frame)),
-        (cur_name, len(cur_frame)),
+        (ref_side.name, ref_side.rows),
+        (cur_side.name, cur_side.rows),
         dict(stats.CONVENTIONS),
     )
 
