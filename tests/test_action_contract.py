@@ -47,6 +47,7 @@ def test_action_shape(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", ACTION_FILES, ids=ids(ACTION_FILES))
+@pytest.mark.slow
 def test_inputs_reach_the_command_as_its_options(path: Path) -> None:
     """Each input is passed as MLCI_INPUT_<NAME> to `mlci --from-env <command>`, which has that option."""
     action = load(path)
@@ -83,6 +84,7 @@ def readme_names(readme: str, heading: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ACTION_FILES, ids=ids(ACTION_FILES))
+@pytest.mark.slow
 def test_readme_lists_exactly_the_inputs_and_outputs(path: Path) -> None:
     readme_path = path.parent / "README.md"
     assert readme_path.is_file(), f"{path.parent} has no README.md"

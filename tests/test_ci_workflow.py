@@ -38,6 +38,7 @@ def test_actions_are_found() -> None:
 
 
 @pytest.mark.parametrize("action", action_names())
+@pytest.mark.slow
 def test_every_action_has_a_self_test_job(action: str) -> None:
     checked = []
     for name, job in jobs().items():

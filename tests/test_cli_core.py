@@ -32,6 +32,7 @@ def run_cli(argv: list[str], environ: dict[str, str] | None = None) -> tuple[int
         pytest.param(["--no-such-flag"], 2, "unrecognized arguments", id="unknown-flag"),
     ],
 )
+@pytest.mark.slow
 def test_usage_errors_are_one_line_with_exit_2(argv: list[str], exit_code: int, stderr_has: str) -> None:
     code, _out, err = run_cli(argv)
     assert code == exit_code
@@ -133,6 +134,7 @@ HEAVY = ("great_expectations", "mlflow", "docker", "pandas", "sklearn", "numpy",
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["gate", "--help"], ["data", "--help"]])
+@pytest.mark.slow
 def test_startup_imports_nothing_heavy(argv: list[str]) -> None:
     code = (
         "import sys\n"

@@ -54,6 +54,7 @@ def test_mlflow_server_answers(mlflow_server: str) -> None:
         assert "experiments" in json.load(response)
 
 
+@pytest.mark.slow
 def test_prometheus_reloads_a_test_scrape_config(prometheus_server: PrometheusServer) -> None:
     # Prometheus scrapes itself under a job of this test's: the reload took the new config.
     target = prometheus_server.url.removeprefix("http://")

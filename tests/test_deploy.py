@@ -58,6 +58,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 
 @pytest.mark.parametrize("target", ["kubernetes", "kserve"])
+@pytest.mark.slow
 def test_rendered_manifests_validate_strictly_and_carry_the_release(tmp_path: Path, target: str) -> None:
     config = parse_deploy_config(
         {"target": target, "namespace": "ml", "autoscaling": {"min-replicas": 2, "max-replicas": 5}},
@@ -138,6 +139,7 @@ def test_a_bad_deploy_section_names_the_key(deploy: dict, message: str) -> None:
         parse_deploy_config(deploy, default_name="churn")
 
 
+@pytest.mark.slow
 def test_cli_renders_from_the_pipeline_file_and_refuses_what_it_cannot_deploy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,6 +87,7 @@ def _apply(pipeline: Path, *extra: str) -> list[str]:
 
 @needs_kubectl
 @pytest.mark.parametrize("github", [False, True], ids=["plain", "github"])
+@pytest.mark.slow
 def test_an_unreachable_server_is_one_line_exit_2_with_the_kubeconfig_masked_and_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Path, github: bool
 ) -> None:
@@ -371,6 +372,7 @@ def test_each_step_is_one_kubectl_command() -> None:
 
 
 @needs_kubectl
+@pytest.mark.slow
 def test_the_real_kubectl_accepts_every_argv_and_gets_as_far_as_the_server(tmp_path: Path) -> None:
     # A flag kubectl does not know, or a condition it cannot parse, fails before any connection
     # ("unknown flag", "unrecognized condition"); every step's argv must reach the server instead.

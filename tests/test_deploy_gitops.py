@@ -110,6 +110,7 @@ def _gitops(
 
 
 @pytest.mark.parametrize("form", ["path", "url"])
+@pytest.mark.slow
 def test_first_run_commits_pushes_and_opens_one_pull_request(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -154,6 +155,7 @@ def test_first_run_commits_pushes_and_opens_one_pull_request(
     assert TOKEN not in out + outputs + summary + result_file.read_text()
 
 
+@pytest.mark.slow
 def test_a_rerun_changes_nothing_and_a_new_release_updates_the_same_pull_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Path, remote: Path, github_api: GitHubStandIn
 ) -> None:
@@ -176,6 +178,7 @@ def test_a_rerun_changes_nothing_and_a_new_release_updates_the_same_pull_request
     assert [r.method for r in github_api.requests].count("POST") == 0
 
 
+@pytest.mark.slow
 def test_once_merged_the_same_release_needs_no_pull_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Path, remote: Path, github_api: GitHubStandIn
 ) -> None:
@@ -191,6 +194,7 @@ def test_once_merged_the_same_release_needs_no_pull_request(
     assert len(github_api.pulls(REPO)) == 1
 
 
+@pytest.mark.slow
 def test_without_a_github_repository_it_commits_and_pushes_only_when_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Path, remote: Path
 ) -> None:
@@ -227,6 +231,7 @@ def test_without_a_github_repository_it_commits_and_pushes_only_when_asked(
     ],
     ids=["foreign-base", "no-base-branch", "path-outside", "bad-branch", "api-refuses"],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_nothing_is_pushed_before_it_is_known(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -219,6 +219,7 @@ def test_unseen_category_drives_drift(tmp_path: Path) -> None:
     assert feature.drifted and feature.unseen_levels == ("XX", "YY") and feature.unseen_share == 0.5
 
 
+@pytest.mark.slow
 def test_drift_does_not_import_great_expectations(files: dict[str, Path]) -> None:
     code = (
         "import sys; from mlci_lib.cli import main; "
@@ -333,6 +334,7 @@ CASE_IDS = [
 
 
 @pytest.mark.parametrize("case", CASE_IDS, ids=CASE_IDS)
+@pytest.mark.slow
 def test_bad_input_is_a_one_line_error(
     case: str, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -222,6 +222,7 @@ def test_pipeline_with_a_framework_wrapper_goes_through_skops(
 PIP = ["scikit-learn"]  # given, so MLflow does not spend seconds inferring requirements
 
 
+@pytest.mark.slow
 def test_mlflow_xgboost_lightgbm_catboost_folders(tmp_path: Path, data: pd.DataFrame) -> None:
     import mlflow.catboost
     import mlflow.lightgbm

@@ -18,6 +18,8 @@ from mlci_lib.gate.bootstrap import BootstrapSettings, bootstrap_metrics, interv
 from mlci_lib.gate.metrics import point_metric
 from mlci_lib.gate.predictions import PredictionTable, encode_tables
 
+pytestmark = pytest.mark.slow
+
 #: P(candidate right, baseline right) cells: candidate accuracy 0.82, baseline 0.78.
 CELLS = {(1, 1): 0.70, (1, 0): 0.12, (0, 1): 0.08, (0, 0): 0.10}
 

@@ -237,6 +237,7 @@ BAD_INPUT: list[tuple[str, Case, str]] = [
 
 
 @pytest.mark.parametrize(("make", "message"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
+@pytest.mark.slow
 def test_bad_input_fails_closed(files, tmp_path: Path, make: Case, message: str) -> None:
     files = dict(files)
     files["frame"] = pd.read_csv(files["cand"])  # type: ignore[assignment]

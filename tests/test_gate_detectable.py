@@ -85,6 +85,7 @@ def test_with_the_rows_needed_the_same_effect_is_decided() -> None:
     assert _gate(*tiled(max(1, enough // 4))).rules[0].outcome == "inconclusive"
 
 
+@pytest.mark.slow
 def test_rows_needed_gives_about_its_power_on_fresh_samples() -> None:
     # Fresh samples of the rows-needed size from the same population (the small set's rows):
     # the gate should decide in about 80% of them, and rarely at the original size.

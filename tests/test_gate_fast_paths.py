@@ -65,6 +65,7 @@ def test_sorted_scores_count_like_unique(kind: str, labels: str) -> None:
 
 @pytest.mark.parametrize("bins", [2, 16, 128, 5000])
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_count_below_equals_searchsorted(kind: str, bins: int) -> None:
     rng = np.random.default_rng(1)
     values = _scores(kind, 300_000, rng)
@@ -75,6 +76,7 @@ def test_count_below_equals_searchsorted(kind: str, bins: int) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_score_bins_follow_the_rank_definition(kind: str) -> None:
     """A row's bin is bins·r // n, r the number of rows with a smaller score (one bin per score when few)."""
     rng = np.random.default_rng(2)

@@ -164,6 +164,7 @@ PAIRS = [
 
 
 @pytest.mark.parametrize("name, case", PAIRS, ids=[f"{c}-{n}" for n, c in PAIRS])
+@pytest.mark.slow
 def test_classification_metric_equals_sklearn_or_is_undefined(name: str, case: str) -> None:
     expected, got = _expected(name, CASES[case]), _mlci(name, CASES[case])
     if math.isnan(expected):
@@ -172,6 +173,7 @@ def test_classification_metric_equals_sklearn_or_is_undefined(name: str, case: s
         assert got == pytest.approx(expected, abs=TOL), f"{name} on {case}"
 
 
+@pytest.mark.slow
 def test_the_cases_cover_what_they_name() -> None:
     undefined = {(n, c) for n, c in PAIRS if math.isnan(_expected(n, CASES[c]))}
     assert ("roc_auc", "class-absent-from-labels") in undefined

@@ -25,6 +25,7 @@ def _binary(seed: int, n: int = 3000, ties: bool = False):
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct-scores", "tied-scores"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.slow
 def test_binary_metrics_equal_sklearn(seed: int, ties: bool) -> None:
     y, pred, score = _binary(seed, ties=ties)
     got = compute_metrics(y, pred, scores=score)

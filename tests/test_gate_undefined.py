@@ -37,6 +37,7 @@ POLICIES = ["fail", "warn", "pass"]
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("resamples", [0, 200], ids=["point", "bootstrap"])
 @pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier_score"])
+@pytest.mark.slow
 def test_single_class_candidate_alone_is_undefined_and_fails(
     metric: str, resamples: int, policy: str
 ) -> None:
@@ -53,6 +54,7 @@ def test_single_class_candidate_alone_is_undefined_and_fails(
 
 @pytest.mark.parametrize("check", ["max-drop=0.05", "min-improvement=-1", "max-relative-drop=0.5"])
 @pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.slow
 def test_undefined_next_to_a_baseline_fails_whatever_the_policy(check: str, policy: str) -> None:
     cand = _frame(300, single_class=True)
     base = _frame(300, single_class=True, seed=1)

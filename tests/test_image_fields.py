@@ -278,6 +278,7 @@ def test_version_says_a_pickle_model_is_one(pickle_model: Path) -> None:
     assert service.info["model"]["pickle"] is True
 
 
+@pytest.mark.slow
 def test_trusted_types_from_third_party_packages_become_requirements() -> None:
     from mlci_lib.image.context import distributions_of_types
 
@@ -304,6 +305,7 @@ def test_a_tag_with_a_line_break_is_refused() -> None:
         ("MLCI_INPUT_PORT", "8080\nRUN id"),
     ],
 )
+@pytest.mark.slow
 def test_action_inputs_are_checked_like_options(
     sk_model: Path,
     monkeypatch: pytest.MonkeyPatch,

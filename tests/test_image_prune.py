@@ -12,9 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mlci_lib.image.prune import EVERY_IMAGE_ABSENT_MODULES, prune, prune_patterns, prune_text
 from mlci_lib.models import save_model
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

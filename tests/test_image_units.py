@@ -159,6 +159,7 @@ BAD = [
 @pytest.mark.parametrize(
     ("argv", "message"), BAD, ids=[f"{a[1]}-{m.split()[0]}-{i}" for i, (a, m) in enumerate(BAD)]
 )
+@pytest.mark.slow
 def test_image_commands_fail_closed_on_bad_input(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str
 ) -> None:

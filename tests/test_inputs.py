@@ -112,6 +112,7 @@ _REST = {
 @pytest.mark.parametrize(
     "command, option, value", OUT_OF_RANGE, ids=[f"{c}{o}={v}".replace(" ", "-") for c, o, v in OUT_OF_RANGE]
 )
+@pytest.mark.slow
 def test_out_of_range_option_is_a_one_line_error_naming_option_and_range(
     tmp_path: Path, command: str, option: str, value: str
 ) -> None:

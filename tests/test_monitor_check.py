@@ -76,6 +76,7 @@ def check(models: Path, logs: Path, *extra: str, model: str = "churn") -> tuple[
     return code, (json.loads(out) if out.strip() else {}), err
 
 
+@pytest.mark.slow
 def test_traffic_like_the_reference_passes(models: Path, train: pd.DataFrame, tmp_path: Path) -> None:
     serve_and_log(models / "churn", train.sample(1000, random_state=0), tmp_path / "logs")
     code, verdict, err = check(models, tmp_path / "logs", "--window", "1h")
@@ -90,6 +91,7 @@ def test_traffic_like_the_reference_passes(models: Path, train: pd.DataFrame, tm
     )
 
 
+@pytest.mark.slow
 def test_drifted_inputs_and_predictions_fail(models: Path, train: pd.DataFrame, tmp_path: Path) -> None:
     drifted = train.sample(1000, random_state=1).assign(tenure=lambda f: f.tenure % 12)  # all new customers
     serve_and_log(models / "churn", drifted, tmp_path / "logs")
@@ -100,6 +102,7 @@ def test_drifted_inputs_and_predictions_fail(models: Path, train: pd.DataFrame, 
     assert verdict["passed"] is False
 
 
+@pytest.mark.slow
 def test_an_empty_window_is_a_failed_verdict_saying_so(
     models: Path, train: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -110,6 +113,7 @@ def test_an_empty_window_is_a_failed_verdict_saying_so(
     assert "no logged row in the window" in verdict["reasons"][0]
 
 
+@pytest.mark.slow
 def test_logs_of_another_model_are_refused(models: Path, train: pd.DataFrame, tmp_path: Path) -> None:
     serve_and_log(models / "bill", train.head(40), tmp_path / "logs")
     code, _, err = check(models, tmp_path / "logs")
@@ -127,6 +131,7 @@ def test_logs_of_another_model_are_refused(models: Path, train: pd.DataFrame, tm
     ],
     ids=["no-files", "missing", "window", "until"],
 )
+@pytest.mark.slow
 def test_bad_input_is_a_one_line_error(
     models: Path, tmp_path: Path, logs: str, extra: list[str], message: str
 ) -> None:

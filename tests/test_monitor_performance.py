@@ -214,6 +214,7 @@ def _draw(rng: np.random.Generator, proba: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.slow
 def test_the_interval_covers_the_realized_accuracy_at_its_confidence(k: int) -> None:
     """Over many windows of a calibrated model, the 95% interval holds the realized figure ~95% of times."""
     from mlci_lib.gate.metrics import confusion_metric

@@ -60,6 +60,7 @@ def render(project: Path, reference: Path, out: str) -> tuple[int, dict[str, Any
     return code, (json.loads(stdout) if stdout.strip() else {}), err
 
 
+@pytest.mark.slow
 def test_rules_rendered_from_the_reference_file_equal_those_from_the_data(project: Path) -> None:
     code, first, err = render(project, project / "train.csv", "from-data")
     assert code == 0, err

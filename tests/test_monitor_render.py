@@ -30,6 +30,8 @@ from mlci_lib.serving import ModelServer
 from mlci_lib.serving.prediction_log import LogSettings
 from tests.helpers.components import AlertmanagerServer, PrometheusServer, require, wait_until
 
+pytestmark = pytest.mark.slow
+
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()

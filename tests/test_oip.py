@@ -241,6 +241,7 @@ def test_per_column_tensors_give_the_predictions_of_predict(
         assert [o["name"] for o in response["outputs"]] == ["predict", "predict_proba"]
 
 
+@pytest.mark.slow
 def test_a_two_dimensional_fp64_tensor_follows_the_signature_order(
     numeric: ModelServer, regressor: ModelServer, data: pd.DataFrame
 ) -> None:
@@ -289,6 +290,7 @@ def test_nested_json_data_and_parameters_are_read_as_the_protocol_says(
     ]
 
 
+@pytest.mark.slow
 def test_an_onnx_runtime_answers_infer_like_its_predict(tmp_path: Path, data: pd.DataFrame) -> None:
     frame = data[["charges", "calls"]].astype("float64")
     folder = save_model(
@@ -482,6 +484,7 @@ def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
 
 
+@pytest.mark.slow
 def test_the_openapi_document_is_valid_and_describes_real_bodies(
     mixed: ModelServer, data: pd.DataFrame
 ) -> None:
@@ -616,6 +619,7 @@ def test_boosting_frameworks_answer_infer_like_predict(tmp_path: Path, kind: str
         np.testing.assert_array_equal(result.as_numpy("predict_proba"), expected["probabilities"])
 
 
+@pytest.mark.slow
 def test_a_category_column_takes_text_and_unseen_values_answer_as_in_predict(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     frame = pd.DataFrame(
@@ -638,6 +642,7 @@ def test_a_category_column_takes_text_and_unseen_values_answer_as_in_predict(tmp
     np.testing.assert_array_equal(result.as_numpy("predict_proba"), expected["probabilities"])
 
 
+@pytest.mark.slow
 def test_the_server_stops_at_once_with_a_keep_alive_client_connected() -> None:
     """Python 3.11's wait_for can lose the cancellation stop() sends; stop() must not wait 10 s."""
     import time

@@ -59,6 +59,7 @@ def _post(url: str, payload: Any) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
+@pytest.mark.slow
 def test_hist_gradient_boosting_converts_and_loads_by_content(tmp_path: Path) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -97,6 +98,7 @@ def test_hist_gradient_boosting_converts_and_loads_by_content(tmp_path: Path) ->
         "xgboost-pipeline",
     ],
 )
+@pytest.mark.slow
 def test_frameworks_and_pipelines_convert_within_tolerance(tmp_path: Path, kind: str) -> None:
     frame, labels = _frame()
     numeric = frame[["age", "income"]]
@@ -337,6 +339,7 @@ def test_cli_reports_a_truncated_onnx_file_with_exit_2(
     assert "truncated or not a valid ONNX file" in err and str(file) in err
 
 
+@pytest.mark.slow
 def test_serve_runtime_onnx_converts_and_answers_like_the_native_model(tmp_path: Path) -> None:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -367,6 +370,7 @@ def test_serve_runtime_onnx_converts_and_answers_like_the_native_model(tmp_path:
         assert np.allclose(body["predictions"], expected, rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.slow
 def test_image_build_refuses_a_model_without_converter_before_building(tmp_path: Path) -> None:
     from sklearn.kernel_ridge import KernelRidge
 
@@ -465,6 +469,7 @@ def test_an_export_without_a_signature_still_serves_rows_in_tensor_order(tmp_pat
 
 
 @pytest.mark.parametrize("kind", ["lightgbm-classifier", "lightgbm-regressor", "xgboost-classifier"])
+@pytest.mark.slow
 def test_models_saved_in_their_framework_format_convert(tmp_path: Path, kind: str) -> None:
     """What save_model writes (LightGBM's text, XGBoost's JSON) loads as the framework's Booster
     behind mlci's adapter; the ONNX runtime converts that too, string labels included."""

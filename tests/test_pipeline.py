@@ -130,6 +130,7 @@ def test_shell_string_runs_in_a_shell_when_written(tmp_path: Path) -> None:
     assert (tmp_path / "trained.txt").read_text().strip() == "ok"
 
 
+@pytest.mark.slow
 def test_a_command_that_hangs_is_stopped(tmp_path: Path) -> None:
     hang = {"command": ["python", "-c", "import time; time.sleep(60)"], "timeout-minutes": 0.02}
     config = write_project(tmp_path, small_pipeline(train=hang))

@@ -175,6 +175,7 @@ def test_datetime_columns_are_refused_for_a_graph_in_one_line() -> None:
         coerce_plain(signature, PlainTable({"t": ["2024-01-01"]}))
 
 
+@pytest.mark.slow
 def test_onnx_serving_runs_without_what_its_image_prunes(
     onnx_file: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:

@@ -97,6 +97,7 @@ def _assert_scores(output: pd.DataFrame, model: Path, rows: pd.DataFrame) -> Non
 
 
 @pytest.mark.parametrize("kind", PREDICT_KINDS)
+@pytest.mark.slow
 def test_chunked_predictions_equal_the_model_in_process(
     kind: str, models: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -363,6 +364,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("name", BAD)
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     name: str, models: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -377,6 +379,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert not [p for p in written if p.suffix in (".parquet", ".tmp") or p.name.startswith(".")], written
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_no_earlier_output_behind(models: dict[str, Any], tmp_path: Path) -> None:
     case = models["logistic-regression"]
     output, result = tmp_path / "scores.parquet", tmp_path / "result.json"
@@ -393,6 +396,7 @@ def test_a_failed_run_leaves_no_earlier_output_behind(models: dict[str, Any], tm
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_a_bad_value_past_the_first_chunk_stops_the_run_without_output(
     models: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -535,6 +539,7 @@ def test_spark_bad_input_is_one_line_and_writes_nothing(
 # -- the pipeline stage --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_batch_predict_stage_scores_the_pipeline_model(models: dict[str, Any], tmp_path: Path) -> None:
     from mlci_lib.pipeline import run_pipeline
 

@@ -105,6 +105,7 @@ def logged(classifier_dir: Path, tmp_path: Path) -> Iterator[tuple[ModelServer, 
 # -- rows, ids, rotation ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_each_logged_row_holds_id_time_model_inputs_prediction_and_probabilities(
     logged: tuple[ModelServer, Path], classifier_dir: Path, data: pd.DataFrame
 ) -> None:
@@ -146,6 +147,7 @@ def test_each_logged_row_holds_id_time_model_inputs_prediction_and_probabilities
     [None, "", "has space", "x" * 129, "tab\there", "ünïcode"],
     ids=["none", "empty", "space", "long", "tab", "unicode"],
 )
+@pytest.mark.slow
 def test_a_missing_or_strange_request_id_is_replaced_by_a_new_one(
     logged: tuple[ModelServer, Path], sent: str | None
 ) -> None:
@@ -191,6 +193,7 @@ def test_files_rotate_by_size(classifier_dir: Path, tmp_path: Path) -> None:
     assert len(read_prediction_logs(files)) == 30
 
 
+@pytest.mark.slow
 def test_files_rotate_by_age_without_more_traffic(classifier_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "logs"
     settings = LogSettings(directory=folder, max_seconds=0.5)
@@ -227,6 +230,7 @@ def test_a_regressor_logs_predictions_without_probabilities(regressor_dir: Path,
 
 
 @pytest.mark.parametrize(("rate", "low", "high"), [(0.0, 0, 0), (0.5, 120, 280), (1.0, 400, 400)])
+@pytest.mark.slow
 def test_the_sample_rate_logs_that_share_of_rows(
     classifier_dir: Path, tmp_path: Path, rate: float, low: int, high: int
 ) -> None:
@@ -413,6 +417,7 @@ def test_every_class_is_exposed_before_it_is_predicted(classifier_dir: Path) -> 
     }
 
 
+@pytest.mark.slow
 def test_counts_folded_per_batch_equal_the_rows_sent(classifier_dir: Path) -> None:
     # more requests than one fold holds, from several connections at once
     import concurrent.futures

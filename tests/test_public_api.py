@@ -31,6 +31,7 @@ def test_the_type_checking_block_lists_exactly_the_lazy_exports() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(mlci_lib._EXPORTS))
+@pytest.mark.slow
 def test_every_export_resolves_to_what_its_module_defines(name: str) -> None:
     import importlib
 

@@ -260,6 +260,7 @@ def test_stage_verdict_read_from_its_file_when_not_embedded(real: dict[str, Path
 @pytest.mark.parametrize(
     "where", ["absolute", "dot-dot", "symlink-out", "symlinked-dir", "inside-via-dot-dot"]
 )
+@pytest.mark.slow
 def test_stage_verdict_file_outside_the_workspace_is_not_read(
     real: dict[str, Path], tmp_path: Path, where: str
 ) -> None:
@@ -412,6 +413,7 @@ BAD_VERDICTS = [
 
 
 @pytest.mark.parametrize(("content", "message"), BAD_VERDICTS)
+@pytest.mark.slow
 def test_malformed_verdict_exits_2_naming_the_file(
     real: dict[str, Path], tmp_path: Path, content: Any, message: str
 ) -> None:
@@ -533,6 +535,7 @@ def _png_ok(path: Path) -> tuple[int, int]:
         return image.size
 
 
+@pytest.mark.slow
 def test_binary_plots_via_cli(real: dict[str, Path], tmp_path: Path) -> None:
     outputs = tmp_path / "out.txt"
     plots = tmp_path / "plots"
@@ -559,6 +562,7 @@ def test_binary_plots_via_cli(real: dict[str, Path], tmp_path: Path) -> None:
     assert "- `roc_curve.png`" in (tmp_path / "r.md").read_text()
 
 
+@pytest.mark.slow
 def test_multiclass_and_regression_plots(real: dict[str, Path], tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     n = 300
@@ -600,6 +604,7 @@ def test_bad_predictions_file_exits_2(real: dict[str, Path], tmp_path: Path) -> 
     assert code == 2 and "bad.csv" in err and "prediction" in err, err
 
 
+@pytest.mark.slow
 def test_plots_only_from_the_predictions_the_gate_verdict_was_computed_on(
     real: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -655,6 +660,7 @@ def test_fit_keeps_head_and_closes_blocks() -> None:
     assert fit_markdown("short", COMMENT_BUDGET) == "short"
 
 
+@pytest.mark.slow
 def test_big_report_is_cut_in_the_summary_budget(real: dict[str, Path]) -> None:
     drift = json.loads(real["drift"].read_text())
     template = drift["features"][0]

@@ -105,6 +105,7 @@ def test_prefers_the_bot_comment_and_ignores_quoted_markers(github_api: GitHubSt
         pytest.param(403, {"reset_in": 0}, id="403-ratelimit-reset"),
     ],
 )
+@pytest.mark.slow
 def test_rate_limit_then_success(github_api: GitHubStandIn, status: int, headers: dict[str, float]) -> None:
     github_api.rate_limit_next(count=2, status=status, **headers)
     result = post(github_api, "report")

@@ -188,6 +188,7 @@ def test_a_pipeline_file_that_does_not_load_marks_the_verdict_next_to_it(tmp_pat
     assert _error_record(verdict)["passed"] is False
 
 
+@pytest.mark.slow
 def test_a_report_leaves_no_plot_of_an_earlier_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlci_lib.report.plots import PLOT_FILES
 

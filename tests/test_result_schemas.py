@@ -32,6 +32,7 @@ def test_every_result_kind_ships_its_schema_and_it_is_current() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SCHEMAS.glob("mlci.*.schema.json")))
+@pytest.mark.slow
 def test_every_shipped_schema_is_a_valid_draft_2020_12_schema(name: str) -> None:
     import jsonschema
 

@@ -28,6 +28,8 @@ from mlci_lib.runner import CiRunner
 from mlci_lib.serving import ModelServer
 from tests.helpers.components import free_port, wait_until
 
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -24,6 +24,8 @@ from mlci_lib.models import load_model, save_model
 from mlci_lib.serving import ModelService, fast_path
 from tests.test_conformance import KINDS, TARGET, Kind, table
 
+pytestmark = pytest.mark.slow
+
 
 def _json_body(frame: pd.DataFrame) -> bytes:
     """Rows as a client sends them: plain JSON values, null for a missing one, floats exact."""

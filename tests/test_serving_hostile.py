@@ -90,6 +90,7 @@ def _post(server: ModelServer, body: bytes) -> tuple[int, dict]:
 GOOD = json.dumps({"rows": [{"a": 0.5, "b": -1.0}]}).encode()
 
 
+@pytest.mark.slow
 def test_a_slow_loris_flood_holds_no_threads_and_others_are_served_meanwhile(server: ModelServer) -> None:
     threads_before = threading.active_count()
     sockets = []
@@ -134,6 +135,7 @@ def test_connections_over_the_limit_get_503_at_once(model_dir: Path) -> None:
         wait_until(lambda: _post(small, GOOD)[0] == 200, 10, "the server once the connections closed")
 
 
+@pytest.mark.slow
 def test_the_timeout_bounds_the_whole_request_not_each_read(server: ModelServer) -> None:
     with socket.create_connection(_address(server), timeout=10) as sock:
         started = time.monotonic()
@@ -191,6 +193,7 @@ def test_parser_bombs_get_400_and_no_traceback(
     assert "Traceback" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_request_with_200000_extra_columns_is_refused_quickly(server: ModelServer) -> None:
     row = {"a": 0.5, "b": -1.0, **{f"x{i}": i for i in range(200_000)}}
     body = json.dumps({"rows": [row, {"a": 1, "b": 2, "plan": "z"}]}).encode()

@@ -158,6 +158,7 @@ def hgb_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_the_signature_records_the_fitted_dtypes(hgb_model: dict[str, Any]) -> None:
     meta = json.loads((hgb_model["folder"] / "mlci-model.json").read_text())
     inputs = {c["name"]: c for c in meta["signature"]["inputs"]}

@@ -11,6 +11,8 @@ import pytest
 from mlci_lib.models import load_model, save_model
 from tests.sklearn_catalogue import CASES, fit, outputs
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_model_loads_without_trusted_types_and_predicts_the_same(name: str, tmp_path: Path) -> None:

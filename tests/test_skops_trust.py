@@ -131,6 +131,7 @@ def test_partial_in_a_function_transformer_is_refused(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.estimator.transform(data), model.transform(data))
 
 
+@pytest.mark.slow
 def test_partial_of_os_system_under_hist_gradient_boosting_is_refused(
     saved: tuple[Path, Pipeline, Any],
 ) -> None:
@@ -179,6 +180,7 @@ def test_partial_of_eval_next_to_hist_gradient_boosting_is_refused(saved: tuple[
 
 
 @pytest.mark.parametrize("reference", ["CachedNode", "a node with the same id"])
+@pytest.mark.slow
 def test_partial_defined_inside_and_referenced_outside_is_refused(
     reference: str, saved: tuple[Path, Pipeline, Any]
 ) -> None:

@@ -35,6 +35,7 @@ def github_run(environ: dict[str, str], argv: list[str]) -> tuple[int, str, str]
 # -- mlci init ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_init_writes_a_gitignore_and_a_hint_that_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -63,6 +63,7 @@ def fitted(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.slow
 def test_tree_models_load_by_default_and_predict_the_same(name: str, tmp_path: Path) -> None:
     model = fitted(name)
     save_model(model, tmp_path / "model")
@@ -364,6 +365,7 @@ CRAFTED.update(
 
 
 @pytest.mark.parametrize("case", list(CRAFTED))
+@pytest.mark.slow
 def test_crafted_trees_are_refused_on_load(case: str, tmp_path: Path) -> None:
     make, message = CRAFTED[case]
     model = make()
@@ -376,6 +378,7 @@ def test_crafted_trees_are_refused_on_load(case: str, tmp_path: Path) -> None:
     assert "damaged or crafted" in (refused.value.hint or "")
 
 
+@pytest.mark.slow
 def test_refused_model_is_a_one_line_exit_2_from_the_cli(tmp_path: Path) -> None:
     save_model(CRAFTED["left child past the end"][0](), tmp_path / "model")
     done = subprocess.run(
