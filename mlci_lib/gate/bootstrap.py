@@ -223,13 +223,23 @@ def _ranking(
     # That sum is linear in the Z, so the perturbation of all cells at once is Gaussian with the
     # covariance of the per-type map: drawing it from that covariance's factor takes one normal
     # per cell instead of one per type (512 instead of up to 32,768 a resample), the same law.
-    factors = _cell_covariance_factors(cell, counts, widths)
+    # The factorisations and products are a few hundred wide: one BLAS thread does them in
+    # milliseconds, where OpenBLAS's threads, spinning against other work on the machine, took
+    # over a second for the same eigendecomposition.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        factors = _cell_covariance_factors(cell, counts, widths)
+        draws = [
+            (block, rng.standard_normal((settings.resamples, factor.shape[1])) @ factor.T)
+            for block, factor in factors
+        ]
     values = {name: np.empty((settings.resamples, len(models))) for name in names}
     start = 0
     for size in _chunks(settings.resamples, int(offsets[-1])):
         cells = np.broadcast_to(basis_cells, (size, len(basis_cells))).copy()
-        for block, factor in factors:
-            cells[:, block] += rng.standard_normal((size, factor.shape[1])) @ factor.T
+        for block, drawn in draws:
+            cells[:, block] += drawn[start : start + size]
         for m, w in enumerate(widths):
             neg = cells[:, offsets[m] : offsets[m] + w]
             pos = cells[:, offsets[m] + w : offsets[m + 1]]

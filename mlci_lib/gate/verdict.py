@@ -18,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError, UsageError
@@ -195,6 +197,9 @@ def run_gate(
     another model: the candidate predictions file's fingerprint, the digest of ``model`` (the
     candidate model itself, when given) and ``data_fingerprint`` (of the evaluation data).
     """
+    # Hashed on a thread while the gate reads and computes (hashlib releases the GIL on large
+    # buffers); a gate that stops early leaves the daemon thread to finish on its own.
+    fingerprint = _start_fingerprint(candidate)
     gate_rules = _load_rules(rules, rule)
     resolved = GateSettings.resolve(
         gate_rules,
@@ -323,11 +328,35 @@ def run_gate(
     verdict = _verdict(
         results, slice_rows, policy, settings, method, task_name, n_rows, cand, base, values, notes
     )
-    return _record_provenance(verdict, candidate, model, data_fingerprint)
+    return _record_provenance(verdict, candidate, model, data_fingerprint, fingerprint)
+
+
+def _start_fingerprint(candidate: Any) -> "Future[str] | None":
+    """The candidate predictions file's fingerprint, being computed on a thread."""
+    if not (isinstance(candidate, (str, os.PathLike)) and str(candidate).strip()):
+        return None
+    if not os.path.exists(candidate):
+        return None  # reading it names the missing file
+    from mlci_lib.fingerprint import fingerprint_path
+
+    future: Future[str] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fingerprint_path(candidate))
+        except BaseException as exc:  # raised where the verdict takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="mlci-fingerprint", daemon=True).start()
+    return future
 
 
 def _record_provenance(
-    verdict: GateVerdict, candidate: Any, model: Any, data_fingerprint: str | None
+    verdict: GateVerdict,
+    candidate: Any,
+    model: Any,
+    data_fingerprint: str | None,
+    fingerprint: "Future[str] | None" = None,
 ) -> GateVerdict:
     """What the verdict was computed on: the predictions file, the model, the data."""
     from mlci_lib.fingerprint import fingerprint_path
@@ -335,7 +364,7 @@ def _record_provenance(
 
     info = dict(verdict.candidate)
     if isinstance(candidate, (str, os.PathLike)) and str(candidate).strip():
-        info["fingerprint"] = fingerprint_path(candidate)
+        info["fingerprint"] = fingerprint.result() if fingerprint is not None else fingerprint_path(candidate)
     if model is not None and str(model).strip():
         if not os.path.exists(model):
             raise InputError(f"model {model} (option --model) does not exist", hint="check the path")
