@@ -33,6 +33,7 @@ from mlci_lib.monitor.dispatch import (
     DISPATCHED,
     DispatchTarget,
     dispatch_retrain,
+    drift_reason,
     run_title,
 )
 from mlci_lib.monitor.receive import parse_notification, retrain_reasons
@@ -228,21 +229,27 @@ def alert(name: str, status: str = "firing", **labels: str) -> dict[str, Any]:
     }
 
 
-def test_one_reason_per_drift_alert_and_job_whatever_the_feature() -> None:
+def test_one_reason_per_model_whatever_the_drift_alert_or_feature() -> None:
     body = notification(
         alert("MlciFeatureMeanShift", feature="tenure"),
         alert("MlciFeatureMeanShift", feature="charges"),
         alert("MlciFeatureVarianceShift", "resolved", feature="charges"),
+        alert("MlciPredictionShareShift", **{"class": "stay"}),  # the same drift, seen in the outputs
         alert("MlciHighErrorRate"),  # a serving problem: no retrain
+        # the model label names the model when the job is named otherwise (mlci monitor render --job)
+        alert("MlciFeatureMeanShift", job="prod-bill", model="bill", feature="calls"),
     )
     status, firing = parse_notification(json.dumps(body).encode())
-    assert status == "firing" and len(firing) == 3
+    assert status == "firing" and len(firing) == 5
     from mlci_lib.monitor.receive import RETRAIN_ALERTS
 
     reasons = retrain_reasons(firing, RETRAIN_ALERTS)
     assert reasons == {
-        "MlciFeatureMeanShift on churn": "http://prometheus.example/graph?g0.expr=MlciFeatureMeanShift"
+        "monitor churn: drift": "http://prometheus.example/graph?g0.expr=MlciFeatureMeanShift",
+        "monitor bill: drift": "http://prometheus.example/graph?g0.expr=MlciFeatureMeanShift",
     }
+    # the reason mlci monitor check --on-fail dispatch gives the same drift: one cooldown for both
+    assert drift_reason("churn") in reasons
 
 
 @pytest.mark.parametrize(
@@ -369,7 +376,7 @@ def test_alertmanager_routes_a_firing_drift_alert_to_one_dispatch(
     wait_until(lambda: notified() >= 3, 60, "three notifications at the receiver", alertmanager_server.log)
     (sent,) = github.dispatches(REPO)
     assert sent["inputs"] == {
-        "reason": f"MlciFeatureMeanShift on {job}",
+        "reason": f"monitor {job}: drift",
         "verdict": "http://prometheus.example/graph",
     }
     assert sent["ref"] == "main"
@@ -398,7 +405,7 @@ def test_the_receiver_refuses_malformed_bodies_and_holds_back_a_running_retrain(
     token_request = urllib.request.Request(
         f"{github.url}/repos/{REPO}/actions/workflows/mlci-retrain.yml/dispatches",
         data=json.dumps(
-            {"ref": "main", "inputs": {"reason": "MlciPredictionShareShift on churn", "verdict": ""}}
+            {"ref": "main", "inputs": {"reason": "monitor churn: drift", "verdict": ""}}
         ).encode(),
         method="POST",
         headers={"Authorization": f"Bearer {TOKEN}"},
