@@ -137,6 +137,8 @@ def test_bad_alert_rules_are_one_line_and_exit_2(
 ) -> None:
     other_job = _rules(project, "monitoring-other-job", capsys)  # job churn: not what the Service gives
     dashboard = other_job.with_name("dashboard.json")
+    listed = tmp_path / "listed.yml"
+    listed.write_text("groups:\n  - name: g\n    rules:\n      - {alert: A, expr: up == 0, labels: [job]}\n")
     no_monitor = tmp_path / "no-monitor.yaml"
     no_monitor.write_text(
         (project / "mlci.yaml")
@@ -147,6 +149,7 @@ def test_bad_alert_rules_are_one_line_and_exit_2(
         (["deploy", "render", "--alert-rules", str(other_job)], "mlci monitor render --job churn-api"),
         (["deploy", "render", "--alert-rules", str(dashboard)], "has no list of groups"),
         (["deploy", "render", "--alert-rules", str(tmp_path / "none.yml")], "none.yml"),
+        (["deploy", "render", "--alert-rules", str(listed)], "rules[0].labels must map names to text"),
         (
             ["monitor", "render", "--model", str(project / "model"), "--reference",
              str(project / "train.csv"), "-o", str(tmp_path / "o"), "--deploy-config", str(no_monitor)],

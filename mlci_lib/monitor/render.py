@@ -371,6 +371,12 @@ def read_rules_file(path: str | os.PathLike[str], *, option: str = "--alert-rule
                     f"alert rules file {path}: groups[{i}].rules[{j}] needs an alert (or record) and an expr",
                     hint=hint,
                 )
+            for key in ("labels", "annotations"):
+                if not isinstance(rule.get(key, {}), dict):
+                    raise InputError(
+                        f"alert rules file {path}: groups[{i}].rules[{j}].{key} must map names to text",
+                        hint=hint,
+                    )
     return {"groups": groups}
 
 
