@@ -336,21 +336,30 @@ def _post_alerts(alertmanager: AlertmanagerServer, alerts: list[dict[str, Any]])
 def test_alertmanager_routes_a_firing_drift_alert_to_one_dispatch(
     github: GitHubStandIn, receiver: Receiver, alertmanager_server: AlertmanagerServer, tmp_path: Path
 ) -> None:
+    job = f"loop-{free_port()}"  # alerts of earlier tests stay in the session's Alertmanager
     alertmanager_server.reload_text(
         yaml.safe_dump(
             {
                 "route": {
-                    "receiver": "retrain",
-                    "group_by": ["alertname", "job", "feature"],
-                    "group_wait": "1s",
-                    "group_interval": "1s",
-                    "repeat_interval": "1h",
+                    "receiver": "nobody",  # the alerts of other tests, still active, go nowhere
+                    "routes": [
+                        {
+                            "receiver": "retrain",
+                            "matchers": [f'job="{job}"'],
+                            "group_by": ["alertname", "job", "feature"],
+                            "group_wait": "1s",
+                            "group_interval": "1s",
+                            "repeat_interval": "1h",
+                        }
+                    ],
                 },
-                "receivers": [{"name": "retrain", "webhook_configs": [{"url": f"{receiver.url}/alerts"}]}],
+                "receivers": [
+                    {"name": "nobody"},
+                    {"name": "retrain", "webhook_configs": [{"url": f"{receiver.url}/alerts"}]},
+                ],
             }
         )
     )
-    job = f"loop-{free_port()}"  # alerts of earlier tests stay in the session's Alertmanager
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     firing = [
         {
