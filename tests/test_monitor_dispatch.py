@@ -33,6 +33,7 @@ from mlci_lib.monitor.dispatch import (
     DISPATCHED,
     DispatchTarget,
     dispatch_retrain,
+    drift_reason,
     run_title,
 )
 from mlci_lib.monitor.receive import parse_notification, retrain_reasons
@@ -228,21 +229,27 @@ def alert(name: str, status: str = "firing", **labels: str) -> dict[str, Any]:
     }
 
 
-def test_one_reason_per_drift_alert_and_job_whatever_the_feature() -> None:
+def test_one_reason_per_model_whatever_the_drift_alert_or_feature() -> None:
     body = notification(
         alert("MlciFeatureMeanShift", feature="tenure"),
         alert("MlciFeatureMeanShift", feature="charges"),
         alert("MlciFeatureVarianceShift", "resolved", feature="charges"),
+        alert("MlciPredictionShareShift", **{"class": "stay"}),  # the same drift, seen in the outputs
         alert("MlciHighErrorRate"),  # a serving problem: no retrain
+        # the model label names the model when the job is named otherwise (mlci monitor render --job)
+        alert("MlciFeatureMeanShift", job="prod-bill", model="bill", feature="calls"),
     )
     status, firing = parse_notification(json.dumps(body).encode())
-    assert status == "firing" and len(firing) == 3
+    assert status == "firing" and len(firing) == 5
     from mlci_lib.monitor.receive import RETRAIN_ALERTS
 
     reasons = retrain_reasons(firing, RETRAIN_ALERTS)
     assert reasons == {
-        "MlciFeatureMeanShift on churn": "http://prometheus.example/graph?g0.expr=MlciFeatureMeanShift"
+        "monitor churn: drift": "http://prometheus.example/graph?g0.expr=MlciFeatureMeanShift",
+        "monitor bill: drift": "http://prometheus.example/graph?g0.expr=MlciFeatureMeanShift",
     }
+    # the reason mlci monitor check --on-fail dispatch gives the same drift: one cooldown for both
+    assert drift_reason("churn") in reasons
 
 
 @pytest.mark.parametrize(
@@ -329,21 +336,30 @@ def _post_alerts(alertmanager: AlertmanagerServer, alerts: list[dict[str, Any]])
 def test_alertmanager_routes_a_firing_drift_alert_to_one_dispatch(
     github: GitHubStandIn, receiver: Receiver, alertmanager_server: AlertmanagerServer, tmp_path: Path
 ) -> None:
+    job = f"loop-{free_port()}"  # alerts of earlier tests stay in the session's Alertmanager
     alertmanager_server.reload_text(
         yaml.safe_dump(
             {
                 "route": {
-                    "receiver": "retrain",
-                    "group_by": ["alertname", "job", "feature"],
-                    "group_wait": "1s",
-                    "group_interval": "1s",
-                    "repeat_interval": "1h",
+                    "receiver": "nobody",  # the alerts of other tests, still active, go nowhere
+                    "routes": [
+                        {
+                            "receiver": "retrain",
+                            "matchers": [f'job="{job}"'],
+                            "group_by": ["alertname", "job", "feature"],
+                            "group_wait": "1s",
+                            "group_interval": "1s",
+                            "repeat_interval": "1h",
+                        }
+                    ],
                 },
-                "receivers": [{"name": "retrain", "webhook_configs": [{"url": f"{receiver.url}/alerts"}]}],
+                "receivers": [
+                    {"name": "nobody"},
+                    {"name": "retrain", "webhook_configs": [{"url": f"{receiver.url}/alerts"}]},
+                ],
             }
         )
     )
-    job = f"loop-{free_port()}"  # alerts of earlier tests stay in the session's Alertmanager
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     firing = [
         {
@@ -369,7 +385,7 @@ def test_alertmanager_routes_a_firing_drift_alert_to_one_dispatch(
     wait_until(lambda: notified() >= 3, 60, "three notifications at the receiver", alertmanager_server.log)
     (sent,) = github.dispatches(REPO)
     assert sent["inputs"] == {
-        "reason": f"MlciFeatureMeanShift on {job}",
+        "reason": f"monitor {job}: drift",
         "verdict": "http://prometheus.example/graph",
     }
     assert sent["ref"] == "main"
@@ -398,7 +414,7 @@ def test_the_receiver_refuses_malformed_bodies_and_holds_back_a_running_retrain(
     token_request = urllib.request.Request(
         f"{github.url}/repos/{REPO}/actions/workflows/mlci-retrain.yml/dispatches",
         data=json.dumps(
-            {"ref": "main", "inputs": {"reason": "MlciPredictionShareShift on churn", "verdict": ""}}
+            {"ref": "main", "inputs": {"reason": "monitor churn: drift", "verdict": ""}}
         ).encode(),
         method="POST",
         headers={"Authorization": f"Bearer {TOKEN}"},

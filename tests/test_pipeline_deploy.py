@@ -205,6 +205,7 @@ def _project(root: Path, registry: str, base_image: str, verify_port: int) -> Pa
                 "repository": f"{registry}/mlci-test/pipeline-deploy",
                 "base-image": base_image,
                 "python-version": "3.11",
+                "reference": "sample.csv",  # baked in: the deploy stage renders its alert rules
             },
             "image-smoke": {"data": "sample.csv", "requests": 5},
             "image-push": {},
@@ -292,6 +293,12 @@ def test_the_deploy_stage_renders_verifies_and_links_the_deployment(
     assert checks == {"health": "pass", "model digest": "pass", "predictions": "pass"}
     assert record["verify"]["image_digest"] == digest
     assert (root / "deploy" / "base" / "deployment.yaml").is_file()
+    # the alert rules of mlci monitor render, for the job the ServiceMonitor gives: a PrometheusRule
+    rule = yaml.safe_load((root / "deploy" / "base" / "prometheusrule.yaml").read_text())
+    rendered = yaml.safe_load((root / ".mlci" / "monitoring" / "alerts.yml").read_text())
+    assert rule["kind"] == "PrometheusRule" and rule["spec"] == rendered
+    assert {r["labels"]["job"] for g in rendered["groups"] for r in g["rules"]} == {"churn"}
+    assert "prometheusrule.yaml" in record["files"]
     link = verdict["deployment"]
     assert link["image_digest"] == digest == verdict["image"]["digest"]
     assert (link["target"], link["namespace"], link["name"], link["mode"]) == (
@@ -425,3 +432,11 @@ def test_mode_gitops_commits_the_manifests_and_links_the_commit(
         text=True,
     )
     assert released["verdict"]["image"]["reference"] in shown.stdout
+    # mlci deploy gitops, in its own process, rendered the stage's alert rules too
+    rule = subprocess.run(
+        ["git", "show", f"{head}:apps/churn/base/prometheusrule.yaml"],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+    )
+    assert rule.returncode == 0 and "MlciFeatureMeanShift" in rule.stdout, rule.stderr

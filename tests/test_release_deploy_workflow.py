@@ -98,6 +98,8 @@ def test_the_release_template_deploys_what_it_pushed_and_verifies_it(
     rendered = run.outputs("render", "deploy")
     assert rendered["image"].endswith(f"@{digest}"), rendered
     assert "deployment.yaml" in rendered["files"] and "kustomization.yaml" in rendered["files"]
+    # the release job's alert rules (its mlci-monitoring artifact), as a PrometheusRule
+    assert "prometheusrule.yaml" in rendered["files"].split(", "), rendered
     assert run.outcome("apply", "deploy") == "success", log + (state.with_suffix(".log")).read_text()
     assert (state / "ready").read_text() == rendered["image"], "the cluster stand-in ran another image"
     assert run.outcome("verify", "deploy") == "success", log

@@ -66,7 +66,48 @@ def test_monitor_keeps_its_issue_through_the_report_action() -> None:
     report = next(s for s in job["steps"] if "actions/report@" in str(s.get("uses")))
     assert report["with"]["issue-title"] and report["with"]["comment"] == "false"
     assert "issue" not in report["with"], "the default opens the issue only when the check failed"
-    assert not any(re.search(r"(^|[\s;&|])gh\s", str(s.get("run", ""))) for s in job["steps"])
+    # the issue is mlci report's, never a gh command's (gh only downloads a logs artifact)
+    assert not any(re.search(r"(^|[\s;&|])gh\s+(issue|api)\b", str(s.get("run", ""))) for s in job["steps"])
+
+
+def _fetch_logs(
+    tmp_path: Path, env: dict[str, str], logs: list[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The monitor template's "Fetch the prediction logs" script, run by bash as the runner runs it."""
+    job = load(TEMPLATES / "github" / "monitor.yml")["jobs"]["monitor"]
+    step = next(s for s in job["steps"] if s.get("name") == "Fetch the prediction logs")
+    assert set(step["env"]) == {"LOGS_BUCKET", "LOGS_ARTIFACT", "GH_TOKEN"}
+    assert step["env"]["LOGS_ARTIFACT"] == "${{ vars.MLCI_LOGS_ARTIFACT }}"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    folder = tmp_path / "logs"
+    for name in logs:
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_text("{}\n")
+    variables = {"PATH": "/usr/bin:/bin", "PREDICTION_LOGS": str(folder), "GITHUB_REPOSITORY": "octo/app"}
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env={**variables, "LOGS_BUCKET": "", "LOGS_ARTIFACT": "", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_monitor_fetches_its_logs_from_the_route_set_and_stops_without_one(tmp_path: Path) -> None:
+    # no route and no logs: nothing to judge, one error that names the routes
+    done = _fetch_logs(tmp_path / "none", {})
+    assert done.returncode == 2 and "::error title=mlci monitor::no prediction logs" in done.stdout
+    assert "MLCI_LOGS_ARTIFACT" in done.stdout and "MLCI_LOGS_BUCKET" in done.stdout
+    # the log volume mounted on a self-hosted runner
+    done = _fetch_logs(tmp_path / "mounted", {}, logs=("predictions-1.jsonl",))
+    assert done.returncode == 0, done.stdout + done.stderr
+    for env, message in (
+        ({"LOGS_BUCKET": "s3://b/logs", "LOGS_ARTIFACT": "prediction-logs"}, "not both"),
+        ({"LOGS_BUCKET": "ftp://b/logs"}, "must start with s3:// or gs://"),
+    ):
+        done = _fetch_logs(tmp_path / message.split()[0], env)
+        assert done.returncode == 2 and message in done.stdout, done.stdout
 
 
 def test_monitor_reads_the_logs_and_dispatches_the_retrain_template() -> None:

@@ -13,18 +13,20 @@ from mlci_lib.errors import InputError, MlciError, UsageError
 _RENDER = """\
 Render the Kubernetes (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget,
 NetworkPolicy, ServiceMonitor) or KServe (InferenceService) manifests of a released image from
-the deploy: section of mlci.yaml, validate them offline against the Kubernetes schemas of
-deploy.kubernetes-version and custom resources against their operators' CRD schemas (strict: no
-unknown field), and write them with a kustomization.yaml
-under OUTPUT/base (default: deploy.output). The image is named by digest, never by a tag:
-give the release result of 'mlci image release --push' or the verdict of an 'mlci run' that
-pushed its image (--release), or --image REF@sha256:... with the model's name. Nothing is
-written unless everything validated.
+the deploy: section of mlci.yaml, and with --alert-rules the alert rules of `mlci monitor render`
+as a PrometheusRule (their job must be the Service's name, the job its ServiceMonitor gives the
+series); validate them offline against the Kubernetes schemas of deploy.kubernetes-version and
+custom resources against their operators' CRD schemas (strict: no unknown field), and write them
+with a kustomization.yaml under OUTPUT/base (default: deploy.output). The image is named by
+digest, never by a tag: give the release result of 'mlci image release --push' or the verdict of
+an 'mlci run' that pushed its image (--release), or --image REF@sha256:... with the model's name.
+Nothing is written unless everything validated.
 
 examples:
   mlci deploy render --release .mlci/image-release.json
   mlci deploy render --release .mlci/pipeline-verdict.json --image-digest sha256:...
   mlci deploy render --image registry/churn@sha256:... --model-name churn --config mlci.yaml
+  mlci deploy render --release .mlci/pipeline-verdict.json --alert-rules .mlci/monitoring/alerts.yml
 """
 
 
@@ -81,6 +83,11 @@ def _add_release_options(parser: Any) -> None:
         "--user", metavar="UID:GID", default="10001:10001", help="with --image: the image's numeric user"
     )
     parser.add_argument("--config", metavar="FILE", default="mlci.yaml", help="the pipeline file (mlci.yaml)")
+    parser.add_argument(
+        "--alert-rules",
+        metavar="FILE",
+        help="the alerts.yml of mlci monitor render, rendered as a PrometheusRule beside the manifests",
+    )
 
 
 def _release_and_config(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any]:
@@ -95,6 +102,12 @@ def _release_and_config(args: argparse.Namespace, command: str) -> tuple[Any, An
         )
     config = load_config(args.config)
     deploy = parse_deploy_config(config.raw.get("deploy"), default_name=config.model_name)
+    if args.alert_rules:
+        from mlci_lib.deploy.config import with_alert_rules
+        from mlci_lib.monitor.render import read_rules_file
+
+        rules = read_rules_file(args.alert_rules, option="--alert-rules")
+        deploy = with_alert_rules(deploy, rules, source=str(args.alert_rules))
     if args.release:
         release = release_from_result(
             read_mapping(args.release, what="release result", option="--release"), source=str(args.release)

@@ -23,7 +23,9 @@ figures they compare with (reference.json: each numeric input's mean and standar
 Alerts: 5xx and 4xx rates, latency against the gate file's latency max rules (default p95 <=
 500 ms), no traffic, input mean or variance moved from the reference, predicted class shares
 (or mean prediction) moved, prediction-log rows dropped. Every query selects job="JOB" (default:
-the model's name): give the scrape job that scrapes the server the same name.
+the model's name; with --deploy-config mlci.yaml, the name of the Service its deploy: section
+renders, which its ServiceMonitor gives the series): give the scrape job the same name. Every
+alert carries the label model, the model's name.
 
 examples:
   mlci monitor render --model model/ --reference train.csv --gate gate.yaml -o monitoring/
@@ -67,6 +69,11 @@ def register(subparsers: Any) -> None:
     render.add_argument("--gate", metavar="FILE", help="gate file whose latency rules the alerts follow")
     render.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write the files to")
     render.add_argument("--job", metavar="JOB", help="Prometheus job of the server (default: model name)")
+    render.add_argument(
+        "--deploy-config",
+        metavar="FILE",
+        help="for the deployment of this mlci.yaml's deploy: section: the job its ServiceMonitor gives",
+    )
     render.add_argument("--window", default="1h", metavar="DURATION", help="drift window (default: 1h)")
     render.add_argument(
         "--min-rows", type=number(int, low=1), default=100, help="rows a window needs to judge drift (100)"
@@ -233,16 +240,36 @@ def _annotations(verdict: Any) -> list[Any]:
     return out
 
 
+def _deployed_job(config_file: str) -> str:
+    """The ``job`` label of the series of the deployment ``config_file``'s deploy: section renders."""
+    from mlci_lib.deploy import parse_deploy_config
+    from mlci_lib.errors import ConfigError
+    from mlci_lib.pipeline.config import load_config
+
+    config = load_config(config_file)
+    deploy = parse_deploy_config(config.raw.get("deploy"), default_name=config.model_name)
+    if deploy.scraped_as_job is None:
+        raise ConfigError(
+            f"option --deploy-config: the deploy: section of {config_file} renders no ServiceMonitor, "
+            "so it does not say which job scrapes the server",
+            hint="pass --job with the scrape job's name instead",
+        )
+    return deploy.scraped_as_job
+
+
 def handle_render(args: argparse.Namespace, ctx: Context) -> Outcome:
     from mlci_lib.models import trusted_types_from
     from mlci_lib.monitor.render import render_monitoring
 
+    job = args.job
+    if args.deploy_config and not job:
+        job = _deployed_job(args.deploy_config)
     result = render_monitoring(
         args.model,
         args.reference,
         args.output,
         gate=args.gate,
-        job=args.job,
+        job=job,
         allow_pickle=args.allow_pickle,
         trusted_types=trusted_types_from(args.trust_type),
         window=args.window,

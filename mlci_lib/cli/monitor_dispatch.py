@@ -18,11 +18,13 @@ RECEIVE_DESCRIPTION = """\
 An Alertmanager webhook receiver: each firing drift alert of `mlci monitor render`
 (MlciFeatureMeanShift, MlciFeatureVarianceShift, MlciPredictionShareShift,
 MlciPredictionMeanShift, or the --alert names given) dispatches the retrain workflow through the
-GitHub API (workflow_dispatch with the inputs reason, "<alertname> on <job>", and verdict, the
-alert's link). Guard rails: a reason dispatched within --cooldown (kept in --state-file, and read
-from GitHub's run history) is not dispatched again, nor while a retrain run for it is queued or
-in progress. A body that is not an Alertmanager notification (webhook version 4) is answered 400
-and dispatches nothing. The token is read from GITHUB_TOKEN (it needs actions: write).
+GitHub API (workflow_dispatch with the inputs reason, "monitor <model>: drift" from the alert's
+model label, and verdict, the alert's link). Guard rails: a reason dispatched within --cooldown
+(kept in --state-file, and read from GitHub's run history) is not dispatched again, nor while a
+retrain run for it is queued or in progress; `mlci monitor check --on-fail dispatch` gives a
+drift the same reason, so the two routes dispatch one retrain per incident. A body that is not
+an Alertmanager notification (webhook version 4) is answered 400 and dispatches nothing. The
+token is read from GITHUB_TOKEN (it needs actions: write).
 
 Runs until SIGTERM or SIGINT. In alertmanager.yml:
 

@@ -105,6 +105,16 @@ class DeployConfig:
     image_pull_secrets: tuple[str, ...]
     rollout: RolloutConfig | None = None
     flagger: FlaggerConfig | None = None
+    #: The rule groups rendered as a PrometheusRule beside the manifests (:func:`with_alert_rules`).
+    alert_rules: Mapping[str, Any] | None = None
+
+    @property
+    def scraped_as_job(self) -> str | None:
+        """The ``job`` label of the server's series when the rendered ServiceMonitor scrapes it:
+        the Service's name (the Prometheus Operator's default); None without a ServiceMonitor."""
+        if self.target != "kubernetes" or self.service_monitor_interval is None:
+            return None
+        return self.name
 
 
 def _did_you_mean(key: str) -> str:
@@ -260,3 +270,25 @@ def parse_deploy_config(raw: Any, *, default_name: str | None, where: str = "dep
         rollout=rollout,
         flagger=flagger,
     )
+
+
+def with_alert_rules(config: DeployConfig, rules: Mapping[str, Any], *, source: str) -> DeployConfig:
+    """``config`` rendering ``rules`` (a rules file's groups, as ``mlci monitor render`` writes them)
+    as a ``monitoring.coreos.com/v1`` PrometheusRule beside the other manifests.
+
+    With a ServiceMonitor the server's series carry ``job=<the Service's name>``: a rule labelled
+    with another job selects series that do not exist and could never fire, so it is refused.
+    """
+    import copy
+
+    job = config.scraped_as_job
+    for group in rules.get("groups") or []:
+        for rule in group.get("rules") or []:
+            named = (rule.get("labels") or {}).get("job")
+            if job is not None and named is not None and named != job:
+                raise ConfigError(
+                    f"alert rules {source}: {rule.get('alert') or rule.get('record')} selects job "
+                    f"{named!r}, but the ServiceMonitor's series carry job={job!r} (the Service's name)",
+                    hint=f"render the rules with mlci monitor render --job {job}",
+                )
+    return dataclasses.replace(config, alert_rules={"groups": copy.deepcopy(list(rules["groups"]))})

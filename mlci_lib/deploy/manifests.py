@@ -303,6 +303,18 @@ def service_monitor(config: DeployConfig, release: Release) -> dict[str, Any] | 
     }
 
 
+def prometheus_rule(config: DeployConfig, release: Release) -> dict[str, Any] | None:
+    """The alert rules of ``mlci monitor render``, for the Prometheus Operator to load."""
+    if config.alert_rules is None:
+        return None
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _metadata(config, release),
+        "spec": {"groups": [dict(group) for group in config.alert_rules["groups"]]},
+    }
+
+
 def inference_service(config: DeployConfig, release: Release) -> dict[str, Any]:
     """A KServe InferenceService running the image as a custom predictor."""
     pod = _pod_spec(config, release, container_name="kserve-container")
@@ -325,6 +337,7 @@ def manifests(config: DeployConfig, release: Release) -> dict[str, dict[str, Any
         found: dict[str, dict[str, Any] | None] = {
             "inferenceservice.yaml": inference_service(config, release),
             "networkpolicy.yaml": network_policy(config, release),
+            "prometheusrule.yaml": prometheus_rule(config, release),
         }
     elif config.rollout is not None:
         from mlci_lib.deploy.rollouts import analysis_template, rollout
@@ -338,6 +351,7 @@ def manifests(config: DeployConfig, release: Release) -> dict[str, dict[str, Any
             "poddisruptionbudget.yaml": disruption_budget(config, release),
             "networkpolicy.yaml": network_policy(config, release),
             "servicemonitor.yaml": service_monitor(config, release),
+            "prometheusrule.yaml": prometheus_rule(config, release),
         }
     else:
         found = {
@@ -348,6 +362,7 @@ def manifests(config: DeployConfig, release: Release) -> dict[str, dict[str, Any
             "poddisruptionbudget.yaml": disruption_budget(config, release),
             "networkpolicy.yaml": network_policy(config, release),
             "servicemonitor.yaml": service_monitor(config, release),
+            "prometheusrule.yaml": prometheus_rule(config, release),
         }
     return {name: body for name, body in found.items() if body is not None}
 

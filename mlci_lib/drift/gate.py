@@ -402,6 +402,22 @@ def select_columns(
     return wanted, prediction
 
 
+def column_drift(
+    name: str, reference: "pd.Series", current: "pd.Series", config: DriftConfig
+) -> FeatureDrift:
+    """One column's drift, judged by its rule in ``config``, as :func:`detect_drift` judges each
+    column: for a caller comparing a single series (the monitor's logged predictions with the
+    model's predictions on the evaluation set), with no frame of features to compare beside it."""
+    kind, other = _kind(reference), _kind(current)
+    if kind != other:
+        raise InputError(
+            f"column {name!r} is {kind} ({reference.dtype}) in the reference but {other} "
+            f"({current.dtype}) in the current data",
+            hint="compare values of the same type",
+        )
+    return _feature(name, reference, current, kind, config.features.get(name, FeatureRule()), config)
+
+
 def detect_drift(
     reference: "str | os.PathLike[str] | pd.DataFrame",
     current: "str | os.PathLike[str] | pd.DataFrame",

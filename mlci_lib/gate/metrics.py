@@ -391,12 +391,14 @@ def _proba_matrix(rows: EncodedRows) -> "np.ndarray":
     assert rows.scores is not None
     if rows.scores.ndim == 2:
         return rows.scores
-    # Binary: columns in class order, the positive class holding the score.
-    matrix = np.empty((len(rows.scores), 2), dtype=np.float64)
-    pos = rows.pos_index if rows.pos_index is not None else 1
-    matrix[:, pos] = rows.scores
-    matrix[:, 1 - pos] = 1.0 - rows.scores
-    return matrix
+    if "proba" not in rows._cache:  # built once for every metric of the rows (log loss, Brier...)
+        # Binary: columns in class order, the positive class holding the score.
+        matrix = np.empty((len(rows.scores), 2), dtype=np.float64)
+        pos = rows.pos_index if rows.pos_index is not None else 1
+        matrix[:, pos] = rows.scores
+        matrix[:, 1 - pos] = 1.0 - rows.scores
+        rows._cache["proba"] = matrix
+    return rows._cache["proba"]  # type: ignore[no-any-return]
 
 
 def point_metric(name: str, rows: EncodedRows) -> float:
@@ -417,13 +419,15 @@ def point_metric(name: str, rows: EncodedRows) -> float:
         return float(np.mean(values))
     if spec.family == "proba":
         proba = _proba_matrix(rows)
+        # Each row's probability of its true class (clipping it alone clips what log loss reads).
+        if "picked" not in rows._cache:
+            rows._cache["picked"] = proba[np.arange(len(rows)), rows.labels]
+        picked = rows._cache["picked"]
         if name == "log_loss":
             eps = np.finfo(np.float64).eps
-            picked = np.clip(proba, eps, 1 - eps)[np.arange(len(rows)), rows.labels]
-            return float(np.mean(-np.log(picked)))
-        onehot = np.zeros_like(proba)
-        onehot[np.arange(len(rows)), rows.labels] = 1.0
-        brier = np.mean(((onehot - proba) ** 2).sum(axis=1))
+            return float(np.mean(-np.log(np.clip(picked, eps, 1 - eps))))
+        # sum over classes of (onehot - p)^2 = sum p^2 - 2 p[true] + 1, without the one-hot matrix
+        brier = np.mean(np.einsum("ij,ij->i", proba, proba) - 2 * picked + 1)
         return float(brier / 2 if proba.shape[1] < 3 else brier)
     y = rows.labels.astype(np.float64)
     p = rows.predictions.astype(np.float64)
@@ -450,7 +454,10 @@ def point_metric(name: str, rows: EncodedRows) -> float:
 def _classes_present(rows: EncodedRows) -> int:
     import numpy as np
 
-    return int(np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes))) if len(rows) else 0
+    if "present" not in rows._cache:  # asked by every ranking and probability metric
+        counted = np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes)) if len(rows) else 0
+        rows._cache["present"] = int(counted)
+    return int(rows._cache["present"])
 
 
 def undefined_reason(name: str, rows: EncodedRows) -> str:

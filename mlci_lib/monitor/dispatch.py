@@ -309,6 +309,17 @@ def dispatch_retrain(
     return result(DISPATCHED, f"dispatched {target.workflow} on {target.ref}")
 
 
+def drift_reason(model: str) -> str:
+    """The retrain reason of a model whose inputs or predictions drifted.
+
+    Both routes that see a drift give it: ``mlci monitor check --on-fail dispatch`` (the model of
+    the verdict) and ``mlci monitor receive`` (the ``model`` label of the alert). One reason keys
+    one cooldown, so the daily check does not dispatch a second retrain for the drift an alert
+    already dispatched one for.
+    """
+    return f"monitor {model}: drift"
+
+
 def reason_of_verdict(verdict: Any) -> str | None:
     """The retrain reason of a failed monitor verdict, or None when retraining would not help.
 
@@ -322,4 +333,4 @@ def reason_of_verdict(verdict: Any) -> str | None:
     drifted = drift is not None and (
         bool(drift.drifted_features) or (drift.prediction is not None and drift.prediction.drifted)
     )
-    return f"monitor {name}: {'drift' if drifted else 'check failed'}"
+    return drift_reason(name) if drifted else f"monitor {name}: check failed"

@@ -68,27 +68,50 @@ def _key_values(series: "pd.Series") -> "pd.Series":
     return series.astype(str).reset_index(drop=True)
 
 
+def _column_codes(left: "pd.Series", right: "pd.Series") -> tuple["np.ndarray", int]:
+    """Codes ``0..size-1`` (``-1`` for a missing value) of one key column over both sides, equal
+    where the values are, and ``size``.
+
+    Whole numbers of a narrow range (the ``row`` of a request) are their own codes, offset by the
+    smallest: no hash table to build. Anything else is factorized over both sides at once.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if left.dtype.kind in "iu" and right.dtype.kind in "iu":
+        values = np.concatenate([left.to_numpy(np.int64), right.to_numpy(np.int64)])
+        if len(values):
+            low, high = int(values.min()), int(values.max())
+            if high - low < 2**31:
+                return values - low, high - low + 1
+    both = pd.concat([_key_values(left), _key_values(right)], ignore_index=True)
+    codes, uniques = pd.factorize(both)
+    return np.asarray(codes, dtype=np.int64), len(uniques)
+
+
 def _codes(
     logged: "pd.DataFrame", labels: "pd.DataFrame", pairs: list[tuple[str, str]]
 ) -> tuple["np.ndarray", "np.ndarray"]:
     """One integer per key on both sides, equal where the keys are: a hash join on numbers.
 
-    Each key column is factorized over both sides at once, and the columns' codes are folded
-    into one (refactorized after each column, so they stay small); a tuple index of a million
-    (request id, row) pairs costs many times more to build and probe.
+    Each key column's codes (:func:`_column_codes`) are folded into one, ``code * (size + 1) +
+    column code + 1``; only when the product of the sizes could overflow is the fold refactorized
+    to keep it small. A tuple index of a million (request id, row) pairs costs many times more to
+    build and probe.
     """
     import numpy as np
     import pandas as pd
 
     n = len(logged)
     combined = np.zeros(n + len(labels), dtype=np.int64)
+    span = 1  # the fold's values are below this
     for log_column, label_column in pairs:
-        values = pd.concat(
-            [_key_values(logged[log_column]), _key_values(labels[label_column])], ignore_index=True
-        )
-        codes, uniques = pd.factorize(values)
-        combined = combined * (len(uniques) + 1) + (codes + 1)
-        combined, _ = pd.factorize(combined)
+        codes, size = _column_codes(logged[log_column], labels[label_column])
+        if span * (size + 1) >= 2**62:
+            combined, uniques = pd.factorize(combined)
+            span = len(uniques)
+        combined = combined * (size + 1) + (codes + 1)
+        span *= size + 1
     return combined[:n], combined[n:]
 
 

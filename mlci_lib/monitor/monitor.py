@@ -26,7 +26,7 @@ import dataclasses
 import datetime
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlci_lib.data.check import DataCheckResult
@@ -372,11 +372,6 @@ def monitor_logs(
             reasons=("no logged row in the window: no traffic, or the logs of another window",),
             not_checked=("everything: the window holds no logged row",), **common,
         )  # fmt: skip
-    join = None
-    if labels is not None and str(labels).strip():
-        from mlci_lib.monitor.labels import join_labels
-
-        join = join_labels(logged, labels, label_column=label_column, id_column=label_id_column)
     from mlci_lib.drift.gate import load_drift_config
 
     drift = cfg.drift or (load_drift_config(drift_config) if drift_config else DriftConfig())
@@ -405,16 +400,32 @@ def monitor_logs(
         from mlci_lib.data.suite import load_suite
 
         loaded_suite = load_suite(suite)
-    context = _Context(
-        cfg=cfg, settings=settings, drift=drift, reference=ref, reference_name=str(reference),
-        evaluation=eval_frame, evaluation_name=str(evaluation) if evaluation else None,
-        label_column=label_column, suite=loaded_suite, join=join, inputs=inputs, names=names,
-        labels_given=join is not None,
-    )  # fmt: skip
     groups = _version_groups(logged)
-    reports = [
-        _judge_version(logged, rows, models[digest], version, context) for (digest, version), rows in groups
-    ]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Each version's input drift (numpy sorts of every logged input, which release the GIL)
+        # runs on its own thread beside the labels join and the performance metrics.
+        # The thread gets frames of its own (pandas objects are not shared between threads).
+        input_drift = [
+            pool.submit(_input_drift, _named_inputs(_rows_of(logged, rows), inputs), ref.copy(), drift)
+            for _, rows in groups
+        ]
+        join = None
+        if labels is not None and str(labels).strip():
+            from mlci_lib.monitor.labels import join_labels
+
+            join = join_labels(logged, labels, label_column=label_column, id_column=label_id_column)
+        context = _Context(
+            cfg=cfg, settings=settings, drift=drift, reference=ref, reference_name=str(reference),
+            evaluation=eval_frame, evaluation_name=str(evaluation) if evaluation else None,
+            label_column=label_column, suite=loaded_suite, join=join, inputs=inputs, names=names,
+            labels_given=join is not None,
+        )  # fmt: skip
+        reports = [
+            _judge_version(logged, rows, models[digest], version, context, inputs_drift.result)
+            for ((digest, version), rows), inputs_drift in zip(groups, input_drift, strict=True)
+        ]
     all_rules = [r for v in reports for r in v.rules]
     passed, status = decide(all_rules, cfg.on_inconclusive)
     reasons = tuple(
@@ -442,11 +453,27 @@ def _settings(cfg: MonitorConfig) -> "BootstrapSettings":
     )
 
 
+def _one_value(series: "pd.Series") -> bool:
+    """Whether every value of ``series`` is its first (all missing counts as one value)."""
+    first = series.iloc[0]
+    import pandas as pd
+
+    if pd.isna(first):
+        return bool(series.isna().all())
+    return bool((series == first).all())
+
+
 def _version_groups(logged: "pd.DataFrame") -> list[tuple[tuple[str, str | None], "np.ndarray"]]:
     """The rows of each (digest, version) in the logs, by version then digest."""
     import numpy as np
     import pandas as pd
 
+    if len(logged) and _one_value(logged["model.digest"]):
+        # The common case, one model's logs: one comparison a row, no hash table of a million keys.
+        versions = logged["model.version"] if "model.version" in logged.columns else None
+        if versions is None or _one_value(versions):
+            first = None if versions is None or pd.isna(versions.iloc[0]) else str(versions.iloc[0])
+            return [((str(logged["model.digest"].iloc[0]), first), np.arange(len(logged)))]
     digest_codes, digests = pd.factorize(logged["model.digest"].astype(str))
     if "model.version" in logged.columns:
         version_codes, versions = pd.factorize(logged["model.version"], use_na_sentinel=True)
@@ -501,15 +528,36 @@ def _model_outputs(model: _Model, frame: "pd.DataFrame", what: str, name: str) -
     return model.cache[what]  # type: ignore[no-any-return]
 
 
+def _rows_of(logged: "pd.DataFrame", rows: "np.ndarray") -> "pd.DataFrame":
+    return logged.iloc[rows] if len(rows) != len(logged) else logged
+
+
+def _named_inputs(frame: "pd.DataFrame", inputs: Sequence[str]) -> "pd.DataFrame":
+    """The logged inputs, named as the model's columns."""
+    return frame[list(inputs)].rename(columns=lambda c: c.removeprefix("inputs."))
+
+
+def _input_drift(current: "pd.DataFrame", reference: "pd.DataFrame", drift: DriftConfig) -> DriftVerdict:
+    """The logged inputs of one version against the reference (``mlci drift``'s statistics)."""
+    from mlci_lib.drift.gate import detect_drift
+
+    return detect_drift(reference, current, config=dataclasses.replace(drift, prediction_column=None))
+
+
 def _judge_version(
-    logged: "pd.DataFrame", rows: "np.ndarray", model: _Model, version: str | None, ctx: _Context
+    logged: "pd.DataFrame",
+    rows: "np.ndarray",
+    model: _Model,
+    version: str | None,
+    ctx: _Context,
+    input_drift: Callable[[], DriftVerdict],
 ) -> VersionReport:
     import numpy as np
 
     cfg = ctx.cfg
-    part = logged.iloc[rows] if len(rows) != len(logged) else logged
+    part = _rows_of(logged, rows)
     n = len(part)
-    current = part[ctx.inputs].rename(columns=lambda c: c.removeprefix("inputs."))
+    current = _named_inputs(part, ctx.inputs)
     rules: list[RuleResult] = []
     not_checked: list[str] = []
     rules.append(
@@ -520,7 +568,7 @@ def _judge_version(
             else f"{n:,} rows in the window, fewer than min-rows {cfg.min_rows:,}: too few to judge",
         )
     )  # fmt: skip
-    drift = _drift(current, part, model, ctx)
+    drift = _drift(input_drift, part, model, ctx)
     rules += _drift_rules(drift)
     quality = None
     skipped: tuple[str, ...] = ()
@@ -592,32 +640,27 @@ def _judge_version(
     )  # fmt: skip
 
 
-def _drift(current: "pd.DataFrame", part: "pd.DataFrame", model: _Model, ctx: _Context) -> DriftVerdict:
-    """Input drift against the reference; prediction drift against the evaluation set's predictions."""
-    from mlci_lib.drift.gate import detect_drift
+def _drift(
+    input_drift: Callable[[], DriftVerdict], part: "pd.DataFrame", model: _Model, ctx: _Context
+) -> DriftVerdict:
+    """Input drift against the reference (``input_drift``: computed beside the rest, waited for
+    here); prediction drift against the model's predictions on the evaluation set."""
+    import pandas as pd
 
-    inputs = detect_drift(
-        ctx.reference, current, config=dataclasses.replace(ctx.drift, prediction_column=None)
-    )
+    from mlci_lib.drift.gate import column_drift
+
     basis = ctx.evaluation[ctx.names] if ctx.evaluation is not None else ctx.reference
     basis_name = ctx.evaluation_name or ctx.reference_name
     what = "evaluation data" if ctx.evaluation is not None else "reference data"
     predictions, _ = _model_outputs(model, basis, what, basis_name)
-    anchor = next((c for c in ctx.names if c not in ctx.drift.ignore), ctx.names[0])
-    reference = basis[[anchor]].copy()
-    reference[PREDICTION_COLUMN] = predictions
-    logged = current[[anchor]].copy()
-    logged[PREDICTION_COLUMN] = part["prediction"].to_numpy()
+    reference = pd.Series(predictions)
+    logged = part["prediction"].reset_index(drop=True)
     if model.loaded.is_classifier:  # labels compare as levels on both sides, whatever their type
-        reference[PREDICTION_COLUMN] = reference[PREDICTION_COLUMN].astype(str)
-        logged[PREDICTION_COLUMN] = logged[PREDICTION_COLUMN].astype(str)
-    config = dataclasses.replace(
-        ctx.drift, prediction_column=PREDICTION_COLUMN, prediction_required=True,
-        features={k: v for k, v in ctx.drift.features.items() if k == anchor},
-    )  # fmt: skip
-    prediction = detect_drift(
-        reference, logged, config=config, columns=[anchor, PREDICTION_COLUMN]
-    ).prediction
+        reference, logged = reference.astype(str), logged.astype(str)
+    # The predictions alone: judged as detect_drift judges its prediction column, without judging
+    # an input column again beside them.
+    prediction = column_drift(PREDICTION_COLUMN, reference, logged, ctx.drift)
+    inputs = input_drift()
     reasons = list(inputs.reasons)
     if prediction is not None and prediction.drifted:
         reasons.append(
@@ -732,8 +775,9 @@ def _realized(
         return RealizedPerformance(
             rows=len(part), labelled_rows=0, metrics={}, intervals={}, message=why
         ), undefined
-    predictions = part["prediction"].to_numpy()[has]
-    scores = proba[has] if proba is not None else None
+    every = bool(has.all())  # every row labelled: no copy of a million rows to select them all
+    predictions = part["prediction"].to_numpy() if every else part["prediction"].to_numpy()[has]
+    scores = proba if every or proba is None else proba[has]
     rows = encode_arrays(
         values, predictions, scores=scores, classes=classes, task=_task(classes),
         pos_label=classes[pos_index] if classes is not None and pos_index is not None else None,

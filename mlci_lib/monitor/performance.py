@@ -204,8 +204,20 @@ def expected_confusion(proba: "np.ndarray", predicted: "np.ndarray", bins: int) 
         slope[:, true, :] = moved
     for j in range(k):
         slope[:, j, j] = counts[:, j]
-        rows = proba[predicted == j]
-        covariance[j] = np.diag(rows.sum(axis=0)) - rows.T @ rows
+    if k <= 4:
+        # A few classes: each product's sum per predicted class is one weighted count over all
+        # rows, with no copy of the rows predicted j.
+        for a in range(k):
+            column = proba[:, a]
+            totals = np.bincount(predicted, weights=column, minlength=k)
+            for b in range(a, k):
+                cross = np.bincount(predicted, weights=column * proba[:, b], minlength=k)
+                covariance[:, a, b] = covariance[:, b, a] = -cross
+            covariance[:, a, a] += totals
+    else:
+        for j in range(k):
+            rows = proba[predicted == j]
+            covariance[j] = np.diag(rows.sum(axis=0)) - rows.T @ rows
     return ExpectedConfusion(mean=mean, slope=slope, covariance=covariance)
 
 

@@ -3,10 +3,12 @@
 Alertmanager posts its notifications (webhook payload version 4) to ``mlci monitor receive``;
 each firing alert whose name is one of ``alerts`` (by default the drift alerts of ``mlci
 monitor render``: error rates, latency and no traffic are serving problems a new model does not
-fix) becomes a retrain reason ``<alertname> on <job>``, dispatched through
+fix) becomes the retrain reason of a drift of its model, ``monitor <model>: drift`` (the alert's
+``model`` label, else its ``job``), dispatched through
 :func:`mlci_lib.monitor.dispatch.dispatch_retrain` with its guard rails. Alertmanager repeats a
-notification (``repeat_interval``) and may send one per feature; the reason leaves the feature
-out, so the cooldown makes one incident one dispatch.
+notification (``repeat_interval``) and may send one per feature or class; the reason leaves them
+out, and it is the reason ``mlci monitor check --on-fail dispatch`` gives the same drift, so the
+guard rails make one incident one dispatch whichever route saw it first.
 
 Answers: 200 with what was done for each reason; 400 for a body that is not a version 4
 notification (nothing is dispatched); 502 when GitHub refused or failed (Alertmanager retries a
@@ -24,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlci_lib.errors import InputError, MlciError, ServiceError
-from mlci_lib.monitor.dispatch import DispatchResult, DispatchTarget, dispatch_retrain
+from mlci_lib.monitor.dispatch import DispatchResult, DispatchTarget, dispatch_retrain, drift_reason
 from mlci_lib.results import Result
 from mlci_lib.serving.http_server import HTTPServer, Limits, Request, Response
 
@@ -84,12 +86,12 @@ def parse_notification(body: bytes) -> tuple[str, list[FiringAlert]]:
 
 
 def retrain_reasons(alerts: Sequence[FiringAlert], wanted: Sequence[str]) -> dict[str, str]:
-    """``{reason: link}``: one reason per alert name and job, whatever the feature or class."""
+    """``{reason: link}``: one reason per model, whatever the alert, feature or class."""
     reasons: dict[str, str] = {}
     for alert in alerts:
         if alert.name in wanted:
-            reason = f"{alert.name} on {alert.labels.get('job') or 'an unnamed job'}"
-            reasons.setdefault(reason, alert.link)
+            model = alert.labels.get("model") or alert.labels.get("job") or "an unnamed job"
+            reasons.setdefault(drift_reason(model), alert.link)
     return reasons
 
 

@@ -51,6 +51,8 @@ class AlertSettings:
     """The thresholds of the rendered alerts (the options of ``mlci monitor render``)."""
 
     job: str
+    #: The model's name, a label of every alert: the retrain reason of ``mlci monitor receive``.
+    model: str = ""
     window: str = "1h"
     min_rows: int = 100
     error_rate: float = 0.05
@@ -318,7 +320,7 @@ def _escape(text: str) -> str:
 _SEVERITY = {"MlciHighErrorRate": "critical", "MlciNoTraffic": "critical"}
 
 
-def rules_document(alerts: Sequence[Alert], job: str) -> dict[str, Any]:
+def rules_document(alerts: Sequence[Alert], s: AlertSettings) -> dict[str, Any]:
     rules = []
     for alert in alerts:
         rules.append(
@@ -326,19 +328,56 @@ def rules_document(alerts: Sequence[Alert], job: str) -> dict[str, Any]:
                 "alert": alert.name,
                 "expr": alert.expr,
                 "for": alert.hold,
-                "labels": _labels_of(alert, job),
+                "labels": _labels_of(alert, s),
                 "annotations": _annotations_of(alert),
             }
         )
-    return {"groups": [{"name": f"mlci-{job}", "rules": rules}]}
+    return {"groups": [{"name": f"mlci-{s.job}", "rules": rules}]}
 
 
-def _labels_of(alert: Alert, job: str) -> dict[str, str]:
-    return {"severity": _SEVERITY.get(alert.name, "warning"), "job": job, **alert.labels}
+def _labels_of(alert: Alert, s: AlertSettings) -> dict[str, str]:
+    model = {"model": s.model} if s.model else {}
+    return {"severity": _SEVERITY.get(alert.name, "warning"), "job": s.job, **model, **alert.labels}
 
 
 def _annotations_of(alert: Alert) -> dict[str, str]:
     return {"summary": alert.summary, "query": alert.signal}
+
+
+def read_rules_file(path: str | os.PathLike[str], *, option: str = "--alert-rules") -> dict[str, Any]:
+    """The rule groups of a Prometheus rules file (the ``alerts.yml`` of ``mlci monitor render``).
+
+    Checked for the shape a rules file has (groups, each named with a list of rules, each an
+    ``alert`` or a ``record`` with an ``expr``): anything else is an InputError naming the file.
+    """
+    from mlci_lib.files import read_mapping
+
+    doc = read_mapping(path, what="alert rules file", option=option)
+    groups = doc.get("groups")
+    hint = "pass the alerts.yml that mlci monitor render wrote"
+    if not isinstance(groups, list) or not groups:
+        raise InputError(f"alert rules file {path} (option {option}) has no list of groups", hint=hint)
+    for i, group in enumerate(groups):
+        rules = group.get("rules") if isinstance(group, dict) else None
+        named = isinstance(group, dict) and isinstance(group.get("name"), str)
+        if not named or not isinstance(rules, list):
+            raise InputError(
+                f"alert rules file {path}: groups[{i}] needs a name and a list of rules", hint=hint
+            )
+        for j, rule in enumerate(rules):
+            named = isinstance(rule, dict) and any(isinstance(rule.get(k), str) for k in ("alert", "record"))
+            if not named or not isinstance(rule.get("expr"), str):
+                raise InputError(
+                    f"alert rules file {path}: groups[{i}].rules[{j}] needs an alert (or record) and an expr",
+                    hint=hint,
+                )
+            for key in ("labels", "annotations"):
+                if not isinstance(rule.get(key, {}), dict):
+                    raise InputError(
+                        f"alert rules file {path}: groups[{i}].rules[{j}].{key} must map names to text",
+                        hint=hint,
+                    )
+    return {"groups": groups}
 
 
 # -- the promtool unit tests ------------------------------------------------------------------
@@ -483,7 +522,7 @@ def rules_tests_document(
                     "eval_time": f"{eval_minutes}m",
                     "alertname": name,
                     "exp_alerts": [
-                        {"exp_labels": _labels_of(a, s.job), "exp_annotations": _annotations_of(a)}
+                        {"exp_labels": _labels_of(a, s), "exp_annotations": _annotations_of(a)}
                         for a in firing
                         if a.name == name
                     ],
@@ -694,7 +733,7 @@ def render_monitoring(
 
     loaded = load_model(model, allow_pickle=allow_pickle, trusted_types=trusted_types)
     name = str((loaded.metadata or {}).get("name") or Path(str(model)).name)
-    settings = AlertSettings(job=job or name, **thresholds)
+    settings = AlertSettings(job=job or name, model=name, **thresholds)
     latency = latency_limits(gate)
     ref = load_reference(loaded, reference)
     alerts, skipped = build_alerts(ref, latency, settings)
@@ -710,7 +749,7 @@ def render_monitoring(
         return str(yaml.safe_dump(doc, sort_keys=False, width=10_000, allow_unicode=True))
 
     paths = {
-        RULES_FILE: dump(rules_document(alerts, settings.job)),
+        RULES_FILE: dump(rules_document(alerts, settings)),
         RULES_TEST_FILE: dump(rules_tests_document(alerts, ref, latency, settings)),
         DASHBOARD_FILE: json.dumps(dashboard, indent=2) + "\n",
         REFERENCE_FILE: ref.to_json(),

@@ -103,13 +103,25 @@ def deploy_release(
     result_file: Path,
     on_line: Callable[[str], None] | None = None,
     mask: Callable[[str], None] | None = None,
+    alert_rules: Path | None = None,
 ) -> DeploymentResult:
     """Render the release that ``verdict_file`` (a pipeline verdict) records, then apply or propose
-    it (``settings.mode``), then verify it at ``settings.url``; see the module's docstring."""
+    it (``settings.mode``), then verify it at ``settings.url``; see the module's docstring.
+
+    ``alert_rules`` (the ``alerts.yml`` of ``mlci monitor render``) becomes a PrometheusRule in the
+    manifests, in every mode (``mlci deploy apply`` and ``gitops`` get it as ``--alert-rules``).
+    """
     from mlci_lib.deploy import parse_deploy_config, release_from_result, render_deployment
     from mlci_lib.files import read_json
 
     config = parse_deploy_config(deploy_section, default_name=default_name)
+    extra: list[str] = []
+    if alert_rules is not None:
+        from mlci_lib.deploy.config import with_alert_rules
+        from mlci_lib.monitor.render import read_rules_file
+
+        config = with_alert_rules(config, read_rules_file(alert_rules), source=str(alert_rules))
+        extra = ["--alert-rules", str(alert_rules)]
     verdict = read_json(verdict_file, what="pipeline verdict")
     if not isinstance(verdict, Mapping):
         raise InputError(f"pipeline verdict {verdict_file} is not a JSON object")
@@ -117,7 +129,7 @@ def deploy_release(
     output = resolve(settings.output or config.output)
     rendered = render_deployment(release, config, output)
     applied: Mapping[str, Any] | None = None
-    run = _Command(verdict_file, config_file, environ, result_file, on_line, mask)
+    run = _Command(verdict_file, config_file, environ, result_file, on_line, mask, tuple(extra))
     checked: Mapping[str, Any] | None = None
     if settings.mode == "apply":
         applied = apply_manifests(run, settings, resolve)
@@ -198,6 +210,8 @@ class _Command:
     result_file: Path
     on_line: Callable[[str], None] | None
     mask: Callable[[str], None] | None
+    #: Options every command gets (the alert rules the render included).
+    extra: tuple[str, ...] = ()
 
     def __call__(self, command: str, result_option: str, options: list[str]) -> tuple[int, dict[str, Any]]:
         """Run ``mlci deploy COMMAND --release <verdict> --config <mlci.yaml> OPTIONS``; its exit
@@ -211,7 +225,7 @@ class _Command:
 
         result = self.result_file.with_name(f"deploy-{command}.json")
         argv = [sys.executable, "-m", "mlci_lib", "deploy", command, "--release", str(self.verdict_file)]
-        argv += ["--config", str(self.config_file), result_option, str(result), *options]
+        argv += ["--config", str(self.config_file), result_option, str(result), *self.extra, *options]
         env = {k: v for k, v in self.environ.items() if k not in _RUNNER_FILES}
 
         def line(text: str) -> None:

@@ -537,6 +537,7 @@ def deploy(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
     # The stage forgets a deployment of an earlier run before it starts: a failure leaves none.
     state.deployment = None
     result_file = state.stage_file("deployment.json")
+    rules = _deployment_alert_rules(state)
     result = deploy_release(
         cfg.verdict_file,
         cfg.path,
@@ -549,10 +550,43 @@ def deploy(state: RunState, settings: Mapping[str, Any]) -> StageOutcome:
         result_file=result_file,
         on_line=state.command_output,
         mask=state.mask,
+        alert_rules=rules,
     )
     path = _write(state, "deployment.json", result)
     state.deployment = result.link()
     return StageOutcome(PASSED if result.passed else FAILED, result.message, path, result.to_dict())
+
+
+def _deployment_alert_rules(state: RunState) -> Path | None:
+    """The alert rules of ``mlci monitor render`` for the deployment, or None when there are none.
+
+    Rendered when the image bakes a training reference in (``stages.image-build.reference``: the
+    series the drift rules compare with) and the manifests have a ServiceMonitor (the Prometheus
+    Operator, which loads a PrometheusRule too): into ``.mlci/monitoring``, for the job the
+    ServiceMonitor gives the series, with the latency rules of the gate file.
+    """
+    from mlci_lib.deploy import parse_deploy_config
+
+    cfg = state.config
+    build = cfg.stage("image-build") or {}
+    if not build.get("reference"):
+        return None
+    job = parse_deploy_config(cfg.raw.get("deploy"), default_name=cfg.model_name).scraped_as_job
+    if job is None:
+        return None
+    from mlci_lib.monitor.render import render_monitoring
+
+    gate = cfg.stage("gate") or {}
+    rendered = render_monitoring(
+        cfg.model_path,
+        cfg.resolve(build["reference"]),
+        state.stage_file("monitoring"),
+        gate=cfg.resolve(gate["rules"]) if gate.get("rules") else None,
+        job=job,
+        allow_pickle=cfg.allow_pickle,
+        trusted_types=cfg.trusted_types,
+    )
+    return Path(rendered.rules)
 
 
 # -- batch scoring -------------------------------------------------------------------------
