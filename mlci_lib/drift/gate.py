@@ -408,13 +408,7 @@ def column_drift(
     """One column's drift, judged by its rule in ``config``, as :func:`detect_drift` judges each
     column: for a caller comparing a single series (the monitor's logged predictions with the
     model's predictions on the evaluation set), with no frame of features to compare beside it."""
-    kind, other = _kind(reference), _kind(current)
-    if kind != other:
-        raise InputError(
-            f"column {name!r} is {kind} ({reference.dtype}) in the reference but {other} "
-            f"({current.dtype}) in the current data",
-            hint="compare values of the same type",
-        )
+    kind = _column_kind(name, reference, current, "values", "values")
     return _feature(name, reference, current, kind, config.features.get(name, FeatureRule()), config)
 
 
