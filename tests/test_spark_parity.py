@@ -125,21 +125,7 @@ def test_drift_statistics_match_the_pandas_engine(spark: Any, tmp_path: Path) ->
     for p, edge in zip(probabilities, found, strict=True):
         rank = np.searchsorted(values, edge, side="right")
         assert abs(rank - p * len(values)) <= len(values) / accuracy + 1
-
-    # The CLI with Spark's own bins: the same verdict, and the bounds stated in it.
-    code_pandas, _, _ = run(["drift", "--reference", str(ref_path), "--current", str(cur_path)], tmp_path)
-    verdict_file = tmp_path / "verdict.json"
-    code, out, err = run(
-        ["drift", "--reference", str(ref_path), "--current", str(cur_path), "--engine", "spark",
-         "--spark-quantile-accuracy", "5000", "--verdict-file", str(verdict_file)],
-        tmp_path,
-    )  # fmt: skip
-    assert code == code_pandas, err
-    assert "accuracy 5000" in out and "KS statistics exact to within" in out
-    written = json.loads(verdict_file.read_text())
-    assert written["drifted_features"] == list(pandas_verdict.drifted_features)
-    assert "relative error 0.0002" in written["conventions"]["numeric_bin_edges"]
-    assert "ks_statistic + ks_error_bound" in written["conventions"]["ks"]
+    # (The CLI's drift on Spark, its own bins and the bounds it states: tests/test_spark_connect.py.)
 
 
 def test_profile_and_data_check_match_the_pandas_engine(spark: Any, tmp_path: Path) -> None:
