@@ -86,7 +86,8 @@ def numeric_value(name: str, data_type: Any) -> Column:
         # pandas turns datetime64[ns] into int64 nanoseconds, then float64: the same numbers.
         return F.unix_micros(column).cast("double") * F.lit(1000.0)
     value = column.cast("double")
-    return F.when(~F.isnan(value), value)
+    # + 0.0 turns -0.0 into 0.0: Spark's bucketing orders -0.0 below 0.0, pandas' bins do not.
+    return F.when(~F.isnan(value), value + F.lit(0.0))
 
 
 def _quoted(name: str) -> str:
@@ -136,8 +137,8 @@ def quantiles(
 
 
 def strictly_increasing(values: Sequence[float]) -> list[float]:
-    """The distinct finite values, ascending (Bucketizer splits must increase strictly)."""
-    return sorted({float(v) for v in values if math.isfinite(float(v))})
+    """The distinct finite values, ascending (Bucketizer splits must increase strictly); no -0.0."""
+    return sorted({float(v) + 0.0 for v in values if math.isfinite(float(v))})
 
 
 # -- bucket counts ------------------------------------------------------------------------------
@@ -155,6 +156,10 @@ def bucket_counts(
     to an edge counts in the bucket above it, as the pandas engine's bins); ``"right"`` buckets
     are ``(-inf, e0], (e0, e1], ..., (e_last, inf)``. m edges give m + 1 counts. Missing values
     (null) are in no bucket.
+
+    Spark counts each column once, in the fine buckets of all its lists' edges together (a
+    right-closed edge e as the next double above it: ``v <= e`` exactly when
+    ``v < nextafter(e)``); every list's counts are sums of those, on the driver.
     """
     import numpy as np
     from pyspark.sql import functions as F
@@ -162,27 +167,18 @@ def bucket_counts(
     inputs: list[str] = []
     outputs: list[str] = []
     splits: list[list[float]] = []
-    # (column, list index, buckets, right-closed, merge the two buckets of a stand-in edge)
-    keys: list[tuple[str, int, int, bool, bool]] = []
+    cuts_of: list[np.ndarray] = []  # per column: its fine buckets' inner edges, ascending
     projected = []
-    for c, name in enumerate(values):
-        for k, (side, given) in enumerate(edges.get(name, ())):
-            right = side == "right"
-            cuts = [float(e) for e in given]
-            if not cuts:
-                # Bucketizer needs an edge; one bucket is then the two around any edge, merged.
-                cuts, merge = [0.0], True
-            else:
-                merge = False
-            source = f"v{c}_{k}"
-            # A right-closed bucketing is a left-closed one of the negated values.
-            value = -values[name] if right else values[name]
-            projected.append(value.alias(source))
-            ordered = sorted(-e for e in cuts) if right else cuts
-            inputs.append(source)
-            outputs.append(f"b{c}_{k}")
-            splits.append([-math.inf, *ordered, math.inf])
-            keys.append((name, k, len(cuts) + 1, right, merge))
+    names = [name for name in values if edges.get(name)]
+    for c, name in enumerate(names):
+        cuts = {_cut(side, float(e)) for side, given in edges[name] for e in given}
+        # Bucketizer needs an edge; a column whose lists have none is one bucket around any.
+        inner = sorted(x for x in cuts if math.isfinite(x)) or [0.0]
+        projected.append(values[name].alias(f"v{c}"))
+        inputs.append(f"v{c}")
+        outputs.append(f"b{c}")
+        splits.append([-math.inf, *inner, math.inf])
+        cuts_of.append(np.asarray(inner, dtype=np.float64))
     if not inputs:
         return {}
     bucketed = _bucketizer(frame, splits, inputs, outputs).transform(frame.select(*projected))
@@ -195,23 +191,30 @@ def bucket_counts(
         .where(F.col("b").isNotNull())
         .groupBy("k", "b")
         .count()
-        .collect()  # aggregates: at most (edges + 2) rows per edge list
+        .collect()  # aggregates: at most (edges + 2) rows per column
     )
-    counts = [np.zeros(width, dtype=np.int64) for _, _, width, _, _ in keys]
+    fine = [np.zeros(len(cuts) + 1, dtype=np.int64) for cuts in cuts_of]
     for row in grouped:
         index, bucket = int(row["k"]), int(row["b"])
-        width = keys[index][2]
-        if 0 <= bucket < width:  # Bucketizer's extra bucket holds NaN: already null here
-            counts[index][bucket] += int(row["count"])
-    for index, (_, _, _, right, merge) in enumerate(keys):
-        if right:
-            counts[index] = counts[index][::-1].copy()  # negated values ran from the top down
-        if merge:
-            counts[index] = counts[index].sum(keepdims=True)
+        if 0 <= bucket < len(fine[index]):  # Bucketizer's extra bucket holds NaN: already null here
+            fine[index][bucket] += int(row["count"])
     out: dict[str, list[np.ndarray]] = {}
-    for index, (name, _, _, _, _) in enumerate(keys):
-        out.setdefault(name, []).append(counts[index])
+    for c, name in enumerate(names):
+        # below[j]: values under cuts[j]; the fine bucket j is [cuts[j - 1], cuts[j]).
+        below = np.concatenate([[0], np.cumsum(fine[c])])
+        total = int(below[-1])
+        for side, given in edges[name]:
+            at = [_cut(side, float(e)) for e in given]
+            # (A cut past the largest double, inf, sorts after every cut: all values are under it.)
+            under = [int(below[int(np.searchsorted(cuts_of[c], x, side="left")) + 1]) for x in at]
+            out.setdefault(name, []).append(np.diff(np.asarray([0, *under, total], dtype=np.int64)))
     return out
+
+
+def _cut(side: str, edge: float) -> float:
+    """Where a left-closed bucketing cuts for an edge: the edge, or the double above a right one."""
+    edge += 0.0  # -0.0 as 0.0, as the values are
+    return math.nextafter(edge, math.inf) if side == "right" else edge
 
 
 def _bucketizer(frame: DataFrame, splits: list[list[float]], inputs: list[str], outputs: list[str]) -> Any:
