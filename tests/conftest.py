@@ -15,6 +15,7 @@ from tests.helpers.components import (  # noqa: F401
     prometheus_server,
     python_base_image,
     spark,
+    spark_connect,
 )
 
 

@@ -125,21 +125,31 @@ def test_drift_statistics_match_the_pandas_engine(spark: Any, tmp_path: Path) ->
     for p, edge in zip(probabilities, found, strict=True):
         rank = np.searchsorted(values, edge, side="right")
         assert abs(rank - p * len(values)) <= len(values) / accuracy + 1
+    # (The CLI's drift on Spark, its own bins and the bounds it states: tests/test_spark_connect.py.)
 
-    # The CLI with Spark's own bins: the same verdict, and the bounds stated in it.
-    code_pandas, _, _ = run(["drift", "--reference", str(ref_path), "--current", str(cur_path)], tmp_path)
-    verdict_file = tmp_path / "verdict.json"
-    code, out, err = run(
-        ["drift", "--reference", str(ref_path), "--current", str(cur_path), "--engine", "spark",
-         "--spark-quantile-accuracy", "5000", "--verdict-file", str(verdict_file)],
-        tmp_path,
-    )  # fmt: skip
-    assert code == code_pandas, err
-    assert "accuracy 5000" in out and "KS statistics exact to within" in out
-    written = json.loads(verdict_file.read_text())
-    assert written["drifted_features"] == list(pandas_verdict.drifted_features)
-    assert "relative error 0.0002" in written["conventions"]["numeric_bin_edges"]
-    assert "ks_statistic + ks_error_bound" in written["conventions"]["ks"]
+
+def test_bucket_counts_equal_numpy_on_ties_zeros_and_infinities(spark: Any) -> None:
+    from mlci_lib.spark.aggregates import bucket_counts, numeric_value
+
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(size=4_000), 1)  # ties at every edge, and -0.0 from rounding
+    x[:40], x[40:42], x[42] = np.nan, np.inf, -np.inf
+    frame = pd.DataFrame({"x": x, "y": rng.integers(0, 5, 4_000).astype(float)})
+    assert (np.signbit(x) & (x == 0)).any()
+    table = spark.createDataFrame(frame)
+    types = {f.name: f.dataType for f in table.schema.fields}
+    edges = sorted({float(e) for e in np.round(np.linspace(-2, 2, 17), 1)})  # 0.0 among them
+    lists = {
+        "x": [("left", edges), ("right", edges), ("left", [])],
+        "y": [("left", [1.0, 2.0, 3.0]), ("right", [0.0, 4.0, float(np.finfo(float).max)])],
+    }
+    found = bucket_counts(table, {n: numeric_value(n, types[n]) for n in types}, lists)
+    for name, wanted in lists.items():
+        values = frame[name].dropna().to_numpy()
+        for (side, e), counts in zip(wanted, found[name], strict=True):
+            # The pandas engine's bins: np.searchsorted, closed on the left (-0.0 equal to 0.0).
+            where = np.searchsorted(np.asarray(e), values, side="right" if side == "left" else "left")
+            assert counts.tolist() == np.bincount(where, minlength=len(e) + 1).tolist(), (name, side)
 
 
 def test_profile_and_data_check_match_the_pandas_engine(spark: Any, tmp_path: Path) -> None:

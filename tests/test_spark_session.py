@@ -45,6 +45,17 @@ def test_user_conf_overrides_the_local_defaults() -> None:
     assert "spark.driver.host" not in SparkSettings.from_options("yarn").effective_conf()
 
 
+@pytest.mark.parametrize("accuracy", [99, 10_000_001, 1.5, True, "5000"])
+def test_a_quantile_accuracy_out_of_range_is_refused_before_spark_is_asked(accuracy: object) -> None:
+    from mlci_lib.spark.drift import detect_drift_spark
+
+    # No session at all: the library refuses the setting first, in the CLI option's words.
+    with pytest.raises(
+        UsageError, match=r"--spark-quantile-accuracy must be a whole number from 100 to 10000000"
+    ):
+        detect_drift_spark(None, "ref.parquet", "cur.parquet", accuracy=accuracy)  # type: ignore[arg-type]
+
+
 def test_no_java_is_one_line_and_exit_2(tmp_path: Path) -> None:
     # A fresh process with no java on PATH and no JAVA_HOME: refused before pyspark tries a JVM.
     env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}

@@ -222,7 +222,7 @@ class _Run:
     def on_spark(self, data: str | os.PathLike[str], target: Path, chunk_rows: int, settings: Any) -> int:
         from mlci_lib.predict import spark_engine
         from mlci_lib.predict.sources import require_columns
-        from mlci_lib.spark.session import spark_session
+        from mlci_lib.spark.session import is_connect_session, spark_session
         from mlci_lib.spark.tables import read_table, spark_errors
 
         session = spark_session(settings)
@@ -255,7 +255,9 @@ class _Run:
                 allow_pickle=self.allow_pickle, trusted_types=self.trusted,
             )  # fmt: skip
         model: Any = payload
-        if not getattr(settings, "is_connect", False):
+        if not is_connect_session(session):
+            # Spark Connect has no SparkContext, so no broadcast: the payload travels inside the
+            # function, once per task instead of once per executor.
             model = session.sparkContext.broadcast(payload)
         predictions = spark_engine.map_predictions(frame, model, self.columns, scorer.prediction_type)
         batch_key = "spark.sql.execution.arrow.maxRecordsPerBatch"
@@ -264,12 +266,12 @@ class _Run:
         try:
             with atomic_output(target) as temporary:
                 try:
-                    predictions.write.mode("errorifexists").parquet(str(temporary))
+                    predictions.write.mode("error").parquet(str(temporary))
                 except Exception as error:
                     found = spark_engine.executor_error(error)
                     if found is not None:
                         raise found from None
-                    if not type(error).__module__.startswith(("pyspark", "py4j")):
+                    if not type(error).__module__.startswith(("pyspark", "py4j", "grpc")):
                         raise
                     first_line = next((x.strip() for x in str(error).splitlines() if x.strip()), "")
                     raise ServiceError(

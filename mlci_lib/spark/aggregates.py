@@ -8,6 +8,7 @@ buckets closed on the left like the pandas engine's bins) and are exact.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,8 @@ def numeric_value(name: str, data_type: Any) -> Column:
         # pandas turns datetime64[ns] into int64 nanoseconds, then float64: the same numbers.
         return F.unix_micros(column).cast("double") * F.lit(1000.0)
     value = column.cast("double")
-    return F.when(~F.isnan(value), value)
+    # + 0.0 turns -0.0 into 0.0: Spark's bucketing orders -0.0 below 0.0, pandas' bins do not.
+    return F.when(~F.isnan(value), value + F.lit(0.0))
 
 
 def _quoted(name: str) -> str:
@@ -96,6 +98,20 @@ def column(name: str) -> Column:
     from pyspark.sql import functions as F
 
     return F.col(_quoted(name))
+
+
+def doubles(values: Sequence[float]) -> Column:
+    """An ``array<double>`` literal of finite ``values``, parsed by Spark from one JSON string.
+
+    ``F.lit(list)`` makes one JVM call per element on a classic session, and an ``array(...)`` of
+    literals is a plan node per element that every optimizer rule walks: seconds per run for a KS
+    grid of thousands of quantiles. ``from_json`` of a constant is one node, folded to one
+    literal; JSON numbers read back as the same doubles.
+    """
+    from pyspark.sql import functions as F
+
+    text = json.dumps([float(v) for v in values], allow_nan=False)
+    return F.expr(f"from_json('{text}', 'array<double>')")
 
 
 # -- quantiles ----------------------------------------------------------------------------------
@@ -112,7 +128,8 @@ def quantiles(
     names = list(values)
     probs = [float(p) for p in probabilities]
     aggregates = [
-        F.percentile_approx(values[name], probs, accuracy).alias(f"q{i}") for i, name in enumerate(names)
+        F.percentile_approx(values[name], doubles(probs), accuracy).alias(f"q{i}")
+        for i, name in enumerate(names)
     ]
     row = frame.agg(*aggregates).first()
     assert row is not None  # a global aggregate has exactly one row
@@ -120,8 +137,8 @@ def quantiles(
 
 
 def strictly_increasing(values: Sequence[float]) -> list[float]:
-    """The distinct finite values, ascending (Bucketizer splits must increase strictly)."""
-    return sorted({float(v) for v in values if math.isfinite(float(v))})
+    """The distinct finite values, ascending (Bucketizer splits must increase strictly); no -0.0."""
+    return sorted({float(v) + 0.0 for v in values if math.isfinite(float(v))})
 
 
 # -- bucket counts ------------------------------------------------------------------------------
@@ -139,39 +156,32 @@ def bucket_counts(
     to an edge counts in the bucket above it, as the pandas engine's bins); ``"right"`` buckets
     are ``(-inf, e0], (e0, e1], ..., (e_last, inf)``. m edges give m + 1 counts. Missing values
     (null) are in no bucket.
+
+    Spark counts each column once, in the fine buckets of all its lists' edges together (a
+    right-closed edge e as the next double above it: ``v <= e`` exactly when
+    ``v < nextafter(e)``); every list's counts are sums of those, on the driver.
     """
     import numpy as np
-    from pyspark.ml.feature import Bucketizer
     from pyspark.sql import functions as F
 
     inputs: list[str] = []
     outputs: list[str] = []
     splits: list[list[float]] = []
-    # (column, list index, buckets, right-closed, merge the two buckets of a stand-in edge)
-    keys: list[tuple[str, int, int, bool, bool]] = []
+    cuts_of: list[np.ndarray] = []  # per column: its fine buckets' inner edges, ascending
     projected = []
-    for c, name in enumerate(values):
-        for k, (side, given) in enumerate(edges.get(name, ())):
-            right = side == "right"
-            cuts = [float(e) for e in given]
-            if not cuts:
-                # Bucketizer needs an edge; one bucket is then the two around any edge, merged.
-                cuts, merge = [0.0], True
-            else:
-                merge = False
-            source = f"v{c}_{k}"
-            # A right-closed bucketing is a left-closed one of the negated values.
-            value = -values[name] if right else values[name]
-            projected.append(value.alias(source))
-            ordered = sorted(-e for e in cuts) if right else cuts
-            inputs.append(source)
-            outputs.append(f"b{c}_{k}")
-            splits.append([-math.inf, *ordered, math.inf])
-            keys.append((name, k, len(cuts) + 1, right, merge))
+    names = [name for name in values if edges.get(name)]
+    for c, name in enumerate(names):
+        cuts = {_cut(side, float(e)) for side, given in edges[name] for e in given}
+        # Bucketizer needs an edge; a column whose lists have none is one bucket around any.
+        inner = sorted(x for x in cuts if math.isfinite(x)) or [0.0]
+        projected.append(values[name].alias(f"v{c}"))
+        inputs.append(f"v{c}")
+        outputs.append(f"b{c}")
+        splits.append([-math.inf, *inner, math.inf])
+        cuts_of.append(np.asarray(inner, dtype=np.float64))
     if not inputs:
         return {}
-    bucketizer = Bucketizer(splitsArray=splits, inputCols=inputs, outputCols=outputs, handleInvalid="keep")
-    bucketed = bucketizer.transform(frame.select(*projected))
+    bucketed = _bucketizer(frame, splits, inputs, outputs).transform(frame.select(*projected))
     pairs = F.explode(
         F.array(*[F.struct(F.lit(i).alias("k"), F.col(out).alias("b")) for i, out in enumerate(outputs)])
     ).alias("p")
@@ -181,20 +191,60 @@ def bucket_counts(
         .where(F.col("b").isNotNull())
         .groupBy("k", "b")
         .count()
-        .collect()  # aggregates: at most (edges + 2) rows per edge list
+        .collect()  # aggregates: at most (edges + 2) rows per column
     )
-    counts = [np.zeros(width, dtype=np.int64) for _, _, width, _, _ in keys]
+    fine = [np.zeros(len(cuts) + 1, dtype=np.int64) for cuts in cuts_of]
     for row in grouped:
         index, bucket = int(row["k"]), int(row["b"])
-        width = keys[index][2]
-        if 0 <= bucket < width:  # Bucketizer's extra bucket holds NaN: already null here
-            counts[index][bucket] += int(row["count"])
-    for index, (_, _, _, right, merge) in enumerate(keys):
-        if right:
-            counts[index] = counts[index][::-1].copy()  # negated values ran from the top down
-        if merge:
-            counts[index] = counts[index].sum(keepdims=True)
+        if 0 <= bucket < len(fine[index]):  # Bucketizer's extra bucket holds NaN: already null here
+            fine[index][bucket] += int(row["count"])
     out: dict[str, list[np.ndarray]] = {}
-    for index, (name, _, _, _, _) in enumerate(keys):
-        out.setdefault(name, []).append(counts[index])
+    for c, name in enumerate(names):
+        # below[j]: values under cuts[j]; the fine bucket j is [cuts[j - 1], cuts[j]).
+        below = np.concatenate([[0], np.cumsum(fine[c])])
+        total = int(below[-1])
+        for side, given in edges[name]:
+            at = [_cut(side, float(e)) for e in given]
+            # (A cut past the largest double, inf, sorts after every cut: all values are under it.)
+            under = [int(below[int(np.searchsorted(cuts_of[c], x, side="left")) + 1]) for x in at]
+            out.setdefault(name, []).append(np.diff(np.asarray([0, *under, total], dtype=np.int64)))
     return out
+
+
+def _cut(side: str, edge: float) -> float:
+    """Where a left-closed bucketing cuts for an edge: the edge, or the double above a right one."""
+    edge += 0.0  # -0.0 as 0.0, as the values are
+    return math.nextafter(edge, math.inf) if side == "right" else edge
+
+
+def _bucketizer(frame: DataFrame, splits: list[list[float]], inputs: list[str], outputs: list[str]) -> Any:
+    """A ``Bucketizer`` over ``splits``, handed to the JVM as one JSON string on a classic session.
+
+    Classic pyspark copies a list parameter to the JVM one element per call: the KS grids of a
+    20-column table are a few hundred thousand calls, minutes of a run that counts in seconds.
+    The JVM's own decoder of the parameter (``DoubleArrayArrayParam.jsonDecode``, the format
+    Spark saves models in) reads the same doubles from one string. Spark Connect sends the
+    parameter in one message already; so does the public path, taken when the fast one is not
+    there (another pyspark version).
+    """
+    from pyspark.ml.feature import Bucketizer
+
+    from mlci_lib.spark.session import is_connect_session
+
+    if not is_connect_session(frame.sparkSession):
+        bucketizer = Bucketizer(inputCols=inputs, outputCols=outputs, handleInvalid="keep")
+        try:
+            java: Any = bucketizer._java_obj
+            param = java.getParam("splitsArray")
+            java.set(param.w(param.jsonDecode(json.dumps([[_json_double(v) for v in s] for s in splits]))))
+            return bucketizer
+        except Exception:  # not the JVM object this pyspark version was written against
+            pass
+    return Bucketizer(splitsArray=splits, inputCols=inputs, outputCols=outputs, handleInvalid="keep")
+
+
+def _json_double(value: float) -> float | str:
+    # Spark's JSON form of a double parameter names the infinities (DoubleParam.jValueEncode).
+    if math.isinf(value):
+        return "Inf" if value > 0 else "-Inf"
+    return float(value)

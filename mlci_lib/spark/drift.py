@@ -41,6 +41,7 @@ from mlci_lib.spark.aggregates import (
     bucket_counts,
     check_accuracy,
     column,
+    doubles,
     drift_kind,
     numeric_value,
     strictly_increasing,
@@ -209,7 +210,7 @@ def _summary(
     aggregates = [F.count(F.lit(1)).alias("rows")]
     aggregates += [F.sum(_missing(name, types[name])).alias(f"m{i}") for i, name in enumerate(names)]
     aggregates += [
-        F.percentile_approx(numeric_value(name, types[name]), probs, accuracy).alias(f"q{i}")
+        F.percentile_approx(numeric_value(name, types[name]), doubles(probs), accuracy).alias(f"q{i}")
         for i, name in enumerate(numeric)
     ]
     row = frame.agg(*aggregates).first()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ _CONNECT = re.compile(
     r"sc://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/;[A-Za-z0-9_.\-]+=[^;\s]*(;[A-Za-z0-9_.\-]+=[^;\s]*)*)?"
 )
 _CONF_KEY = re.compile(r"spark\.[A-Za-z0-9_.\-]+")
+#: Spark Connect's port when the URL names none.
+CONNECT_DEFAULT_PORT = 15002
+#: Seconds to wait for a Spark Connect server's port before giving up: the client itself retries
+#: an unreachable server for more than ten minutes, which in CI is a hung job, not an error.
+CONNECT_PROBE_SECONDS = 10.0
 
 #: What a local session needs on a CI runner: no UI port, loopback only, UTC, Arrow transfers,
 #: and few shuffle partitions (the default 200 turns a small aggregation into 200 tasks).
@@ -64,6 +70,13 @@ class SparkSettings:
     @property
     def is_local(self) -> bool:
         return self.master.startswith("local")
+
+    @property
+    def connect_address(self) -> tuple[str, int]:
+        """The host and port of a Spark Connect URL (15002 when it names no port)."""
+        host_port = self.master[len("sc://") :].split("/", 1)[0]
+        host, _, port = host_port.partition(":")
+        return host, int(port) if port else CONNECT_DEFAULT_PORT
 
     @classmethod
     def from_options(cls, master: str | None, conf: Iterable[str] = ()) -> SparkSettings:
@@ -134,6 +147,8 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
 
     conf = settings.effective_conf()
     if settings.is_connect:
+        _require_connect_client()
+        _probe_connect(settings)
         builder = SparkSession.builder.remote(settings.master)
     else:
         active = SparkSession.getActiveSession()
@@ -157,11 +172,53 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         ) from None
 
 
+def is_connect_session(session: object) -> bool:
+    """Whether ``session`` is a Spark Connect session (no SparkContext, JVM or RDDs behind it)."""
+    return type(session).__module__.startswith("pyspark.sql.connect")
+
+
+def _require_connect_client() -> None:
+    missing = []
+    for module in ("grpc", "grpc_status", "google.rpc", "zstandard", "pyarrow", "pandas"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise InputError(
+            f"--spark-master sc://... needs Spark Connect's Python client, which is not installed "
+            f"(missing: {', '.join(missing)})",
+            hint="pip install 'pyspark[connect]'",
+        )
+
+
+def _probe_connect(settings: SparkSettings) -> None:
+    host, port = settings.connect_address
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_PROBE_SECONDS):
+            pass
+    except OSError as error:
+        reason = str(error.strerror or type(error).__name__)
+        if isinstance(error, TimeoutError):
+            reason = f"no answer within {CONNECT_PROBE_SECONDS:g} s"
+        raise ServiceError(
+            f"--spark-master {settings.master}: no Spark Connect server answers at {host}:{port} ({reason})",
+            hint="start one (sbin/start-connect-server.sh in the pyspark package or a Spark release) "
+            "or check the host and port",
+        ) from None
+
+
 def _reuse(active: SparkSession, settings: SparkSettings) -> SparkSession:
     # Run-time settings apply to the existing session; static ones (the master, memory) cannot
     # change without a new JVM, so a different master is an error, not a silent other cluster.
-    running = active.sparkContext.master
-    if settings.master != "local[*]" and running != settings.master:
+    if is_connect_session(active):
+        # SPARK_REMOTE made the active session a Spark Connect one, which has no SparkContext.
+        running: str | None = "a Spark Connect server"
+        differs = settings.master != "local[*]"
+    else:
+        running = active.sparkContext.master
+        differs = settings.master != "local[*]" and running != settings.master
+    if differs:
         raise UsageError(
             f"--spark-master {settings.master} differs from this process's running Spark session ({running})",
             hint="stop the running session first, or leave --spark-master unset to use it",
@@ -178,6 +235,17 @@ def _reuse(active: SparkSession, settings: SparkSettings) -> SparkSession:
 
 
 def _first_line(error: BaseException) -> str:
+    details = getattr(error, "details", None)
+    if callable(details):
+        # A gRPC error (Spark Connect): its string is a multi-line repr; the details are the message.
+        try:
+            found = details()
+        except Exception:
+            found = None
+        if isinstance(found, str) and found.strip():
+            code = getattr(error, "code", None)
+            name = getattr(code(), "name", "") if callable(code) else ""
+            return f"{name}: {found.strip().splitlines()[0]}"[:300].lstrip(": ")
     text = str(error).strip() or type(error).__name__
     for line in text.splitlines():
         line = line.strip()

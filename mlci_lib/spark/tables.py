@@ -150,7 +150,7 @@ def spark_errors(what: str) -> Iterator[None]:
         raise
     except Exception as error:
         module = type(error).__module__
-        if not module.startswith(("pyspark", "py4j")):
+        if not module.startswith(("pyspark", "py4j", "grpc")):  # grpc: Spark Connect's transport
             raise
         raise InputError(
             f"{what}: Spark could not read it ({_short(error)})",

@@ -459,3 +459,97 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield session
     finally:
         session.stop()
+
+
+# -- Spark Connect -----------------------------------------------------------------------------------
+
+
+class SparkConnectServer:
+    """A Spark Connect server: its ``sc://`` URL and its log."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url
+        self.log = log
+
+
+#: Python modules Spark Connect's client imports (pyspark's ``connect`` extra).
+_CONNECT_CLIENT = ("grpc", "grpc_status", "google.rpc", "zstandard", "pyarrow", "pandas")
+
+
+@pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConnectServer]:
+    """One Spark Connect server for the test session, started when a test first needs it.
+
+    The pyspark package's own ``sbin/start-connect-server.sh`` in the foreground (``--wait``), on
+    ``local[2]``, its gRPC port a free one on 127.0.0.1; its Python workers run this interpreter.
+    Stopped (the whole process group: the script and its JVM) at the end of the session.
+    """
+    import importlib.util
+
+    require(importlib.util.find_spec("pyspark") is not None, "pyspark", "pip install 'mlci[spark]'")
+    require(
+        shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME")),
+        "Java",
+        "install Java 17 (openjdk-17-jre-headless)",
+    )
+    missing = [name for name in _CONNECT_CLIENT if importlib.util.find_spec(name) is None]
+    require(
+        not missing, "Spark Connect's Python client", f"pip install 'pyspark[connect]' (missing {missing})"
+    )
+    import pyspark
+
+    home = Path(pyspark.__file__).resolve().parent
+    script = home / "sbin" / "start-connect-server.sh"
+    require(script.is_file(), "Spark Connect server", f"pyspark {pyspark.__version__} ships no {script}")
+    folder = tmp_path_factory.mktemp("spark-connect")
+    scratch = folder / "tmp"
+    scratch.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
+    env.update(
+        SPARK_HOME=str(home),
+        SPARK_LOG_DIR=str(folder / "logs"),
+        SPARK_PID_DIR=str(folder),  # the script refuses to start while its pid file names a live server
+        SPARK_LOCAL_IP="127.0.0.1",
+        PYSPARK_PYTHON=sys.executable,
+    )
+    conf = {
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.local.dir": str(scratch),
+        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={scratch}",
+    }
+    command = ["bash", str(script), "--wait", "--master", "local[2]", "--driver-memory", "1g"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    log = folder / "server.log"
+    process = start_logged(command, log, cwd=folder, env=env)
+
+    def answers() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+
+    try:
+        deadline = time.monotonic() + 240  # a JVM on 2 busy cores: the first start took a minute here
+        started = False
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(OSError):
+                started = answers()
+            if started:
+                break
+            time.sleep(0.5)
+        if not started:
+            tail = " | ".join(log.read_text(errors="replace").splitlines()[-8:]) if log.exists() else ""
+            state = (
+                f"exited with {process.returncode}" if process.poll() is not None else "no answer in 240 s"
+            )
+            require(False, "Spark Connect server", f"{script.name} {state}: {tail}")
+        yield SparkConnectServer(f"sc://127.0.0.1:{port}", log)
+    finally:
+        _stop(process)
