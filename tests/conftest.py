@@ -32,6 +32,11 @@ def _clean_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 _COMPONENT_MARKERS = ("docker", "mlflow", "workflow", "spark")
 
 
+#: Session fixtures that start a JVM: tests using them run in one worker, so a parallel run starts
+#: each JVM once (a Spark session holds 2 GB and takes half a minute to start on two cores).
+_JVM_FIXTURES = ("spark", "spark_connect")
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
@@ -39,3 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.get_closest_marker(m) for m in _COMPONENT_MARKERS
         ):
             item.add_marker(pytest.mark.slow)
+        # Under scripts/test's `--dist loadgroup`, a module's tests stay in one worker (its module
+        # fixtures are built once), except that every test of a JVM runs in the same worker.
+        fixtures = getattr(item, "fixturenames", ())
+        group = "jvm" if any(name in fixtures for name in _JVM_FIXTURES) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -8,6 +8,7 @@ skipped on a laptop but fails in CI (``CI=true``): CI must never pass by skippin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -93,6 +94,22 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+@contextlib.contextmanager
+def machine_lock(name: str) -> Iterator[None]:
+    """Held by one test process of this machine at a time (parallel workers, or another session).
+
+    Guards what exists once per machine: the Docker engine a worker may start, the base image it
+    may build. Each worker then finds the other's result instead of starting a second one.
+    """
+    path = Path(tempfile.gettempdir()) / f"mlci-test-{name}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # -- Docker engine ---------------------------------------------------------------------------
 
 
@@ -120,9 +137,15 @@ def _storage_drivers() -> list[str]:
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Docker engine the docker CLI and SDK reach; started (overlay2 or vfs, no bridge) if none runs."""
-    if _docker_answers():
-        yield os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return
+    with machine_lock("dockerd"):
+        running = _docker_answers()
+        if not running:
+            _start_docker_engine()
+    default = "unix:///var/run/docker.sock"
+    yield os.environ.get("DOCKER_HOST", default) if running else default
+
+
+def _start_docker_engine() -> None:
     dockerd = shutil.which("dockerd")
     require(
         dockerd is not None and os.geteuid() == 0,
@@ -141,17 +164,21 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # another test session on the same machine may be using it): it is started, never stopped.
         try:
             wait_until(_docker_answers, 60, f"dockerd ({driver})", log)
-            break
+            return
         except RuntimeError:
             _stop(process)
             if driver == drivers[-1]:
                 raise
-    yield "unix:///var/run/docker.sock"
 
 
 @pytest.fixture(scope="session")
 def python_base_image(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """An offline Debian bookworm image with python3, built once per machine with debootstrap."""
+    with machine_lock("base-image"):
+        return _build_base_image(tmp_path_factory)
+
+
+def _build_base_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     inspect = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False)
     if inspect.returncode == 0:
         return BASE_IMAGE
