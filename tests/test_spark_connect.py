@@ -105,10 +105,13 @@ def test_drift_data_check_and_predict_through_spark_connect(
     read_table(FIXTURES / "customers_bad.csv", what="data").to_parquet(bad)
     suite = FIXTURES / "customers.suite.yaml"
     result_file = tmp_path / "check.json"
-    done = mlci(
-        ["data", "check", str(bad), "--suite", str(suite), *remote, "--result-file", str(result_file)],
-        tmp_path,
-    )
+    argv = ["data", "check", str(bad), "--suite", str(suite), "--result-file", str(result_file)]
+    # A run-time setting the client may set is taken; a static one the server keeps is refused,
+    # not dropped in silence as Connect's client would.
+    done = mlci([*argv, *remote, "--spark-conf", "spark.executor.memory=3g"], tmp_path)
+    assert done.returncode == 2 and "--spark-conf spark.executor.memory=3g did not take" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    done = mlci([*argv, *remote, "--spark-conf", "spark.sql.shuffle.partitions=3"], tmp_path)
     assert done.returncode == 1, done.stderr[-2000:]
     remote_check = json.loads(result_file.read_text())
     local_check = check_data(bad, suite)

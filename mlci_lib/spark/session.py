@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -163,13 +164,38 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     builder = builder.appName(settings.app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    try:
-        return builder.getOrCreate()
-    except Exception as error:  # py4j, PySparkRuntimeError, grpc: all mean "no session"
-        raise ServiceError(
-            f"Spark did not start with --spark-master {settings.master}: {_first_line(error)}",
-            hint="check the master URL, that Java 17 is installed, and --spark-conf values",
-        ) from None
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            session = builder.getOrCreate()
+        except Exception as error:  # py4j, PySparkRuntimeError, grpc: all mean "no session"
+            raise ServiceError(
+                f"Spark did not start with --spark-master {settings.master}: {_first_line(error)}",
+                hint="check the master URL, that Java 17 is installed, and --spark-conf values",
+            ) from None
+    if settings.is_connect:
+        _check_connect_conf(session, settings, [str(w.message) for w in said])
+    for warning in said:  # pass on what was said, once the settings are known to hold
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return session
+
+
+def _check_connect_conf(session: SparkSession, settings: SparkSettings, said: list[str]) -> None:
+    # A Spark Connect client sets its options silently: a setting the server will not take (a
+    # static one: memory, cores, jars) is dropped with a warning at most. Read each one back.
+    for key, value in settings.conf.items():
+        try:
+            found = session.conf.get(key, None)
+        except Exception:
+            found = None
+        if found != value:
+            why = next((" ".join(text.split())[:200] for text in said if key in text), None)
+            raise UsageError(
+                f"--spark-conf {key}={value} did not take on the Spark Connect server "
+                f"{settings.master} (it has {found!r}{'; ' + why if why else ''})",
+                hint="static settings (memory, cores, jars) belong where the server starts; "
+                "a client sets only run-time ones (spark.sql.*)",
+            )
 
 
 def is_connect_session(session: object) -> bool:
