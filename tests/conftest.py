@@ -23,7 +23,11 @@ from tests.helpers.components import (  # noqa: F401
 def _clean_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must not see the CI variables of the run that executes them."""
     for name in list(os.environ):
-        if name.startswith(("GITHUB_", "MLCI_")) or name in ("MLFLOW_TRACKING_URI", "RUNNER_TEMP"):
+        if name.startswith(("GITHUB_", "MLCI_")) or name in (
+            "MLFLOW_TRACKING_URI",
+            "MLFLOW_REGISTRY_URI",
+            "RUNNER_TEMP",
+        ):
             monkeypatch.delenv(name, raising=False)
 
 

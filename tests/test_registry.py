@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,27 @@ def test_push_to_the_embedded_default_store(tmp_path: Path, monkeypatch: pytest.
     assert "models:/default-store/1" in text and "created<<" in text
     versions = client(f"sqlite:///{database}").search_model_versions("name = 'default-store'")
     assert [str(v.version) for v in versions] == ["1"]
+
+
+def test_a_push_leaves_no_registry_behind_for_the_next_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow's URI setters export MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI. Left set after a push,
+    # a later client (or a workflow this process starts) went to that push's registry instead of
+    # the one it named, and found none of its models.
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    monkeypatch.chdir(tmp_path)
+    make_model(tmp_path / "model")
+    write_verdict(tmp_path / "verdict.json", tmp_path / "model")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/caller")
+    argv = ["model", "push", "model", "--name", "left", "--verdict", "verdict.json"]
+    assert main([*argv, "--tracking-uri", f"sqlite:///{tmp_path / 'first.db'}"]) == 0
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9/caller"
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert registry_utils._resolve_registry_uri(None, other) == other
 
 
 def test_push_to_a_relative_sqlite_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -276,6 +276,10 @@ def service_error(error: BaseException, *, doing: str, tracking_uri: str) -> Mlc
     )
 
 
+#: The environment variables MLflow's URI setters write.
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 @contextlib.contextmanager
 def mlflow_session(
     tracking_uri: str | None = None,
@@ -307,7 +311,11 @@ def mlflow_session(
 
     # The fluent API (mlflow.sklearn.log_model) reads the process-wide URI: set it for the block
     # and put back whatever the caller had, so an in-process pipeline keeps its own setting.
+    # MLflow's setters also export MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI for subprocesses:
+    # left behind, they would send a later client, or a workflow this process starts, to this
+    # block's registry instead of its own. They are put back too.
     previous = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    previous_env = {name: os.environ.get(name) for name in _URI_VARIABLES}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -321,3 +329,8 @@ def mlflow_session(
             yield client
     finally:
         tracking_utils._tracking_uri, registry_utils._registry_uri = previous
+        for name, value in previous_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
