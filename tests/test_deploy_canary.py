@@ -177,9 +177,12 @@ def test_an_equally_good_canary_is_promoted(
 ) -> None:
     stable, canary = pair
     _watch(prometheus_server, "equal", stable, canary, rows)
+
     # Both at once: one after the other, a change in the machine's load between the two would
     # show as a latency difference between two equal servers.
-    body = lambda i: {"rows": rows[i % 400 : i % 400 + 2]}  # noqa: E731
+    def body(i: int) -> dict:
+        return {"rows": rows[i % 400 : i % 400 + 2]}
+
     assert _load_both(stable, canary, body, body, requests=600, pause=0.005) == ({200: 600}, {200: 600})
     _settle()
     code, verdict = _analyze(prometheus_server, "equal", tmp_path)
@@ -340,7 +343,10 @@ def test_a_regressor_whose_predictions_shifted_is_rolled_back(
 ) -> None:
     stable, canary = regressors
     _watch(prometheus_server, "shifted", stable, canary, rows)
-    body = lambda i: {"rows": rows[i % 400 : i % 400 + 2]}  # noqa: E731
+
+    def body(i: int) -> dict:
+        return {"rows": rows[i % 400 : i % 400 + 2]}
+
     assert _load_both(stable, canary, body, body, requests=200, pause=0.005) == ({200: 200}, {200: 200})
     _settle()
     code, verdict = _analyze(prometheus_server, "shifted", tmp_path)

@@ -221,9 +221,9 @@ def test_logged_model_is_skops_with_explicit_requirements(store: str, work: dict
         work["model2"], "loans-files", verdict=work["pass2"], tracking_uri=store, git=git("c" * 40),
         pip_requirements=["scikit-learn==1.5.2", "skops>=0.10"],
     )  # fmt: skip
-    folder = Path(
-        mlflow.artifacts.download_artifacts(f"models:/loans-files/{result.version}", tracking_uri=store)
-    )
+    # The registry is named here: a models:/ URI alone resolves against the process's registry.
+    source = client(store).get_model_version_download_uri("loans-files", result.version)
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=store))
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
     assert mlmodel["flavors"]["sklearn"]["serialization_format"] == "skops"
     assert json.loads(mlmodel["signature"]["inputs"])[0] == {"type": "double", "name": "a", "required": True}

@@ -102,12 +102,9 @@ def machine_lock(name: str) -> Iterator[None]:
     may build. Each worker then finds the other's result instead of starting a second one.
     """
     path = Path(tempfile.gettempdir()) / f"mlci-test-{name}.lock"
-    with path.open("a") as handle:
+    with path.open("a") as handle:  # closing the file releases the lock
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 # -- Docker engine ---------------------------------------------------------------------------
