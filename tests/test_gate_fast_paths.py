@@ -9,16 +9,24 @@ signed zeros, a single class, values on bin edges, tiny score ranges, bad values
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mlci_lib.errors import InputError
 from mlci_lib.gate import run_gate
 from mlci_lib.gate.bootstrap import _cell_covariance_factors, _score_bins, count_below
-from mlci_lib.gate.metrics import EncodedRows, ranking_from_groups, score_groups, sort_scores
+from mlci_lib.gate.metrics import (
+    EncodedRows,
+    ranking_from_groups,
+    ranking_from_sorted,
+    score_groups,
+    sort_scores,
+)
 from mlci_lib.gate.predictions import _distinct, align_baseline, read_predictions
 from mlci_lib.tables import read_table
 
@@ -54,13 +62,17 @@ def test_sorted_scores_count_like_unique(kind: str, labels: str) -> None:
     )
     _, pos, neg = score_groups(scores, positive)
     summary = sort_scores(scores, positive)
-    assert np.array_equal(summary.pos, pos) and np.array_equal(summary.neg, neg)
     assert np.array_equal(summary.values, np.sort(scores))
-    assert np.array_equal(summary.distinct, np.unique(scores))
-    for name in ("roc_auc", "pr_auc"):
-        np.testing.assert_array_equal(
-            ranking_from_groups(name, summary.pos, summary.neg), ranking_from_groups(name, pos, neg)
-        )
+    assert np.array_equal(summary.distinct(), np.unique(scores))
+    assert summary.distinct_count() == len(np.unique(scores))
+    for name, sklearn_metric in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score)):
+        from_groups = float(ranking_from_groups(name, pos, neg))
+        got = ranking_from_sorted(name, summary)
+        if labels != "mixed" and not (name == "pr_auc" and labels == "all-positive"):
+            assert math.isnan(got) and math.isnan(from_groups)
+            continue
+        assert got == pytest.approx(from_groups, rel=1e-12, abs=1e-15)
+        assert got == pytest.approx(sklearn_metric(positive, scores), rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize("bins", [2, 16, 128, 5000])
@@ -169,9 +181,11 @@ def test_arrow_read_equals_the_pandas_read(tmp_path: Path, suffix: str) -> None:
     path = _write(_frame(), tmp_path / f"p{suffix}")
     fast = read_predictions(path, what="p", slice_columns=["group"])
     frame = read_table(path)
+    # Integer and boolean class columns stay integers from Arrow (CSV's reader too).
+    arrow_kind = np.int64
     expected = {
-        "labels": frame["label"].to_numpy(dtype=np.float64),
-        "predictions": frame["prediction"].to_numpy(dtype=np.float64),
+        "labels": frame["label"].to_numpy(dtype=arrow_kind),
+        "predictions": frame["prediction"].to_numpy(dtype=arrow_kind),
         "ids": frame["id"].to_numpy(),
         "score": frame["score"].to_numpy(dtype=np.float64),
     }
@@ -231,3 +245,40 @@ def test_identical_duplicate_ids_are_still_refused(tmp_path: Path) -> None:
     base = read_predictions(_write(frame, tmp_path / "b.parquet"), what="b")
     with pytest.raises(InputError, match="appears twice"):
         align_baseline(cand, base)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_integer_class_columns_give_the_verdict_of_float_ones(tmp_path: Path, task: str) -> None:
+    """Integer labels and predictions are read as integers: the same verdict as the same values as floats."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    if task == "regression":
+        # Large enough that their squares overflow int64: the metrics must square floats.
+        y = rng.integers(0, 10, n) * 4_000_000_000
+        cand, base = y + rng.integers(-2, 3, n) * 4_000_000_000, y + rng.integers(-3, 4, n) * 4_000_000_000
+        rules = ["rmse max-drop=0", "mae max-drop=0"]
+    else:
+        k = 2 if task == "binary" else 4
+        y = rng.integers(0, k, n)
+        flip = rng.random(n) < 0.2
+        cand, base = np.where(flip, (y + 1) % k, y), np.where(rng.random(n) < 0.25, (y + 1) % k, y)
+        rules = ["accuracy max-drop=0.01", "f1 max-drop=0.01" if k == 2 else "f1_macro max-drop=0.01"]
+    verdicts = []
+    for kind in (np.int64, np.float64):
+        paths = [
+            _write(
+                pd.DataFrame({"id": np.arange(n), "label": y.astype(kind), "prediction": pred.astype(kind)}),
+                tmp_path / f"{name}-{kind.__name__}.parquet",
+            )
+            for name, pred in (("c", cand), ("b", base))
+        ]
+        verdict = run_gate(str(paths[0]), str(paths[1]), rule=rules, resamples=200, task=task).to_dict()
+        for side in ("candidate", "baseline"):  # the files differ; what was computed on them may not
+            verdict[side].pop("source", None)
+            verdict[side].pop("fingerprint", None)
+        verdicts.append(verdict)
+    assert verdicts[0]["rules"] == verdicts[1]["rules"]
+    assert verdicts[0]["candidate"] == verdicts[1]["candidate"]
+    if task == "regression":
+        rmse = verdicts[0]["rules"][0]
+        assert rmse["candidate"] == pytest.approx(float(np.sqrt(np.mean((cand - y).astype(float) ** 2))))

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlci_lib.gate.metrics import (
     BINARY,
     METRICS,
+    PARALLEL_SORT_ROWS,
     EncodedRows,
     confusion_metric,
     point_metric,
@@ -40,6 +41,8 @@ from mlci_lib.gate.metrics import (
 
 if TYPE_CHECKING:
     import numpy as np
+
+_T = TypeVar("_T")
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
@@ -195,12 +198,9 @@ def _ranking(
     n = len(positive)
     if n * settings.resamples <= settings.exact_rows_budget:
         return _ranking_rows(models, names, settings, rng, positive)
-    groups = []
-    widths = []
-    for model in models:
-        group, width = _score_bins(model, settings.score_bins)
-        groups.append(group)
-        widths.append(width)
+    binned = _map_models(lambda model: _score_bins(model, settings.score_bins), models, n)
+    groups = [group for group, _ in binned]
+    widths = [width for _, width in binned]
     code = positive.astype(np.int64)
     for g, w in zip(groups, widths, strict=True):
         code = code * w + g
@@ -257,6 +257,16 @@ def _ranking(
     return {name: Draws(values[name], basis[name], method) for name in names}
 
 
+def _map_models(function: Callable[[EncodedRows], _T], models: Sequence[EncodedRows], rows: int) -> list[_T]:
+    """``function`` of each model, on a thread each when the rows are many (NumPy releases the GIL)."""
+    if len(models) < 2 or rows < PARALLEL_SORT_ROWS:
+        return [function(model) for model in models]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(models), thread_name_prefix="mlci-bins") as pool:
+        return list(pool.map(function, models))
+
+
 def _score_bins(model: EncodedRows, bins: int) -> tuple["np.ndarray", int]:
     """Each row's score bin and the number of bins: quantile bins by rank, or one per distinct score.
 
@@ -268,11 +278,12 @@ def _score_bins(model: EncodedRows, bins: int) -> tuple["np.ndarray", int]:
 
     summary = model.sorted_scores()
     n = len(summary.values)
-    if len(summary.distinct) > bins:
+    if summary.distinct_count() > bins:
         ranks = -(-np.arange(1, bins, dtype=np.int64) * n // bins)
         edges, width = summary.values[ranks - 1], bins
     else:
-        edges, width = summary.distinct, len(summary.distinct)
+        edges = summary.distinct()
+        width = len(edges)
     scores = np.asarray(model.scores, dtype=np.float64).reshape(-1)
     return count_below(edges, scores, summary.values[0], summary.values[-1]), width
 

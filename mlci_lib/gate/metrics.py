@@ -6,7 +6,8 @@ computed from a representation the bootstrap can resample cheaply:
 - confusion-matrix metrics (accuracy, balanced accuracy, precision, recall, F1 in binary, macro
   and weighted forms) from a ``(..., K, K)`` matrix, vectorised over any leading axes;
 - ranking metrics (ROC AUC, PR AUC) from counts of positives and negatives per distinct score,
-  sorted by score, also vectorised;
+  sorted by score, also vectorised (the bootstrap's form), or from each class's sorted scores
+  (the point estimate's);
 - per-row metrics (log loss, Brier score, MAE, MSE, RMSE, R², MAPE) from the arrays.
 
 The class list is scikit-learn's ``labels=``: every class in the labels, the predictions and the
@@ -248,53 +249,81 @@ def score_groups(
 
 @dataclasses.dataclass(frozen=True)
 class SortedScores:
-    """One model's scores sorted once, with positives and negatives per distinct score.
+    """One model's scores sorted once: all of them, and the positives' and the negatives' apart.
 
-    ``values`` holds every score in ascending order; ``pos[g]`` and ``neg[g]`` count the
-    positives and negatives whose score is the g-th smallest distinct one (as floats, the form
-    :func:`ranking_from_groups` takes), and ``distinct`` holds those distinct scores.
+    ``values`` holds every score in ascending order (the bootstrap's bin edges are read from
+    it); ``positives`` and ``negatives`` hold the scores of each class in ascending order, from
+    which :func:`ranking_from_sorted` counts, for each positive, the negatives below it.
     """
 
     values: "np.ndarray"
-    distinct: "np.ndarray"
-    pos: "np.ndarray"
-    neg: "np.ndarray"
+    positives: "np.ndarray"
+    negatives: "np.ndarray"
+
+    def distinct(self) -> "np.ndarray":
+        """The distinct scores, ascending (-0.0 and 0.0 are one score, as ``np.unique`` has it)."""
+        import numpy as np
+
+        values = self.values
+        if len(values) == 0:
+            return values
+        return values[np.concatenate(([True], values[1:] != values[:-1]))]
+
+    def distinct_count(self) -> int:
+        import numpy as np
+
+        values = self.values
+        return int(np.count_nonzero(values[1:] != values[:-1])) + 1 if len(values) else 0
 
 
 def sort_scores(scores: "np.ndarray", positive: "np.ndarray") -> SortedScores:
-    """Sort ``scores`` and count positives and negatives per distinct score.
+    """Sort ``scores``, and the positives' and the negatives' scores apart.
 
-    No argsort of the whole array: positives and negatives are sorted apart (a sort of values
-    alone is several times faster than an argsort), then the two sorted runs are merged by a
-    stable argsort, which finds the runs and merges them in linear time.
+    Three sorts of values, no argsort: NumPy sorts values with SIMD several times faster than it
+    finds a permutation, and every ranking metric is a count of how the two sorted classes
+    interleave (:func:`ranking_from_sorted`), which needs no merged order.
     """
     import numpy as np
 
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     positive = np.asarray(positive, dtype=bool).reshape(-1)
-    pos_sorted = np.sort(scores[positive])
-    runs = np.concatenate((pos_sorted, np.sort(scores[~positive])))
-    order = np.argsort(runs, kind="stable")
-    values = runs[order]
-    n = len(values)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.float64)
-        return SortedScores(values, empty, empty, empty)
-    pos = (order < len(pos_sorted)).astype(np.float64)
-    new_value = np.concatenate(([True], values[1:] != values[:-1]))
-    if new_value.all():  # no tied scores: one row per distinct score
-        return SortedScores(values, values, pos, 1.0 - pos)
-    starts = np.flatnonzero(new_value)
-    pos_before = np.concatenate(([0.0], np.cumsum(pos)))
-    ends = np.append(starts[1:], n)
-    pos = pos_before[ends] - pos_before[starts]
-    neg = (ends - starts) - pos
-    return SortedScores(values, values[starts], pos, neg)
+    return SortedScores(np.sort(scores), np.sort(scores[positive]), np.sort(scores[~positive]))
+
+
+def ranking_from_sorted(name: str, summary: SortedScores) -> float:
+    """ROC AUC or average precision from the sorted scores of each class (NaN when undefined).
+
+    ROC AUC counts, for each positive, the negatives scored below it and half of those tied with
+    it (scikit-learn's trapezoidal ROC curve), in integers. Average precision sums, over the
+    positives, the precision at the threshold of the positive's score (the rows scored at least
+    as high), divided by the number of positives: the sum over distinct thresholds, from the
+    highest down, of the recall step times the precision, as ``average_precision_score``.
+    """
+    import numpy as np
+
+    pos, neg = summary.positives, summary.negatives
+    n_pos, n_neg = len(pos), len(neg)
+    if name == "roc_auc":
+        if n_pos == 0 or n_neg == 0:
+            return math.nan
+        below = np.searchsorted(neg, pos, side="left")
+        # Negatives tied with a positive sit at its insertion point: only the positives that
+        # meet one there need the second search (continuous scores have next to none).
+        tied = np.flatnonzero(neg[np.minimum(below, n_neg - 1)] == pos)
+        ties = np.searchsorted(neg, pos[tied], side="right") - below[tied]
+        twice_wins = 2 * int(below.sum(dtype=np.int64)) + int(ties.sum(dtype=np.int64))
+        return float(twice_wins / (2 * n_pos * n_neg))
+    if name == "pr_auc":
+        if n_pos == 0:
+            return math.nan
+        true_pos = n_pos - np.searchsorted(pos, pos, side="left")
+        false_pos = n_neg - np.searchsorted(neg, pos, side="left")
+        return float(np.sum(true_pos / (true_pos + false_pos)) / n_pos)
+    raise ValueError(f"not a ranking metric: {name}")
 
 
 def ranking_metric(name: str, positive: "np.ndarray", scores: "np.ndarray") -> float:
-    summary = sort_scores(scores, positive)
-    return float(ranking_from_groups(name, summary.pos, summary.neg))
+    return ranking_from_sorted(name, sort_scores(scores, positive))
 
 
 # -- point estimates from arrays ----------------------------------------------------------------
@@ -357,6 +386,13 @@ class EncodedRows:
             self._cache["sorted"] = sort_scores(np.asarray(self.scores), self.labels == self.pos_index)
         return self._cache["sorted"]  # type: ignore[no-any-return]
 
+    def ranking(self, name: str) -> float:
+        """Binary task: ROC AUC or PR AUC on these rows, computed once."""
+        key = f"ranking:{name}"
+        if key not in self._cache:
+            self._cache[key] = ranking_from_sorted(name, self.sorted_scores())
+        return self._cache[key]  # type: ignore[no-any-return]
+
     def confusion(self) -> "np.ndarray":
         """Classification: the confusion matrix ``[true, predicted]`` (counts), computed once."""
         if "confusion" not in self._cache:
@@ -370,19 +406,27 @@ class EncodedRows:
 PARALLEL_SORT_ROWS = 200_000
 
 
-def presort_scores(models: Sequence[EncodedRows]) -> None:
-    """Sort each binary model's scores once (:meth:`EncodedRows.sorted_scores`), in parallel.
+def presort_scores(models: Sequence[EncodedRows], names: Sequence[str] = ()) -> None:
+    """Sort each binary model's scores once and compute its ranking metrics ``names``, in parallel.
 
-    Sorting is the costliest step of ROC and PR AUC on many rows, and NumPy releases the GIL
-    while it sorts, so the candidate's and the baseline's sorts run at once on two cores.
+    Sorting and searching the sorted classes are the costliest steps of ROC and PR AUC on many
+    rows, and NumPy releases the GIL in both, so the candidate's and the baseline's run at once
+    on two cores (:meth:`EncodedRows.sorted_scores`, :meth:`EncodedRows.ranking`).
     """
     ready = [m for m in models if m.scores is not None and m.scores.ndim == 1]
     if len(ready) < 2 or len(ready[0].labels) < PARALLEL_SORT_ROWS:
         return
     from concurrent.futures import ThreadPoolExecutor
 
+    defined = [name for name in names if METRICS[name].family == "ranking"]
+
+    def prepare(rows: EncodedRows) -> None:
+        for name in defined:  # point_metric still returns NaN where fewer than two classes occur
+            rows.ranking(name)
+        rows.sorted_scores()
+
     with ThreadPoolExecutor(max_workers=len(ready), thread_name_prefix="mlci-sort") as pool:
-        list(pool.map(EncodedRows.sorted_scores, ready))
+        list(pool.map(prepare, ready))
 
 
 def _proba_matrix(rows: EncodedRows) -> "np.ndarray":
@@ -412,8 +456,7 @@ def point_metric(name: str, rows: EncodedRows) -> float:
         return float(confusion_metric(name, rows.confusion(), rows.pos_index))
     if spec.family == "ranking":
         if rows.task == BINARY:
-            summary = rows.sorted_scores()
-            return float(ranking_from_groups(name, summary.pos, summary.neg))
+            return rows.ranking(name)
         proba = _proba_matrix(rows)
         values = [ranking_metric(name, rows.labels == k, proba[:, k]) for k in range(rows.n_classes)]
         return float(np.mean(values))

@@ -232,6 +232,26 @@ class _Columns:
         assert self.table is not None
         return self.table.select([name]).to_pandas()
 
+    def integers(self, name: str) -> "np.ndarray | None":
+        """Column ``name`` as int64 when Arrow holds it as integers or booleans with no null.
+
+        Class columns are mostly integers: kept so, they are class codes as they are (no float
+        copy to convert, and no check that the floats are whole).
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        if self.table is None:
+            return None
+        column = self.table.column(name)
+        kind = column.type
+        if column.null_count or not (
+            pa.types.is_boolean(kind) or (pa.types.is_integer(kind) and kind != pa.uint64())
+        ):
+            return None
+        values: np.ndarray = column.to_numpy().astype(np.int64, copy=False)
+        return values
+
     def numbers(self, name: str) -> "np.ndarray | None":
         """Column ``name`` as float64 when Arrow holds it as numbers with no null, NaN or infinity."""
         import numpy as np
@@ -270,11 +290,13 @@ def _id_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray
 
 
 def _class_column(frame: _Columns, name: str, file: Path, what: str) -> "np.ndarray":
-    """A label or prediction column: numbers (float64) or strings; no missing values."""
+    """A label or prediction column: numbers (int64 or float64) or strings; no missing values."""
     import numpy as np
     import pandas as pd
 
-    fast = frame.numbers(name)
+    fast = frame.integers(name)
+    if fast is None:
+        fast = frame.numbers(name)
     if fast is not None:
         return fast
     series = frame.pandas(name)[name]
@@ -463,10 +485,10 @@ def _whole_numbers(values: "np.ndarray", memo: dict[Any, Any] | None = None) -> 
     if memo is not None and key in memo:
         return memo[key]  # type: ignore[no-any-return]
     whole = None
-    in_range = values.dtype.kind == "f" and len(values) > 0
+    in_range = values.dtype.kind in "fi" and len(values) > 0
     if in_range and values.min() >= -_DIRECT_LIMIT and values.max() <= _DIRECT_LIMIT:
-        as_int = values.astype(np.int64)
-        if np.array_equal(as_int, values):
+        as_int = values.astype(np.int64, copy=False)
+        if values.dtype.kind == "i" or np.array_equal(as_int, values):
             whole = as_int
     if memo is not None:
         memo[key] = whole

@@ -263,7 +263,7 @@ def run_gate(
                 side.rows = next(it)
     metric_names = list(dict.fromkeys(r.metric for r in (*gate_rules.metrics, *gate_rules.slice_metrics)))
     if tables and task_name == BINARY and any(METRICS[m].family == "ranking" for m in metric_names):
-        presort_scores(encoded)
+        presort_scores(encoded, metric_names)
     values = {}
     # side -> metric -> why its value is undefined on that side's rows
     undefined_reasons: dict[str, dict[str, str]] = {"candidate": {}, "baseline": {}}
