@@ -204,7 +204,10 @@ def test_smoke_then_push_then_pull_by_digest(
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert load_latency(latency_file, what="latency")["p95_ms"] == latency["p95_ms"]  # the gate reads it
     leftovers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=io.mlci.smoke"], capture_output=True, text=True, check=True
+        ["docker", "ps", "-aq", "--filter", "label=io.mlci.smoke", "--filter", f"ancestor={built.image_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert leftovers.stdout.strip() == ""
 

@@ -410,7 +410,7 @@ def test_a_model_from_the_registry_keeps_its_fitted_dtypes(
     import mlflow.artifacts
 
     from mlci_lib.registry import push_model
-    from tests.test_registry import git
+    from tests.test_registry import client, git
 
     result = push_model(
         hgb_model["folder"],
@@ -422,8 +422,10 @@ def test_a_model_from_the_registry_keeps_its_fitted_dtypes(
         trusted_types=HGB_CATEGORICAL_TYPES,
         git=git("ca7e" * 10),
     )
+    # The registry is named here: a models:/ URI alone resolves against the process's registry.
+    source = client(mlflow_server).get_model_version_download_uri("categorical-dtypes", result.version)
     folder = mlflow.artifacts.download_artifacts(
-        artifact_uri=result.model_uri, dst_path=str(tmp_path / "download"), tracking_uri=mlflow_server
+        artifact_uri=source, dst_path=str(tmp_path / "download"), tracking_uri=mlflow_server
     )
     from_registry = load_model(folder, trusted_types=HGB_CATEGORICAL_TYPES)
     assert from_registry.format == "mlflow-skops"

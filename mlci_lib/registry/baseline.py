@@ -186,8 +186,11 @@ def baseline_predictions(
             import mlflow.artifacts
 
             with tempfile.TemporaryDirectory(prefix="mlci-baseline-") as tmp:
+                # The version's own artifact location, from this session's client: a models:/ URI
+                # would be resolved against whatever registry the process has set.
+                source = client.get_model_version_download_uri(name, mv.version)
                 folder = mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp, tracking_uri=uri
+                    artifact_uri=source, dst_path=tmp, tracking_uri=uri
                 )
                 loaded = load_model(folder, allow_pickle=allow_pickle, trusted_types=tuple(trusted_types))
                 predictions = predictions_frame(
