@@ -172,7 +172,8 @@ class ParquetColumns:
     :func:`read_table`'s checks, then each column as :func:`read_table` would give it.
 
     For a command that looks at one column at a time (drift): it never holds the whole table,
-    nor an Arrow copy of it, so its memory is the columns it is working on.
+    nor an Arrow copy of it, so its memory is the columns it is working on. The footer is read
+    once, here; each column is then read from it, on any thread.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, what: str = "table") -> None:
@@ -186,7 +187,9 @@ class ParquetColumns:
         _check_file(self.file, "parquet", what)
         try:
             metadata = pq.read_metadata(self.file)
-            self.names: list[str] = list(metadata.schema.to_arrow_schema().names)
+            self._metadata = metadata
+            self._schema = metadata.schema.to_arrow_schema()
+            self.names: list[str] = list(self._schema.names)
         except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
             raise _unreadable(self.file, "parquet", what, exc) from None
         twice = next((n for i, n in enumerate(self.names) if n in self.names[:i]), None)
@@ -201,9 +204,27 @@ class ParquetColumns:
                 hint="check the step that writes it",
             )
 
-    def column(self, name: str) -> "pd.Series":
-        """Column ``name``, converted as in :func:`read_table`."""
-        return read_table(self.file, what=self.what, columns=[name])[name]
+    def column(self, name: str, *, text_as_levels: bool = False) -> "pd.Series":
+        """Column ``name``, converted as in :func:`read_table`.
+
+        ``text_as_levels`` reads a text column as a pandas categorical from the file's own
+        dictionary pages: the same values, counted by level without hashing every string again.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if name not in self.names:
+            raise InputError(f"{self.what} {self.file} has no column {name!r}")
+        kind = self._schema.field(name).type
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        levels = [name] if text and text_as_levels else None
+        try:
+            # A reader of its own per call, on the footer parsed once: threads read side by side.
+            with pq.ParquetFile(self.file, metadata=self._metadata, read_dictionary=levels) as reader:
+                table = reader.read(columns=[name])
+            return table.to_pandas(self_destruct=True, split_blocks=True)[name]
+        except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError) as exc:
+            raise _unreadable(self.file, "parquet", self.what, exc) from None
 
 
 def _check_file(file: Path, fmt: str, what: str) -> None:

