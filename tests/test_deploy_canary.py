@@ -185,7 +185,13 @@ def test_an_equally_good_canary_is_promoted(
 
     assert _load_both(stable, canary, body, body, requests=600, pause=0.005) == ({200: 600}, {200: 600})
     _settle()
-    code, verdict = _analyze(prometheus_server, "equal", tmp_path)
+    # The default allows the canary's p95 25% above the stable's. On two cores shared with the
+    # rest of the suite, one server's threads can lose the CPU for a few requests more than the
+    # other's, and two equal servers' p95 then differ by more than that; the latency rule is
+    # still decided here, with room for the machine's noise.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("latency: {p95_ms: {max-relative-increase: 1.0}}\n")
+    code, verdict = _analyze(prometheus_server, "equal", tmp_path, "--rules", str(rules))
     assert code == 0, json.dumps(verdict["rules"], indent=1)
     assert verdict["decision"] == "promote" and verdict["status"] == "pass"
     # Counted exactly, without increase()'s extrapolation: the load and the one priming request.

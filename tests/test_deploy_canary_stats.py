@@ -175,3 +175,24 @@ def test_a_sum_of_predicted_values_may_fall_without_a_reset() -> None:
     # Negative predictions lower the sum: last minus first, not a counter's increase.
     series = Series({}, (10.0, 4.0, -2.0), (0.0, 1.0, 2.0))
     assert series.change() == -12.0 and series.change(born_inside=True) == -2.0
+
+
+def test_a_slower_canary_fails_the_relative_latency_rule_and_an_equal_one_passes() -> None:
+    """The default p95 rule (at most 25% above the stable's) on bucket counts as Prometheus has them."""
+    from mlci_lib.deploy.analyze import CanaryRules, compare_traffic
+
+    bounds = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, math.inf)
+    stable_counts = (2000, 4000, 2500, 1000, 400, 90, 10)
+    # Every request one bucket slower: the p95 moves from the 0.05-0.1 s bucket into 0.1-0.25 s.
+    slower_counts = (0, 2000, 4000, 2500, 1000, 400, 100)
+
+    def traffic(counts: tuple[int, ...]) -> Any:  # requests per bucket, as Traffic holds them
+        return _traffic(sum(counts), buckets=tuple(zip(bounds, counts, strict=True)))
+
+    rule = "latency p95_ms max-relative-increase"
+    equal = _outcomes(compare_traffic(CanaryRules(), traffic(stable_counts), traffic(stable_counts)))
+    slower = {
+        r.rule: r for r in compare_traffic(CanaryRules(), traffic(stable_counts), traffic(slower_counts))
+    }
+    assert equal[rule] == "pass"
+    assert slower[rule].outcome == "fail" and slower[rule].interval[0] > 0.25, slower[rule]
