@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -128,3 +129,52 @@ def test_the_running_session_is_reused_and_a_different_master_refused(spark: obj
     assert spark_session(SparkSettings.from_options(None)) is spark
     with pytest.raises(UsageError, match="differs from"):
         spark_session(SparkSettings.from_options("spark://elsewhere:7077"))
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_session_that_dies_under_the_data_check_is_a_service_error_not_a_verdict(tmp_path: Path) -> None:
+    """A driver out of memory stops the SparkContext midway: every later expectation then raises.
+
+    A process of its own (the suite's shared session must live on) runs the real check on a real
+    local session whose context is stopped once GX starts validating, as an out-of-memory stops
+    it; the command must say the session stopped, in one line, and not pass off the expectations
+    it could not evaluate as the data's failures.
+    """
+    import pandas as pd
+
+    pd.DataFrame({"a": range(50), "b": ["x"] * 50}).to_parquet(tmp_path / "data.parquet")
+    suite = tmp_path / "suite.json"
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "s",
+                "expectations": [
+                    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+                    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": 0}},
+                ],
+            }
+        )
+    )
+    code = (
+        "import great_expectations.validator.v1_validator as v\n"
+        "from mlci_lib.errors import MlciError\n"
+        "from mlci_lib.spark.check import check_data_spark\n"
+        "from mlci_lib.spark.session import SparkSettings, spark_session\n"
+        "spark = spark_session(SparkSettings(master='local[1]'))\n"
+        "validate = v.Validator.validate_expectation_suite\n"
+        "def stopping(self, *a, **k):\n"
+        "    spark.sparkContext.stop()\n"
+        "    return validate(self, *a, **k)\n"
+        "v.Validator.validate_expectation_suite = stopping\n"
+        "try:\n"
+        f"    check_data_spark(spark, {str(tmp_path / 'data.parquet')!r}, {str(suite)!r})\n"
+        "except MlciError as e:\n"
+        "    print(e.one_line()); raise SystemExit(e.exit_code)\n"
+        "print('no error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr[-2000:]
+    line = done.stdout.strip().splitlines()[-1]
+    assert "the Spark session stopped while checking data" in line and "2 of 2 expectations" in line
+    assert "spark.driver.memory" in line

@@ -232,6 +232,10 @@ def _numeric_values(series: "pd.Series") -> "Any":
         values = series.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
         values[series.isna().to_numpy()] = np.nan
         return values
+    if series.dtype == np.float64:
+        # NaN is already how a float column is missing: its buffer as it is, not a checked copy
+        # (_sorted_present copies it once, to sort).
+        return series.to_numpy()
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 

@@ -85,7 +85,8 @@ def check_data_spark(
     import great_expectations as gx
     import pyspark
 
-    from mlci_lib.errors import InputError
+    from mlci_lib.errors import InputError, ServiceError
+    from mlci_lib.spark.session import session_stopped
 
     loaded = load_suite(suite)
     if sample_size < 0:
@@ -111,7 +112,11 @@ def check_data_spark(
             problems=("the data has no rows (an empty table passes no check)",), engine=engine,
         )  # fmt: skip
     context = _gx_context()
-    asset = context.data_sources.add_spark("mlci").add_dataframe_asset("data")
+    # Not persisted: GX caches the frame by default, and caching builds each partition in the
+    # heap first; a partition of a million rows of 20 columns ran a 1 GB driver out of memory,
+    # which killed the session midway. Parquet is columnar: each of GX's metric passes reads
+    # the columns it needs again, in bounded memory.
+    asset = context.data_sources.add_spark("mlci", persist=False).add_dataframe_asset("data")
     definition = asset.add_batch_definition_whole_dataframe("whole")
     # As the pandas engine: GX's validator, without a validation definition that stores results.
     from great_expectations.validator.v1_validator import Validator
@@ -125,6 +130,16 @@ def check_data_spark(
         validation = validator.validate_expectation_suite(context.suites.add(gx_expectations))
     by_position = _match_results(translated, validation.results)
     outcomes = tuple(_outcome(i, e, by_position[i], sample_size) for i, e in enumerate(loaded.expectations))
+    not_evaluated = [o for o in outcomes if o.exception]
+    if not_evaluated and session_stopped(spark):
+        # Not a verdict on the data: the engine died under the check (the first expectation that
+        # could not be evaluated carries the cause; the later ones only that the session is gone).
+        raise ServiceError(
+            f"the Spark session stopped while checking data {data_name}: {len(not_evaluated)} of "
+            f"{len(outcomes)} expectations not evaluated (first: {not_evaluated[0].exception})",
+            hint="give Spark more memory (--spark-conf spark.driver.memory=4g, or the executors'), "
+            "or read the driver's log",
+        )
     failed = sum(1 for o in outcomes if not o.success)
     return DataCheckResult(
         passed=failed == 0, data=data_name, suite=loaded.name, suite_source=loaded.source, rows=rows,

@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlci_lib.errors import InputError, ServiceError, UsageError
 
@@ -196,6 +196,21 @@ def _check_connect_conf(session: SparkSession, settings: SparkSettings, said: li
                 hint="static settings (memory, cores, jars) belong where the server starts; "
                 "a client sets only run-time ones (spark.sql.*)",
             )
+
+
+def session_stopped(session: Any) -> bool:
+    """Whether the session can no longer run a job: its SparkContext stopped, or its JVM is gone.
+
+    A driver that runs out of memory stops its SparkContext in the middle of whatever runs; every
+    job after that fails, each with an error that no longer names the cause.
+    """
+    if is_connect_session(session):
+        return bool(getattr(session, "is_stopped", False))
+    try:
+        context = session.sparkContext._jsc
+        return context is None or bool(context.sc().isStopped())
+    except Exception:  # the JVM itself is gone: py4j cannot reach it
+        return True
 
 
 def is_connect_session(session: object) -> bool:
