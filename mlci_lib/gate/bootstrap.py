@@ -143,9 +143,10 @@ def _confusion(
     import numpy as np
 
     k = models[0].n_classes
-    code = models[0].labels.astype(np.int64)
+    code = models[0].labels.astype(np.int64)  # a copy, then worked on in place
     for model in models:
-        code = code * k + model.predictions
+        code *= k
+        code += model.predictions
     weights = models[0].weights
     if weights is None:
         types, counts = _present_codes(code, k ** (len(models) + 1))
@@ -201,9 +202,10 @@ def _ranking(
     binned = _map_models(lambda model: _score_bins(model, settings.score_bins), models, n)
     groups = [group for group, _ in binned]
     widths = [width for _, width in binned]
-    code = positive.astype(np.int64)
+    code = positive.astype(np.int64)  # a copy, then worked on in place
     for g, w in zip(groups, widths, strict=True):
-        code = code * w + g
+        code *= w
+        code += g
     types, counts = _present_codes(code, 2 * math.prod(widths))
     rest = types.copy()
     decoded = []

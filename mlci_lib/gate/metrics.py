@@ -194,7 +194,9 @@ def confusion_matrix(
 ) -> "np.ndarray":
     import numpy as np
 
-    cells = np.bincount(labels * n_classes + predictions, weights=weights, minlength=n_classes * n_classes)
+    code = labels * n_classes  # one temporary, added to in place: a million rows are 8 MB each
+    code += predictions
+    cells = np.bincount(code, weights=weights, minlength=n_classes * n_classes)
     if weights is not None:
         cells = np.rint(cells).astype(np.int64)  # whole row counts, summed as floats by bincount
     return cells.reshape(n_classes, n_classes)
@@ -498,7 +500,10 @@ def _classes_present(rows: EncodedRows) -> int:
     import numpy as np
 
     if "present" not in rows._cache:  # asked by every ranking and probability metric
-        counted = np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes)) if len(rows) else 0
+        if "confusion" in rows._cache:  # its rows are the labels' classes, already counted
+            counted = np.count_nonzero(rows._cache["confusion"].sum(axis=1))
+        else:
+            counted = np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes)) if len(rows) else 0
         rows._cache["present"] = int(counted)
     return int(rows._cache["present"])
 
