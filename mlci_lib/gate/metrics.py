@@ -500,11 +500,14 @@ def _classes_present(rows: EncodedRows) -> int:
     import numpy as np
 
     if "present" not in rows._cache:  # asked by every ranking and probability metric
+        counted: int
         if "confusion" in rows._cache:  # its rows are the labels' classes, already counted
-            counted = np.count_nonzero(rows._cache["confusion"].sum(axis=1))
+            counted = int(np.count_nonzero(rows._cache["confusion"].sum(axis=1)))
+        elif len(rows):
+            counted = int(np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes)))
         else:
-            counted = np.count_nonzero(np.bincount(rows.labels, minlength=rows.n_classes)) if len(rows) else 0
-        rows._cache["present"] = int(counted)
+            counted = 0
+        rows._cache["present"] = counted
     return int(rows._cache["present"])
 
 
