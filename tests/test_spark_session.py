@@ -178,3 +178,35 @@ def test_a_session_that_dies_under_the_data_check_is_a_service_error_not_a_verdi
     line = done.stdout.strip().splitlines()[-1]
     assert "the Spark session stopped while checking data" in line and "2 of 2 expectations" in line
     assert "spark.driver.memory" in line
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_job_on_a_session_stopped_under_it_names_the_session_not_the_input(tmp_path: Path) -> None:
+    """The JVM stops its own SparkContext when the driver runs out of memory; Python is not told.
+
+    A process of its own stops the context from the JVM's side, as that handler does, then runs
+    drift: the one line must say the session stopped (exit 2), not that Spark could not read the
+    inputs.
+    """
+    import pandas as pd
+
+    for name in ("ref", "cur"):
+        pd.DataFrame({"a": range(30)}).to_parquet(tmp_path / f"{name}.parquet")
+    code = (
+        "from mlci_lib.errors import MlciError\n"
+        "from mlci_lib.spark.drift import detect_drift_spark\n"
+        "from mlci_lib.spark.session import SparkSettings, spark_session\n"
+        "spark = spark_session(SparkSettings(master='local[1]'))\n"
+        "spark.sparkContext._jsc.sc().stop()\n"
+        "try:\n"
+        f"    detect_drift_spark(spark, {str(tmp_path / 'ref.parquet')!r},\n"
+        f"                       {str(tmp_path / 'cur.parquet')!r})\n"
+        "except MlciError as e:\n"
+        "    print(e.one_line()); raise SystemExit(e.exit_code)\n"
+        "print('no error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr[-2000:]
+    line = done.stdout.strip().splitlines()[-1]
+    assert "the Spark session stopped under the job" in line and "could not read" not in line, line

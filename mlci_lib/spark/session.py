@@ -198,17 +198,26 @@ def _check_connect_conf(session: SparkSession, settings: SparkSettings, said: li
             )
 
 
-def session_stopped(session: Any) -> bool:
+def session_stopped(session: Any = None) -> bool:
     """Whether the session can no longer run a job: its SparkContext stopped, or its JVM is gone.
 
     A driver that runs out of memory stops its SparkContext in the middle of whatever runs; every
-    job after that fails, each with an error that no longer names the cause.
+    job after that fails, each with an error that no longer names the cause. With no session, the
+    process's active SparkContext is asked (none, or Spark Connect's: nothing to tell, False).
     """
-    if is_connect_session(session):
+    if session is not None and is_connect_session(session):
         return bool(getattr(session, "is_stopped", False))
     try:
-        context = session.sparkContext._jsc
-        return context is None or bool(context.sc().isStopped())
+        if session is not None:
+            context = session.sparkContext
+        else:
+            from pyspark import SparkContext
+
+            context = SparkContext._active_spark_context
+            if context is None:
+                return False
+        java = context._jsc
+        return java is None or bool(java.sc().isStopped())
     except Exception:  # the JVM itself is gone: py4j cannot reach it
         return True
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci_lib.errors import InputError
+from mlci_lib.errors import InputError, ServiceError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -143,7 +143,13 @@ def _same_kind(a: object, b: object) -> bool:
 
 @contextlib.contextmanager
 def spark_errors(what: str) -> Iterator[None]:
-    """Spark's analysis and runtime errors as one :class:`InputError` line naming ``what``."""
+    """Spark's analysis and runtime errors as one :class:`InputError` line naming ``what``.
+
+    Unless the session itself stopped under the job (a driver out of memory stops it): then the
+    input is not to blame, and the line is a :class:`ServiceError` that says so.
+    """
+    from mlci_lib.spark.session import session_stopped
+
     try:
         yield
     except InputError:
@@ -152,6 +158,12 @@ def spark_errors(what: str) -> Iterator[None]:
         module = type(error).__module__
         if not module.startswith(("pyspark", "py4j", "grpc")):  # grpc: Spark Connect's transport
             raise
+        if session_stopped():
+            raise ServiceError(
+                f"{what}: the Spark session stopped under the job ({_short(error)})",
+                hint="give Spark more memory (--spark-conf spark.driver.memory=4g, or the executors'), "
+                "or read the driver's log",
+            ) from None
         raise InputError(
             f"{what}: Spark could not read it ({_short(error)})",
             hint="check the path, its format and its schema",
