@@ -105,3 +105,18 @@ def test_a_parquet_file_gives_the_verdict_of_the_same_data_frame(tmp_path: Path)
     assert from_files == from_frames
     plan = next(f for f in from_files["features"] if f["name"] == "plan")
     assert set(plan["unseen_levels"]) == {"d", "e"} and plan["unseen_share"] > 0.4
+
+
+def test_categories_without_rows_are_not_levels_of_the_data(tmp_path: Path) -> None:
+    """A pandas categorical keeps categories no row has: they are neither unseen nor kept levels."""
+    from mlci_lib.drift import detect_drift
+
+    ref = pd.DataFrame({"plan": pd.Categorical(["a", "b"] * 50, categories=["a", "b", "z"])})
+    cur = pd.DataFrame(
+        {"plan": pd.Categorical(["a", "b"] * 45 + ["e"] * 10, categories=["a", "b", "d", "e"])}
+    )
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    for verdict in (detect_drift(ref, cur), detect_drift(tmp_path / "ref.parquet", tmp_path / "cur.parquet")):
+        (plan,) = verdict.to_dict()["features"]
+        assert plan["unseen_levels"] == ["e"] and plan["unseen_share"] == pytest.approx(10 / 100)

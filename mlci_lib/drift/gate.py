@@ -349,6 +349,9 @@ def judge_feature(
 
 def _level_counts(series: "pd.Series") -> "pd.Series":
     counts = series.dropna().value_counts(sort=False)
+    # A categorical counts every category, seen or not: a level with no row is not a level of
+    # the data (it would show as "unseen" in the current data, or take a bucket of the reference).
+    counts = counts[counts > 0]
     if counts.index.dtype == object or str(counts.index.dtype) == "category":
         counts.index = counts.index.map(str)
     return counts
