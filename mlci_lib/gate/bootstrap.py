@@ -26,23 +26,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from mlci_lib.gate.metrics import (
     BINARY,
     METRICS,
-    PARALLEL_SORT_ROWS,
     EncodedRows,
     confusion_metric,
+    map_models,
     point_metric,
     ranking_from_groups,
 )
 
 if TYPE_CHECKING:
     import numpy as np
-
-_T = TypeVar("_T")
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
@@ -199,7 +197,7 @@ def _ranking(
     n = len(positive)
     if n * settings.resamples <= settings.exact_rows_budget:
         return _ranking_rows(models, names, settings, rng, positive)
-    binned = _map_models(lambda model: _score_bins(model, settings.score_bins), models, n)
+    binned = map_models(lambda model: _score_bins(model, settings.score_bins), models)
     groups = [group for group, _ in binned]
     widths = [width for _, width in binned]
     code = positive.astype(np.int64)  # a copy, then worked on in place
@@ -257,16 +255,6 @@ def _ranking(
         basis[name] = np.asarray(per_model)
     method = f"Gaussian multiplier over (label, score bin) types, {settings.score_bins} bins"
     return {name: Draws(values[name], basis[name], method) for name in names}
-
-
-def _map_models(function: Callable[[EncodedRows], _T], models: Sequence[EncodedRows], rows: int) -> list[_T]:
-    """``function`` of each model, on a thread each when the rows are many (NumPy releases the GIL)."""
-    if len(models) < 2 or rows < PARALLEL_SORT_ROWS:
-        return [function(model) for model in models]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(models), thread_name_prefix="mlci-bins") as pool:
-        return list(pool.map(function, models))
 
 
 def _score_bins(model: EncodedRows, bins: int) -> tuple["np.ndarray", int]:

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlci_lib.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
+
+_T = TypeVar("_T")
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 TASKS = (BINARY, MULTICLASS, REGRESSION)
@@ -408,7 +410,17 @@ class EncodedRows:
 PARALLEL_SORT_ROWS = 200_000
 
 
-def presort_scores(models: Sequence[EncodedRows], names: Sequence[str] = ()) -> None:
+def map_models(function: Callable[[EncodedRows], _T], models: Sequence[EncodedRows]) -> list[_T]:
+    """``function`` of each model, on a thread each when their rows are many (NumPy releases the GIL)."""
+    if len(models) < 2 or len(models[0].labels) < PARALLEL_SORT_ROWS:
+        return [function(model) for model in models]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(models), thread_name_prefix="mlci-models") as pool:
+        return list(pool.map(function, models))
+
+
+def presort_scores(models: Sequence[EncodedRows], names: Sequence[str]) -> None:
     """Sort each binary model's scores once and compute its ranking metrics ``names``, in parallel.
 
     Sorting and searching the sorted classes are the costliest steps of ROC and PR AUC on many
@@ -416,19 +428,13 @@ def presort_scores(models: Sequence[EncodedRows], names: Sequence[str] = ()) -> 
     on two cores (:meth:`EncodedRows.sorted_scores`, :meth:`EncodedRows.ranking`).
     """
     ready = [m for m in models if m.scores is not None and m.scores.ndim == 1]
-    if len(ready) < 2 or len(ready[0].labels) < PARALLEL_SORT_ROWS:
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
     defined = [name for name in names if METRICS[name].family == "ranking"]
 
     def prepare(rows: EncodedRows) -> None:
         for name in defined:  # point_metric still returns NaN where fewer than two classes occur
             rows.ranking(name)
-        rows.sorted_scores()
 
-    with ThreadPoolExecutor(max_workers=len(ready), thread_name_prefix="mlci-sort") as pool:
-        list(pool.map(prepare, ready))
+    map_models(prepare, ready)
 
 
 def _proba_matrix(rows: EncodedRows) -> "np.ndarray":
