@@ -131,6 +131,20 @@ def test_the_running_session_is_reused_and_a_different_master_refused(spark: obj
         spark_session(SparkSettings.from_options("spark://elsewhere:7077"))
 
 
+def _one_line_error(setup: str, call: str) -> str:
+    """Run ``setup`` then ``call`` in a Python process of its own; the mlci error's one line (exit 2)."""
+    code = (
+        "from mlci_lib.errors import MlciError\n"
+        f"{setup}"
+        f"try:\n    {call}\n"
+        "except MlciError as e:\n    print(e.one_line()); raise SystemExit(e.exit_code)\n"
+        "print('no error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_a_session_that_dies_under_the_data_check_is_a_service_error_not_a_verdict(tmp_path: Path) -> None:
@@ -158,7 +172,6 @@ def test_a_session_that_dies_under_the_data_check_is_a_service_error_not_a_verdi
     )
     code = (
         "import great_expectations.validator.v1_validator as v\n"
-        "from mlci_lib.errors import MlciError\n"
         "from mlci_lib.spark.check import check_data_spark\n"
         "from mlci_lib.spark.session import SparkSettings, spark_session\n"
         "spark = spark_session(SparkSettings(master='local[1]'))\n"
@@ -167,15 +180,10 @@ def test_a_session_that_dies_under_the_data_check_is_a_service_error_not_a_verdi
         "    spark.sparkContext.stop()\n"
         "    return validate(self, *a, **k)\n"
         "v.Validator.validate_expectation_suite = stopping\n"
-        "try:\n"
-        f"    check_data_spark(spark, {str(tmp_path / 'data.parquet')!r}, {str(suite)!r})\n"
-        "except MlciError as e:\n"
-        "    print(e.one_line()); raise SystemExit(e.exit_code)\n"
-        "print('no error')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stdout + done.stderr[-2000:]
-    line = done.stdout.strip().splitlines()[-1]
+    line = _one_line_error(
+        code, f"check_data_spark(spark, {str(tmp_path / 'data.parquet')!r}, {str(suite)!r})"
+    )
     assert "the Spark session stopped while checking data" in line and "2 of 2 expectations" in line
     assert "spark.driver.memory" in line
 
@@ -194,19 +202,13 @@ def test_a_job_on_a_session_stopped_under_it_names_the_session_not_the_input(tmp
     for name in ("ref", "cur"):
         pd.DataFrame({"a": range(30)}).to_parquet(tmp_path / f"{name}.parquet")
     code = (
-        "from mlci_lib.errors import MlciError\n"
         "from mlci_lib.spark.drift import detect_drift_spark\n"
         "from mlci_lib.spark.session import SparkSettings, spark_session\n"
         "spark = spark_session(SparkSettings(master='local[1]'))\n"
         "spark.sparkContext._jsc.sc().stop()\n"
-        "try:\n"
-        f"    detect_drift_spark(spark, {str(tmp_path / 'ref.parquet')!r},\n"
-        f"                       {str(tmp_path / 'cur.parquet')!r})\n"
-        "except MlciError as e:\n"
-        "    print(e.one_line()); raise SystemExit(e.exit_code)\n"
-        "print('no error')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stdout + done.stderr[-2000:]
-    line = done.stdout.strip().splitlines()[-1]
+    line = _one_line_error(
+        code,
+        f"detect_drift_spark(spark, {str(tmp_path / 'ref.parquet')!r}, {str(tmp_path / 'cur.parquet')!r})",
+    )
     assert "the Spark session stopped under the job" in line and "could not read" not in line, line

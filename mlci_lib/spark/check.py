@@ -86,7 +86,7 @@ def check_data_spark(
     import pyspark
 
     from mlci_lib.errors import InputError, ServiceError
-    from mlci_lib.spark.session import session_stopped
+    from mlci_lib.spark.session import STOPPED_HINT, session_stopped
 
     loaded = load_suite(suite)
     if sample_size < 0:
@@ -137,8 +137,7 @@ def check_data_spark(
         raise ServiceError(
             f"the Spark session stopped while checking data {data_name}: {len(not_evaluated)} of "
             f"{len(outcomes)} expectations not evaluated (first: {not_evaluated[0].exception})",
-            hint="give Spark more memory (--spark-conf spark.driver.memory=4g, or the executors'), "
-            "or read the driver's log",
+            hint=STOPPED_HINT,
         )
     failed = sum(1 for o in outcomes if not o.success)
     return DataCheckResult(

@@ -198,6 +198,13 @@ def _check_connect_conf(session: SparkSession, settings: SparkSettings, said: li
             )
 
 
+#: What to do when a session stopped under a job (the usual cause: the driver ran out of memory).
+STOPPED_HINT = (
+    "give Spark more memory (--spark-conf spark.driver.memory=4g, or the executors'), "
+    "or read the driver's log"
+)
+
+
 def session_stopped(session: Any = None) -> bool:
     """Whether the session can no longer run a job: its SparkContext stopped, or its JVM is gone.
 

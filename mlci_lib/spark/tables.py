@@ -148,7 +148,7 @@ def spark_errors(what: str) -> Iterator[None]:
     Unless the session itself stopped under the job (a driver out of memory stops it): then the
     input is not to blame, and the line is a :class:`ServiceError` that says so.
     """
-    from mlci_lib.spark.session import session_stopped
+    from mlci_lib.spark.session import STOPPED_HINT, session_stopped
 
     try:
         yield
@@ -161,8 +161,7 @@ def spark_errors(what: str) -> Iterator[None]:
         if session_stopped():
             raise ServiceError(
                 f"{what}: the Spark session stopped under the job ({_short(error)})",
-                hint="give Spark more memory (--spark-conf spark.driver.memory=4g, or the executors'), "
-                "or read the driver's log",
+                hint=STOPPED_HINT,
             ) from None
         raise InputError(
             f"{what}: Spark could not read it ({_short(error)})",
