@@ -120,3 +120,25 @@ def test_categories_without_rows_are_not_levels_of_the_data(tmp_path: Path) -> N
     for verdict in (detect_drift(ref, cur), detect_drift(tmp_path / "ref.parquet", tmp_path / "cur.parquet")):
         (plan,) = verdict.to_dict()["features"]
         assert plan["unseen_levels"] == ["e"] and plan["unseen_share"] == pytest.approx(10 / 100)
+
+
+@pytest.mark.parametrize(
+    "categories",
+    [list("abcdefgh"), [3, 1, 2, 10, 20, 30, 40, 50], [f"level {i}" for i in range(300)]],
+    ids=["text", "integers", "300-levels"],
+)
+def test_categoricals_count_on_codes_as_text_levels_count(categories: list) -> None:
+    """A categorical's counts from its codes equal the counts of the same values as plain
+    objects: missing values apart, categories no row has left out, levels as text."""
+    from mlci_lib.drift.gate import _level_counts
+
+    rng = np.random.default_rng(7)
+    values = rng.choice(np.array(categories[:-2], dtype=object), 5_000)
+    values[rng.random(5_000) < 0.1] = None
+    categorical = pd.Series(pd.Categorical(values, categories=categories))
+    counts, missing = _level_counts(categorical)
+    expected, expected_missing = _level_counts(pd.Series(values, dtype=object))
+    assert missing == expected_missing == int(pd.isna(values).sum()) > 0
+    assert dict(counts.items()) == dict(expected.items())
+    assert all(isinstance(level, str) for level in counts.index)
+    assert str(categories[-1]) not in counts.index

@@ -271,9 +271,8 @@ def _feature(
         ks_stat, ks_p = stats.ks_two_sample(ref_sorted, cur_sorted)
         chi_stat = chi_p = None
     else:
-        ref_counts = _level_counts(ref)
-        cur_counts = _level_counts(cur)
-        ref_missing, cur_missing = int(ref.isna().sum()), int(cur.isna().sum())
+        ref_counts, ref_missing = _level_counts(ref)
+        cur_counts, cur_missing = _level_counts(cur)
         binned = stats.bin_categorical(ref_counts, cur_counts, ref_missing, cur_missing, config.max_levels)
         chi_stat, chi_p = stats.chi_square(binned)
         ks_stat = ks_p = None
@@ -347,14 +346,25 @@ def judge_feature(
     )
 
 
-def _level_counts(series: "pd.Series") -> "pd.Series":
+def _level_counts(series: "pd.Series") -> tuple["pd.Series", int]:
+    """The count of each level present (levels of a categorical as text), and the missing count."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # A categorical is counted on its codes (-1 is missing): one pass, no copy of the column
+        # without its missing values, no hashing. A category no row has is not a level of the
+        # data (it would show as "unseen" in the current data, or take a bucket of the reference).
+        codes = series.cat.codes.to_numpy()
+        tally = np.bincount(codes.astype(np.intp) + 1, minlength=len(series.cat.categories) + 1)
+        present = np.flatnonzero(tally[1:])
+        levels = series.cat.categories.take(present)
+        index = pd.Index([str(level) for level in levels], dtype=object)
+        return pd.Series(tally[1:][present], index=index), int(tally[0])
     counts = series.dropna().value_counts(sort=False)
-    # A categorical counts every category, seen or not: a level with no row is not a level of
-    # the data (it would show as "unseen" in the current data, or take a bucket of the reference).
-    counts = counts[counts > 0]
-    if counts.index.dtype == object or str(counts.index.dtype) == "category":
+    if counts.index.dtype == object:
         counts.index = counts.index.map(str)
-    return counts
+    return counts, int(series.isna().sum())
 
 
 def select_columns(
