@@ -357,10 +357,11 @@ def _level_counts(series: "pd.Series") -> tuple["pd.Series", int]:
         # data (it would show as "unseen" in the current data, or take a bucket of the reference).
         codes = series.cat.codes.to_numpy()
         tally = np.bincount(codes.astype(np.intp) + 1, minlength=len(series.cat.categories) + 1)
-        present = np.flatnonzero(tally[1:])
+        missing, per_category = int(tally[0]), tally[1:]
+        present = np.flatnonzero(per_category)
         levels = series.cat.categories.take(present)
         index = pd.Index([str(level) for level in levels], dtype=object)
-        return pd.Series(tally[1:][present], index=index), int(tally[0])
+        return pd.Series(per_category[present], index=index), missing
     counts = series.dropna().value_counts(sort=False)
     if counts.index.dtype == object:
         counts.index = counts.index.map(str)
